@@ -1,0 +1,100 @@
+"""Finding the callee's carrier: learned route first, then the configured order (spec "Routing").
+
+Number portability means the number does not tell the carrier, so the router asks each carrier in
+turn. It stops at the first that knows the callee (accepted or unsupported device) or refuses the
+content, moves on past `not_subscriber` and past a carrier that is down, and never sends anything
+after the call's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from carriers.base import CarrierAdapter, Lettering, Outcome, PushResult
+from carriers.http import MIN_REQUEST_S, full_jitter_backoff
+
+RouteOutcome = Literal["accepted", "unsupported_device", "no_subscriber", "rejected", "failed"]
+
+# A throttled carrier without Retry-After is retried after a full-jitter wait of at most this.
+THROTTLE_BACKOFF_BASE_S = 0.1
+THROTTLE_BACKOFF_CAP_S = 0.25
+# A throttle retry is only worth it with at least this much time left once the wait is over.
+MIN_RETRY_BUDGET_S = 0.05
+
+
+@dataclass(slots=True)
+class RouteResult:
+    """Every push made for one lettering and what they add up to."""
+
+    attempts: list[PushResult] = field(default_factory=list)
+    final: PushResult | None = None
+    outcome: RouteOutcome = "failed"
+    # The carrier that accepted or answered unsupported_device: the route to learn.
+    subscriber_carrier: str | None = None
+    # The learned carrier answered not_subscriber: the number was ported away.
+    forget_learned: bool = False
+
+
+def carrier_sequence(
+    adapters: Mapping[str, CarrierAdapter], order: Sequence[str], learned: str | None
+) -> list[str]:
+    """The carriers to try: the learned one first, then the configured order, each once."""
+    sequence: list[str] = []
+    for name in ([learned] if learned else []) + list(order):
+        if name in adapters and name not in sequence:
+            sequence.append(name)
+    return sequence
+
+
+async def route_push(
+    adapters: Mapping[str, CarrierAdapter],
+    order: Sequence[str],
+    learned: str | None,
+    lettering: Lettering,
+    deadline: float,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+) -> RouteResult:
+    """Push `lettering` to the callee's carrier, trying carriers in turn until one knows the callee."""
+    result = RouteResult()
+    any_failed = False
+    for name in carrier_sequence(adapters, order, learned):
+        if deadline - time.monotonic() < MIN_REQUEST_S:
+            any_failed = True  # carriers left untried: we cannot say nobody has the callee
+            break
+        adapter = adapters[name]
+        push = await adapter.push(lettering, deadline)
+        result.attempts.append(push)
+        if push.outcome is Outcome.throttled:
+            wait = push.retry_after_s
+            if wait is None:
+                wait = full_jitter_backoff(0, THROTTLE_BACKOFF_BASE_S, THROTTLE_BACKOFF_CAP_S, rng)
+            if time.monotonic() + wait + MIN_RETRY_BUDGET_S <= deadline:
+                await sleep(wait)
+                push = await adapter.push(lettering, deadline)
+                result.attempts.append(push)
+        result.final = push
+        if push.outcome is Outcome.accepted:
+            result.outcome = "accepted"
+            result.subscriber_carrier = name
+            return result
+        if push.outcome is Outcome.unsupported_device:
+            result.outcome = "unsupported_device"
+            result.subscriber_carrier = name
+            return result
+        if push.outcome is Outcome.rejected:
+            result.outcome = "rejected"
+            return result
+        if push.outcome is Outcome.not_subscriber:
+            if name == learned:
+                result.forget_learned = True
+            continue
+        any_failed = True  # unavailable, or still throttled: move on to the next carrier
+    result.outcome = "failed" if any_failed or not result.attempts else "no_subscriber"
+    return result

@@ -1,0 +1,137 @@
+"""Service settings: one pydantic-settings object, read from LETTERING_* variables and `.env`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Env = Literal["dev", "test", "prod"]
+CarrierName = Literal["skt", "kt", "lgu"]
+
+# Fixed development keys: usable only with LETTERING_ENV=dev, refused everywhere else.
+DEV_PHONE_HASH_KEY = "ZGV2LW9ubHktcGhvbmUtaGFzaC1rZXktMDAwMDAwMDA="
+DEV_PHONE_ENC_KEY = "ZGV2LW9ubHktcGhvbmUtZW5jcnlwdC1rZXktMDAwMDA="
+DEV_CARRIER_SECRET = "dev-carrier-secret"
+PLACEHOLDERS = {"", "change-me", "changeme", DEV_PHONE_HASH_KEY, DEV_PHONE_ENC_KEY, DEV_CARRIER_SECRET}
+
+
+def _default_order() -> list[CarrierName]:
+    return ["skt", "kt", "lgu"]
+
+
+class SktSettings(BaseModel):
+    base_url: str = ""
+    client_id: str = "lettering-dev"
+    client_secret: SecretStr = SecretStr(DEV_CARRIER_SECRET)
+
+
+class KtSettings(BaseModel):
+    base_url: str = ""
+    api_key: str = "lettering-dev"
+    secret: SecretStr = SecretStr(DEV_CARRIER_SECRET)
+
+
+class LguSettings(BaseModel):
+    base_url: str = ""
+    api_key: SecretStr = SecretStr(DEV_CARRIER_SECRET)
+    callback_secret: SecretStr = SecretStr(DEV_CARRIER_SECRET)
+
+
+class CarrierSettings(BaseModel):
+    """The carriers' gateways. An empty base_url means: the in-process simulator (dev and test only)."""
+
+    order: list[CarrierName] = Field(default_factory=_default_order)
+    skt: SktSettings = Field(default_factory=SktSettings)
+    kt: KtSettings = Field(default_factory=KtSettings)
+    lgu: LguSettings = Field(default_factory=LguSettings)
+    connect_timeout_s: float = 0.5
+    # How long after call setup a push may still reach the phone (it rings ~30 s; the
+    # lettering is useless once the citizen has answered). No push or retry goes past it.
+    ring_window_ms: int = 6000
+    learned_route_days: int = 30
+    breaker_failures: int = 5
+    breaker_open_s: float = 30.0
+
+
+class SimulatorSettings(BaseModel):
+    latency_min_ms: int = 20
+    latency_max_ms: int = 80
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LETTERING_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Env = "dev"
+    database_url: str = "sqlite+aiosqlite:///./lettering.db"
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Keys for the citizen's number: HMAC-SHA256 index key and AES-256-GCM key, base64 of 32 bytes.
+    phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)
+    phone_enc_key: SecretStr = SecretStr(DEV_PHONE_ENC_KEY)
+    key_version: int = 1
+    carriers: CarrierSettings = Field(default_factory=CarrierSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    # Mount the carrier simulator in this process and point empty carrier base URLs at it.
+    simulators_in_process: bool = True
+    snapshot_poll_s: float = 1.0
+    webhook_tolerance_s: int = 300
+    default_hold_ms: int = 500
+    retention_days: int = 90
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        problems: list[str] = []
+        for name in ("phone_hash_key", "phone_enc_key"):
+            raw = getattr(self, name).get_secret_value()
+            try:
+                key = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(f"{name} is not base64")
+                continue
+            if len(key) != 32:
+                problems.append(f"{name} must be 32 bytes (base64), got {len(key)}")
+        if self.phone_hash_key.get_secret_value() == self.phone_enc_key.get_secret_value():
+            problems.append("phone_hash_key and phone_enc_key must differ")
+        if self.env != "dev":
+            secrets = {
+                "phone_hash_key": self.phone_hash_key,
+                "phone_enc_key": self.phone_enc_key,
+                "carriers.skt.client_secret": self.carriers.skt.client_secret,
+                "carriers.kt.secret": self.carriers.kt.secret,
+                "carriers.lgu.api_key": self.carriers.lgu.api_key,
+                "carriers.lgu.callback_secret": self.carriers.lgu.callback_secret,
+            }
+            for name, value in secrets.items():
+                if value.get_secret_value().strip().lower() in {p.lower() for p in PLACEHOLDERS}:
+                    problems.append(f"{name} is a placeholder; set LETTERING_{_env_name(name)}")
+        if self.env == "prod" and self.simulators_in_process:
+            problems.append("simulators_in_process must be false in prod")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def carrier_base_url(self, carrier: CarrierName) -> str:
+        """The configured gateway, else the in-process simulator's address."""
+        configured: str = getattr(self.carriers, carrier).base_url
+        if configured:
+            return configured.rstrip("/")
+        return f"{self.public_base_url.rstrip('/')}/sim/carriers/{carrier}"
+
+
+def _env_name(dotted: str) -> str:
+    return dotted.upper().replace(".", "__")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
