@@ -11,9 +11,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Work in progress: the service app is not landed yet; this runs the carrier simulator.
+# The service with demo data, in the dev environment (development keys, in-process simulators).
 run: venv
-	LETTERING_ENV=dev $(PY) -c "from carriers.simulator.app import run_simulator; from lettering.settings import Settings; run_simulator('127.0.0.1', 8101, Settings())"
+	LETTERING_ENV=dev $(VENV)/bin/lettering demo setup
+	LETTERING_ENV=dev $(VENV)/bin/lettering serve --host 127.0.0.1 --port 8000
 
 test: venv
 	$(VENV)/bin/pytest tests -q

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
@@ -27,7 +27,7 @@ MODEL_MODULES = (
     "lettering.webhook.models",
     "lettering.calls.models",
     "lettering.optout.models",
-    "lettering.snapshots_models",
+    "lettering.snapshots.models",
     "carriers.models",
     "kakao_fallback.models",
 )

@@ -9,11 +9,17 @@ from fastapi.responses import JSONResponse
 class AppError(Exception):
     status_code: int = 400
 
-    def __init__(self, detail: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, detail: str, status_code: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
         if status_code is not None:
             self.status_code = status_code
+
+    def body(self) -> object:
+        return self.detail
 
 
 class NotFound(AppError):
@@ -24,5 +30,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(
-            {"error": type(exc).__name__, "detail": exc.detail}, status_code=exc.status_code
+            {"error": type(exc).__name__, "detail": exc.body()},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )

@@ -99,6 +99,15 @@ class PhoneVault:
         ct = self._aead.encrypt(nonce, e164.encode(), aad)
         return SealedNumber(hash_hex=self.hash(e164), ciphertext=nonce + ct, key_version=self.key_version)
 
+    def seal_secret(self, secret: str) -> bytes:
+        """Encrypt a service secret (a PBX's whsec_ key) for storage; the AAD keeps it apart from numbers."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, secret.encode(), f"secret-v{self.key_version}".encode())
+
+    def open_secret(self, sealed: bytes) -> str:
+        aad = f"secret-v{self.key_version}".encode()
+        return self._aead.decrypt(sealed[:12], sealed[12:], aad).decode()
+
     def open(self, ciphertext: bytes, key_version: int) -> str:
         aad = f"v{key_version}".encode()
         return self._aead.decrypt(ciphertext[:12], ciphertext[12:], aad).decode()

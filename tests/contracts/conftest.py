@@ -7,9 +7,7 @@ loop), so adapters talk to them over real sockets exactly as they would to a gat
 from __future__ import annotations
 
 import io
-import socket
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from PIL import Image
 from pydantic import SecretStr
@@ -29,6 +26,7 @@ from carriers.lgu import LguAdapter
 from carriers.simulator.app import create_simulator_app
 from carriers.skt import SktAdapter
 from lettering.settings import KtSettings, LguSettings, SktSettings
+from tests.live import LiveServer, serve, stop
 
 CARRIERS = ("skt", "kt", "lgu")
 SKT_SETTINGS = SktSettings(client_id="sim-client", client_secret=SecretStr("skt-test-secret"))
@@ -78,43 +76,12 @@ def image_bytes(fmt: str, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass
-class LiveServer:
-    url: str
-    app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
-
-
 def _serve(app: FastAPI) -> LiveServer:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        loop="asyncio",
-        http="h11",
-        ws="none",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() - started > 10:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return LiveServer(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
+    return serve(app)
 
 
 def _stop(live: LiveServer) -> None:
-    live.server.should_exit = True
-    live.thread.join(timeout=10)
+    stop(live)
 
 
 @dataclass

@@ -1,0 +1,36 @@
+"""The AlimTalk outbox: one row per message to send. Owned by kakao_fallback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+from lettering.db import UTCDateTime, utcnow
+
+
+class KakaoMessage(SQLModel, table=True):
+    """Written in the same transaction as the call record it belongs to; the relay sends it."""
+
+    __tablename__ = "kakao_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # At most one AlimTalk per call, whatever the order of its events.
+    call_record_id: int | None = Field(default=None, foreign_key="call_record.id", unique=True)
+    agency_id: int = Field(index=True)
+    kind: str = Field(max_length=24)  # identity_notice | missed_call | post_call | optout_notice
+    reason: str = Field(default="", max_length=32)  # why: unsupported_device, no_subscriber, ...
+    recipient_hash: str = Field(max_length=64, index=True)
+    recipient_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
+    key_version: int = 1
+    variables: str = Field(default="{}", sa_type=Text)  # JSON: template variables
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    idempotency_key: str = Field(max_length=64, unique=True)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,139 @@
+"""The application factory: one engine, the snapshots, the carriers and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+
+from carriers.registry import build_carriers
+from carriers.simulator.app import create_simulator_app_from_settings
+from lettering.db import make_engine, make_sessionmaker
+from lettering.directory import service as directory_service
+from lettering.dispatch.router import router as dispatch_router
+from lettering.dispatch.service import Dispatcher
+from lettering.errors import install_error_handlers
+from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
+from lettering.optout.service import build_optout_index
+from lettering.phone import PhoneVault
+from lettering.settings import Settings, get_settings
+from lettering.snapshots.service import SnapshotStore
+from lettering.webhook.auth import SNAPSHOT_NAME as PBX
+from lettering.webhook.auth import make_registry_builder
+from lettering.webhook.router import router as webhook_router
+from lettering.webhook.service import WebhookService
+
+SIMULATOR_MOUNT = "/sim/carriers"
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def make_vault(settings: Settings) -> PhoneVault:
+    return PhoneVault(
+        settings.phone_hash_key.get_secret_value(),
+        settings.phone_enc_key.get_secret_value(),
+        settings.key_version,
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, carrier_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The service. `carrier_transport` replaces the carriers' network (tests only)."""
+    settings = settings or get_settings()
+    simulator = create_simulator_app_from_settings(settings) if settings.simulators_in_process else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        vault = make_vault(settings)
+        store = SnapshotStore(
+            sessions,
+            {
+                directory_service.SNAPSHOT_NAME: directory_service.build_directory_snapshot,
+                OPTOUT: build_optout_index,
+                PBX: make_registry_builder(vault),
+            },
+        )
+        try:
+            await store.refresh(force=True)
+        except DBAPIError as exc:
+            await engine.dispose()
+            raise NotMigrated(
+                f"the database at LETTERING_DATABASE_URL is not ready ({type(exc.orig).__name__}); "
+                "run `lettering db upgrade` first"
+            ) from exc
+        carriers = build_carriers(settings, transport=carrier_transport)
+
+        def directory() -> directory_service.DirectorySnapshot:
+            snapshot: directory_service.DirectorySnapshot = store.current.get(directory_service.SNAPSHOT_NAME)
+            return snapshot
+
+        dispatcher = Dispatcher(
+            sessions,
+            carriers,
+            callback_url=f"{settings.public_base_url.rstrip('/')}/v1/carriers/lgu/reports",
+            learned_route_days=settings.carriers.learned_route_days,
+            directory=directory,
+        )
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.vault = vault
+        app.state.snapshots = store
+        app.state.carriers = carriers
+        app.state.dispatcher = dispatcher
+        app.state.webhooks = WebhookService(
+            sessions,
+            store,
+            dispatcher,
+            vault,
+            tolerance_s=settings.webhook_tolerance_s,
+            ring_window_ms=settings.carriers.ring_window_ms,
+        )
+        poller = asyncio.create_task(store.run(settings.snapshot_poll_s), name="snapshot-poller")
+        sim_lifespan = (
+            simulator.router.lifespan_context(simulator)
+            if simulator is not None
+            else contextlib.nullcontext()
+        )
+        try:
+            async with sim_lifespan:
+                yield
+                # Pushes still running finish and record before the process goes.
+                await dispatcher.drain(settings.carriers.ring_window_ms / 1000)
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await carriers.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="Smart lettering", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(webhook_router)
+    app.include_router(dispatch_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> JSONResponse:
+        store: SnapshotStore = request.app.state.snapshots
+        dispatcher: Dispatcher = request.app.state.dispatcher
+        return JSONResponse(
+            {
+                "status": "ok",
+                "snapshots": dict(store.current.versions),
+                "pushes_in_flight": dispatcher.in_flight,
+            }
+        )
+
+    if simulator is not None:
+        app.mount(SIMULATOR_MOUNT, simulator)
+    return app

@@ -1,0 +1,70 @@
+"""Call records and carrier attempts. Owned by lettering.calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from lettering.db import UTCDateTime, utcnow
+
+
+class CallRecord(SQLModel, table=True):
+    """Everything known about one call; events may fill it in any order."""
+
+    __tablename__ = "call_record"
+    __table_args__ = (UniqueConstraint("pbx_id", "call_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=32, unique=True)  # request id sent to carriers
+    pbx_id: str = Field(max_length=64)
+    call_id: str = Field(max_length=128)
+    agency_id: int | None = Field(default=None, index=True)
+    extension: str | None = Field(default=None, max_length=8)
+    department_id: int | None = None
+    caller_e164: str | None = Field(default=None, max_length=20)
+    # The citizen: keyed hash for lookups, AES-GCM ciphertext while something may still need it.
+    callee_hash: str | None = Field(default=None, max_length=64, index=True)
+    callee_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
+    callee_key_version: int | None = None
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    setup_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What the PBX was told at setup ...
+    lettering: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, max_length=32)
+    elapsed_ms: int | None = None
+    # ... and how the push finally ended (may be later than the response: `pending`).
+    final_outcome: str | None = Field(default=None, max_length=16)
+    final_reason: str | None = Field(default=None, max_length=32)
+    carrier: str | None = Field(default=None, max_length=8)
+    campaign_id: int | None = None
+    fallback: str | None = Field(default=None, max_length=16)
+    display_result: str | None = Field(default=None, max_length=16)  # LG U+ report
+    explanation: str = Field(default="[]", sa_type=Text)  # JSON list of strings
+    notes: str = Field(default="[]", sa_type=Text)  # JSON list of strings (text cuts, dropped media)
+    answered: bool | None = None
+    talk_seconds: int | None = None
+    end_cause: str | None = Field(default=None, max_length=16)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CallAttempt(SQLModel, table=True):
+    """One push to one carrier for a call."""
+
+    __tablename__ = "call_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_record_id: int = Field(foreign_key="call_record.id", index=True)
+    carrier: str = Field(max_length=8)
+    outcome: str = Field(max_length=24)
+    code: str = Field(max_length=32)
+    latency_ms: int
+    provider_ref: str | None = Field(default=None, max_length=64, index=True)
+    notes: str = Field(default="[]", sa_type=Text)
+    report_result: str | None = Field(default=None, max_length=16)
+    report_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,189 @@
+"""Call records: written by the call path, completed by later events in any order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from carriers.base import PushResult
+from lettering.calls.models import CallAttempt, CallRecord
+from lettering.db import utcnow
+from lettering.db_upsert import insert_for
+
+
+async def get_or_create_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecord:
+    """The call's record, created if this is the first event seen for it (any event type)."""
+    table = CallRecord.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    await session.execute(
+        insert_for(session, table)
+        .values(
+            public_id=uuid.uuid4().hex,
+            pbx_id=pbx_id,
+            call_id=call_id,
+            explanation="[]",
+            notes="[]",
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.pbx_id, table.c.call_id])
+    )
+    row = (
+        await session.execute(
+            select(CallRecord)
+            .where(CallRecord.pbx_id == pbx_id, CallRecord.call_id == call_id)  # type: ignore[arg-type]
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return row
+
+
+async def update_call(session: AsyncSession, record_id: int, **values: Any) -> None:
+    """Set columns of one call record (only the given ones, so concurrent writers do not clash)."""
+    values["updated_at"] = utcnow()
+    await session.execute(update(CallRecord).where(CallRecord.id == record_id).values(**values))  # type: ignore[arg-type]
+
+
+async def record_setup(
+    session: AsyncSession,
+    pbx_id: str,
+    call_id: str,
+    *,
+    explanation: Sequence[str],
+    **values: Any,
+) -> CallRecord:
+    """Record what the setup decided (before any push is made)."""
+    record = await get_or_create_call(session, pbx_id, call_id)
+    assert record.id is not None
+    await update_call(
+        session, record.id, explanation=json.dumps(list(explanation), ensure_ascii=False), **values
+    )
+    return record
+
+
+async def record_progress(
+    session: AsyncSession, pbx_id: str, call_id: str, event_type: str, occurred_at: datetime, **fields: Any
+) -> CallRecord:
+    """`call.answered` / `call.ended`: fill in the outcome, whether or not the setup was seen."""
+    record = await get_or_create_call(session, pbx_id, call_id)
+    assert record.id is not None
+    values: dict[str, Any] = {}
+    if event_type == "call.answered":
+        values.update(answered=True, answered_at=occurred_at)
+    else:
+        values.update(
+            answered=bool(fields["answered"]),
+            talk_seconds=fields["talk_seconds"],
+            end_cause=fields["end_cause"],
+            ended_at=occurred_at,
+        )
+    await update_call(session, record.id, **values)
+    return record
+
+
+async def add_attempts(
+    session: AsyncSession, record_id: int, attempts: Iterable[PushResult], display_result: str | None = None
+) -> None:
+    """Store the pushes; a display report that came before them is copied to the push it reports on."""
+    for push in attempts:
+        session.add(
+            CallAttempt(
+                call_record_id=record_id,
+                carrier=push.carrier,
+                outcome=push.outcome.value,
+                code=push.code[:32],
+                latency_ms=push.latency_ms,
+                provider_ref=push.provider_ref,
+                notes=json.dumps(list(push.notes), ensure_ascii=False),
+                report_result=display_result
+                if push.outcome.value == "accepted" and push.carrier == "lgu"
+                else None,
+            )
+        )
+    await session.flush()
+
+
+async def find_attempt(session: AsyncSession, carrier: str, provider_ref: str) -> CallAttempt | None:
+    return (
+        await session.execute(
+            select(CallAttempt)
+            .where(CallAttempt.carrier == carrier, CallAttempt.provider_ref == provider_ref)  # type: ignore[arg-type]
+            .order_by(CallAttempt.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_call(session: AsyncSession, record_id: int) -> CallRecord | None:
+    return await session.get(CallRecord, record_id, populate_existing=True)
+
+
+async def find_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecord | None:
+    return (
+        await session.execute(
+            select(CallRecord)
+            .where(CallRecord.pbx_id == pbx_id, CallRecord.call_id == call_id)  # type: ignore[arg-type]
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+
+
+async def attempts_of(session: AsyncSession, record_id: int) -> list[CallAttempt]:
+    rows = await session.execute(
+        select(CallAttempt).where(CallAttempt.call_record_id == record_id).order_by(CallAttempt.id)  # type: ignore[arg-type]
+    )
+    return list(rows.scalars())
+
+
+async def display_result_of(session: AsyncSession, record_id: int) -> str | None:
+    result: str | None = (
+        await session.execute(select(CallRecord.display_result).where(CallRecord.id == record_id))  # type: ignore[call-overload]
+    ).scalar_one()
+    return result
+
+
+async def settle_accepted_call(session: AsyncSession, record_id: int, **values: Any) -> bool:
+    """Change the final outcome of a call only while it is still `accepted` (late carrier reports)."""
+    changed = await session.execute(
+        update(CallRecord)
+        .where(CallRecord.id == record_id, CallRecord.final_outcome == "accepted")  # type: ignore[arg-type]
+        .values(updated_at=utcnow(), **values)
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_display_result(
+    session: AsyncSession, public_id: str, result: str, at: datetime
+) -> int | str:
+    """Record a carrier's display report once: the call's id, or 'repeat' / 'unknown'.
+
+    The call row is updated first, so this serialises with the push's own final write.
+    """
+    changed = await session.execute(
+        update(CallRecord)
+        .where(CallRecord.public_id == public_id, col(CallRecord.display_result).is_(None))  # type: ignore[arg-type]
+        .values(display_result=result, updated_at=utcnow())
+    )
+    record_id = (
+        await session.execute(select(CallRecord.id).where(CallRecord.public_id == public_id))  # type: ignore[call-overload]
+    ).scalar_one_or_none()
+    if record_id is None:
+        return "unknown"
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        return "repeat"
+    await session.execute(
+        update(CallAttempt)
+        .where(
+            col(CallAttempt.call_record_id) == record_id,
+            col(CallAttempt.provider_ref) == public_id,
+        )
+        .values(report_result=result, report_at=at)
+    )
+    return int(record_id)

@@ -1,0 +1,362 @@
+"""The `lettering` command: database, directory, PBXs, serving, simulators, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from lettering.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Smart lettering service for Korean local governments.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema (alembic).", no_args_is_help=True)
+directory_app = typer.Typer(
+    help="The directory of agencies, departments and extensions.", no_args_is_help=True
+)
+pbx_app = typer.Typer(help="PBXs allowed to post call events.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Simulators of the outside world.", no_args_is_help=True)
+demo_app = typer.Typer(help="Try the service with demo data.", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys for the citizens' numbers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(directory_app, name="directory")
+app.add_typer(pbx_app, name="pbx")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(demo_app, name="demo")
+app.add_typer(keys_app, name="keys")
+
+REPO_DIRECTORY_CSV = Path(__file__).resolve().parent.parent / "data" / "directory.csv"
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise fail(f"settings refused: {exc}") from None
+
+
+async def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one committed transaction on the configured database."""
+    from lettering.db import make_engine, make_sessionmaker, session_scope
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (alembic upgrade head) to LETTERING_DATABASE_URL."""
+    from lettering.migrate import upgrade_head
+
+    settings = settings_or_exit()
+    upgrade_head(settings.database_url)
+    typer.echo(f"database is at the latest schema ({_safe_url(settings.database_url)})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- directory ------------------------------------------------------------------------------
+
+
+@directory_app.command("import")
+def directory_import(
+    file: Annotated[Path, typer.Argument(help="CSV with the columns of data/directory.csv (UTF-8).")],
+    prune: Annotated[
+        bool, typer.Option(help="Delete extensions of the file's agencies that the file no longer lists.")
+    ] = False,
+) -> None:
+    """Validate every row, then upsert agencies, departments and extensions (all or nothing)."""
+    settings = settings_or_exit()
+    summary = import_directory_file(settings, file, prune=prune)
+    for line in summary.lines():
+        typer.echo(line)
+
+
+def import_directory_file(settings: Settings, file: Path, *, prune: bool = False) -> Any:
+    """Parse, report bad rows (exit 1, nothing changed), else import with a progress bar."""
+    from lettering.db import make_engine, make_sessionmaker
+    from lettering.directory import service as directory_service
+    from lettering.errors import AppError
+
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    parsed = directory_service.parse_directory(file)
+    if isinstance(parsed, list):
+        for error in parsed:
+            typer.secho(f"{file}: {error}", fg=typer.colors.RED, err=True)
+        raise fail(f"{len(parsed)} bad row(s); nothing was imported")
+
+    async def run() -> Any:
+        engine = make_engine(settings.database_url)
+        try:
+            with typer.progressbar(length=len(parsed.extensions), label="extensions", file=sys.stderr) as bar:
+                done = 0
+
+                def progress(n: int) -> None:
+                    nonlocal done
+                    bar.update(n - done)
+                    done = n
+
+                return await directory_service.import_directory(
+                    make_sessionmaker(engine), parsed, progress, prune=prune
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        raise fail(f"import refused, nothing changed: {exc.detail}") from None
+
+
+# -- pbx ------------------------------------------------------------------------------------
+
+
+@pbx_app.command("add")
+def pbx_add(
+    pbx_id: Annotated[str, typer.Option("--id", help="The PBX id it sends as pbx_id.")],
+    agency: Annotated[str, typer.Option(help="Agency code from the directory, e.g. HANBIT.")],
+    secret: Annotated[str | None, typer.Option(help="whsec_... secret; generated when omitted.")] = None,
+    auth: Annotated[str, typer.Option(help="signed (Standard Webhooks) or token.")] = "signed",
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token (token auth); generated when omitted.")
+    ] = None,
+    allow_net: Annotated[list[str] | None, typer.Option(help="Allowed source network (token auth).")] = None,
+    hold_ms: Annotated[int, typer.Option(help="How long the PBX waits for the setup answer.")] = 500,
+) -> None:
+    """Register a PBX; prints the secret or token it generated (shown only now)."""
+    from lettering.app import make_vault
+    from lettering.errors import AppError
+    from lettering.webhook.admin import add_pbx
+
+    settings = settings_or_exit()
+    vault = make_vault(settings)
+
+    async def work(session: Any) -> Any:
+        return await add_pbx(
+            session,
+            vault,
+            pbx_id=pbx_id,
+            agency_code=agency,
+            auth_mode=auth,
+            secret=secret,
+            token=token,
+            allow_nets=allow_net or [],
+            hold_ms=hold_ms,
+        )
+
+    try:
+        created = asyncio.run(with_session(settings, work))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    typer.echo(f"PBX {created.id} registered for {created.agency_code} ({created.auth_mode})")
+    if created.secret:
+        typer.echo(f"secret (store it in the PBX; it is not shown again): {created.secret}")
+    if created.token:
+        typer.echo(f"token (store it in the PBX; it is not shown again): {created.token}")
+
+
+@pbx_app.command("list")
+def pbx_list() -> None:
+    """The registered PBXs (never their secrets)."""
+    from lettering.webhook.admin import list_pbx
+
+    settings = settings_or_exit()
+    rows = asyncio.run(with_session(settings, list_pbx))
+    for row in rows:
+        nets = ", ".join(json.loads(row.allowed_nets)) or "-"
+        state = "enabled" if row.enabled else "disabled"
+        typer.echo(
+            f"{row.id}\tagency={row.agency_id}\t{row.auth_mode}\thold={row.hold_ms}ms\tnets={nets}\t{state}"
+        )
+
+
+# -- serve / simulate -------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL for more than one).")] = 1,
+) -> None:
+    """Run the service with uvicorn."""
+    import uvicorn
+
+    if "LETTERING_PUBLIC_BASE_URL" not in os.environ:
+        # The in-process simulators and LG U+ callbacks are reached at the address actually served.
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["LETTERING_PUBLIC_BASE_URL"] = f"http://{reachable}:{port}"
+        get_settings.cache_clear()
+    settings = settings_or_exit()
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        typer.secho("several workers on SQLite: writes will queue; use PostgreSQL in production", fg="yellow")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "lettering.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@simulate_app.command("carriers")
+def simulate_carriers(
+    port: Annotated[int, typer.Option()] = 8101,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
+    """The SKT / KT / LG U+ simulator as its own process (spec/carriers.md profile)."""
+    from carriers.simulator.app import run_simulator
+
+    run_simulator(host, port, settings_or_exit())
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print fresh keys for the citizens' numbers as .env lines."""
+    typer.echo(f"LETTERING_PHONE_HASH_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}")
+    typer.echo(f"LETTERING_PHONE_ENC_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}")
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@demo_app.command("setup")
+def demo_setup(
+    directory: Annotated[Path, typer.Option(help="The directory CSV to import.")] = REPO_DIRECTORY_CSV,
+    pbx_id: Annotated[str, typer.Option("--pbx", help="The demo PBX id.")] = "hanbit-main",
+    agency: Annotated[str, typer.Option(help="The demo PBX's agency.")] = "HANBIT",
+) -> None:
+    """Migrate, import the demo directory and register the demo PBX (safe to run again)."""
+    from lettering.app import make_vault
+    from lettering.migrate import upgrade_head
+    from lettering.webhook.admin import add_pbx, pbx_secret
+
+    settings = settings_or_exit()
+    upgrade_head(settings.database_url)
+    typer.echo(f"database ready ({_safe_url(settings.database_url)})")
+    for line in import_directory_file(settings, directory).lines():
+        typer.echo(line)
+    vault = make_vault(settings)
+
+    async def ensure_pbx(session: Any) -> tuple[str | None, str]:
+        from lettering.errors import AppError
+
+        try:
+            _id, secret = await pbx_secret(session, vault, pbx_id)
+            return None, secret
+        except AppError:
+            created = await add_pbx(session, vault, pbx_id=pbx_id, agency_code=agency)
+            assert created.secret is not None
+            return created.secret, created.secret
+
+    created, _secret = asyncio.run(with_session(settings, ensure_pbx))
+    if created:
+        typer.echo(f"demo PBX {pbx_id} registered for {agency}; its secret: {created}")
+    else:
+        typer.echo(f"demo PBX {pbx_id} already registered (`lettering demo call` signs with its secret)")
+
+
+@demo_app.command("call")
+def demo_call(
+    extension: Annotated[str, typer.Option(help="The extension placing the call.")] = "2114",
+    callee: Annotated[str, typer.Option(help="The citizen's number (test numbers: 010-0xxx-xxxx).")] = (
+        "010-0123-4564"
+    ),
+    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8000",
+    pbx: Annotated[str | None, typer.Option(help="PBX id (default: the first signed PBX).")] = None,
+    end: Annotated[bool, typer.Option(help="Also send call.answered and call.ended.")] = False,
+) -> None:
+    """Send a correctly signed call.setup to the running service and print its answer."""
+    import httpx
+    from standardwebhooks.webhooks import Webhook
+
+    from lettering.app import make_vault
+    from lettering.errors import AppError
+    from lettering.webhook.admin import pbx_secret
+
+    settings = settings_or_exit()
+    vault = make_vault(settings)
+    try:
+        pbx_id, secret = asyncio.run(with_session(settings, lambda s: pbx_secret(s, vault, pbx)))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    signer = Webhook(secret)
+    call_id = f"demo-{uuid.uuid4().hex[:12]}"
+
+    def send(event: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(event, ensure_ascii=False)
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        now = datetime.now().astimezone()
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(msg_id, now, body),
+        }
+        return httpx.post(
+            f"{url.rstrip('/')}/v1/pbx/events", content=body.encode(), headers=headers, timeout=10
+        )
+
+    base = {"pbx_id": pbx_id, "call_id": call_id, "extension": extension, "callee_number": callee}
+    started = time.monotonic()
+    try:
+        reply = send({"type": "call.setup", "occurred_at": datetime.now().astimezone().isoformat(), **base})
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach {url}: {exc} (is `lettering serve` running?)") from None
+    typer.echo(
+        f"POST /v1/pbx/events call.setup -> {reply.status_code} "
+        f"in {(time.monotonic() - started) * 1000:.0f} ms"
+    )
+    typer.echo(json.dumps(reply.json(), ensure_ascii=False, indent=2))
+    if end and reply.status_code == 200:
+        for event in (
+            {"type": "call.answered"},
+            {"type": "call.ended", "answered": True, "talk_seconds": 42, "end_cause": "normal"},
+        ):
+            r = send({**event, "occurred_at": datetime.now().astimezone().isoformat(), **base})
+            typer.echo(f"{event['type']} -> {r.status_code} {r.text}")
+    if reply.status_code >= 400:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

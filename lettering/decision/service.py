@@ -1,0 +1,117 @@
+"""`decide()`: who is calling and what to show, from immutable snapshots only.
+
+Rules of the hot path: no database, no network, no clock read here (the call's time is an
+argument), so a decision is fast, repeatable and explains itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from lettering.directory.service import DirectorySnapshot
+from lettering.optout.service import OptoutIndex
+
+Verdict = Literal["send", "suppressed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the webhook knows about one call setup."""
+
+    call_id: str
+    agency_id: int
+    extension: str
+    callee_hash: str
+    caller_e164: str | None  # the number presented, when the PBX sent one
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    agency_name: str
+    department_name: str
+    guidance: str
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackPolicy:
+    """Which push outcomes go to AlimTalk (per agency)."""
+
+    unsupported_device: bool = True
+    no_subscriber: bool = True
+    carrier_failure: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: str | None = None  # for `suppressed`: opted_out, extension_unknown, agency_disabled
+    identity: Identity | None = None
+    caller_e164: str | None = None
+    department_id: int | None = None
+    campaign_id: int | None = None  # chosen content; none until campaigns land
+    promo_allowed: bool = False
+    fallback: FallbackPolicy = field(default_factory=FallbackPolicy)
+    explanation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """The snapshots `decide` reads (campaigns join when the campaigns issue lands)."""
+
+    directory: DirectorySnapshot
+    optout: OptoutIndex
+
+
+def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
+    """Choose identity, content and fallback policy for one call, and say why."""
+    agency = inputs.directory.agencies.get(call.agency_id)
+    if agency is None:
+        return Decision(
+            "suppressed", "extension_unknown", explanation=("the PBX's agency is not in the directory",)
+        )
+    if not agency.enabled:
+        return Decision("suppressed", "agency_disabled", explanation=(f"agency {agency.code} is disabled",))
+    ext = inputs.directory.extension(call.agency_id, call.extension)
+    if ext is None:
+        return Decision(
+            "suppressed",
+            "extension_unknown",
+            explanation=(f"extension {call.extension} is not in the {agency.code} directory",),
+        )
+    scope = inputs.optout.scope_for(call.callee_hash, call.agency_id)
+    if scope == "all":
+        return Decision(
+            "suppressed", "opted_out", explanation=("callee opted out of everything from this agency",)
+        )
+    why: list[str] = [f"extension {ext.extension}: {ext.department_name} ({ext.department_code})"]
+    if ext.guidance:
+        guidance = ext.guidance
+        why.append("guidance: the department's")
+    else:
+        guidance = agency.default_guidance
+        why.append("guidance: the agency default (the department has none)")
+    caller = call.caller_e164 or ext.caller_e164
+    why.append("caller number: " + ("as presented by the PBX" if call.caller_e164 else "from the directory"))
+    promo_allowed = scope == "none"
+    why.append(
+        "content: none (no active campaign)"
+        if promo_allowed
+        else "content: none (callee opted out of promotion)"
+    )
+    policy = FallbackPolicy(
+        unsupported_device=agency.fallback_unsupported,
+        no_subscriber=agency.fallback_no_subscriber,
+        carrier_failure=agency.fallback_carrier_failure,
+    )
+    return Decision(
+        "send",
+        identity=Identity(agency.name, ext.department_name, guidance),
+        caller_e164=caller,
+        department_id=ext.department_id,
+        promo_allowed=promo_allowed,
+        fallback=policy,
+        explanation=tuple(why),
+    )

@@ -1,0 +1,11 @@
+"""Errors of the directory package."""
+
+from __future__ import annotations
+
+from lettering.errors import AppError
+
+
+class DirectoryConflict(AppError):
+    """The file is valid on its own but contradicts the database (nothing was changed)."""
+
+    status_code = 409

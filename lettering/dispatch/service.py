@@ -1,0 +1,263 @@
+"""Dispatch: push one call's lettering through the carriers and record how it ended.
+
+Rules of the hot path kept here: the PBX gets its answer when a carrier accepts or when its hold
+budget runs out, whichever is first; the push goes on past that (never past the ring window) and
+its result is still recorded; a fallback is written as an outbox row in the same transaction as
+the call's final outcome, before anything tries to send it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from carriers import routes as carrier_routes
+from carriers.base import Lettering
+from carriers.lgu import LguReport
+from carriers.registry import Carriers
+from carriers.routing import RouteResult, route_push
+from kakao_fallback import service as kakao_service
+from lettering.calls import service as call_service
+from lettering.db import session_scope, utcnow
+from lettering.decision.service import Decision, FallbackPolicy
+from lettering.directory.service import DirectorySnapshot
+from lettering.phone import SealedNumber, hash_prefix
+
+log = logging.getLogger(__name__)
+
+FALLBACK_KIND = "identity_notice"
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How a push ended, in the PBX response's terms."""
+
+    lettering: str  # accepted | fallback | failed
+    reason: str | None
+    carrier: str | None
+    fallback: str | None  # "alimtalk" or None
+
+
+def settle(result: RouteResult, policy: FallbackPolicy) -> Settled:
+    """Map the router's outcome and the agency's fallback policy to the PBX outcome."""
+    carrier = result.final.carrier if result.final is not None else None
+    if result.outcome == "accepted":
+        return Settled("accepted", None, result.subscriber_carrier, None)
+    if result.outcome == "unsupported_device":
+        reason, wanted = "unsupported_device", policy.unsupported_device
+        carrier = result.subscriber_carrier
+    elif result.outcome == "no_subscriber":
+        reason, wanted, carrier = "no_subscriber", policy.no_subscriber, None
+    elif result.outcome == "rejected":
+        reason, wanted = "carrier_rejected", policy.carrier_failure
+    else:
+        reason, wanted = "carrier_failure", policy.carrier_failure
+    if wanted:
+        return Settled("fallback", reason, carrier, "alimtalk")
+    return Settled("failed", reason, carrier, None)
+
+
+@dataclass(frozen=True, slots=True)
+class PushJob:
+    record_id: int
+    public_id: str
+    agency_id: int
+    extension: str
+    callee_e164: str
+    sealed: SealedNumber
+    decision: Decision
+    deadline: float  # monotonic: the end of the ring window
+
+
+def notice_variables(decision: Decision) -> dict[str, str]:
+    identity = decision.identity
+    return {
+        "agency": identity.agency_name if identity else "",
+        "department": identity.department_name if identity else "",
+        "guidance": identity.guidance if identity else "",
+        "caller": decision.caller_e164 or "",
+    }
+
+
+class Dispatcher:
+    """Runs pushes as tasks that outlive the PBX's hold budget, and records their outcome."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        carriers: Carriers,
+        *,
+        callback_url: str,
+        learned_route_days: int,
+        directory: Callable[[], DirectorySnapshot],
+    ) -> None:
+        self._sessions = sessions
+        self._carriers = carriers
+        self._callback_url = callback_url
+        self._route_days = learned_route_days
+        self._directory = directory
+        self._tasks: set[asyncio.Task[Settled]] = set()
+
+    async def push(self, job: PushJob, hold_deadline: float) -> Settled | None:
+        """Start the push; its outcome if it settles before `hold_deadline`, else None (pending)."""
+        task = asyncio.create_task(self._push_and_record(job), name=f"push-{job.public_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        remaining = hold_deadline - time.monotonic()
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
+        if task in done and not task.cancelled() and task.exception() is None:
+            return task.result()
+        return None
+
+    def _finished(self, task: asyncio.Task[Settled]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("push task %s failed", task.get_name(), exc_info=task.exception())
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let running pushes finish and record (shutdown), up to `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    async def _push_and_record(self, job: PushJob) -> Settled:
+        now = utcnow()
+        async with self._sessions() as session:
+            learned = await carrier_routes.learned_carrier(session, job.sealed.hash_hex, now)
+        identity = job.decision.identity
+        assert identity is not None
+        lettering = Lettering(
+            request_id=job.public_id,
+            caller=job.decision.caller_e164 or "",
+            callee=job.callee_e164,
+            agency_name=identity.agency_name,
+            department_name=identity.department_name,
+            guidance=identity.guidance,
+            callback_url=self._callback_url,
+        )
+        result = await route_push(
+            self._carriers.adapters, self._carriers.order, learned, lettering, job.deadline
+        )
+        settled = settle(result, job.decision.fallback)
+        async with session_scope(self._sessions) as session:
+            shown = await call_service.display_result_of(session, job.record_id)
+            await call_service.add_attempts(session, job.record_id, result.attempts, shown)
+            notes = [note for push in result.attempts for note in push.notes]
+            await call_service.update_call(
+                session,
+                job.record_id,
+                final_outcome=settled.lettering,
+                final_reason=settled.reason,
+                carrier=settled.carrier,
+                fallback=settled.fallback,
+                notes=json.dumps(notes, ensure_ascii=False),
+            )
+            if result.subscriber_carrier is not None:
+                await carrier_routes.learn_route(
+                    session, job.sealed.hash_hex, result.subscriber_carrier, now, self._route_days
+                )
+            elif result.forget_learned:
+                await carrier_routes.forget_route(session, job.sealed.hash_hex)
+            if settled.fallback is not None:
+                await self._enqueue(session, job.record_id, job.agency_id, settled.reason or "", job.decision)
+            elif settled.carrier == "lgu":
+                # The LG U+ report may have come first: UNSUPPORTED then still means fallback.
+                if shown == "UNSUPPORTED" or (
+                    shown is None
+                    and await call_service.display_result_of(session, job.record_id) == "UNSUPPORTED"
+                ):
+                    settled = await self._late_unsupported(session, job.record_id) or settled
+        log.info(
+            "call %s callee %s: %s%s via %s in %d attempt(s)",
+            job.public_id,
+            hash_prefix(job.sealed.hash_hex),
+            settled.lettering,
+            f" ({settled.reason})" if settled.reason else "",
+            settled.carrier or "-",
+            len(result.attempts),
+        )
+        return settled
+
+    async def _enqueue(
+        self, session: AsyncSession, record_id: int, agency_id: int, reason: str, decision: Decision
+    ) -> None:
+        record = await call_service.get_call(session, record_id)
+        assert record is not None
+        assert record.callee_hash is not None
+        await kakao_service.enqueue_call_notice(
+            session,
+            call_record_id=record_id,
+            agency_id=agency_id,
+            kind=FALLBACK_KIND,
+            reason=reason,
+            recipient_hash=record.callee_hash,
+            recipient_ciphertext=record.callee_ciphertext,
+            key_version=record.callee_key_version or 1,
+            variables=notice_variables(decision),
+            now=utcnow(),
+        )
+
+    async def _late_unsupported(self, session: AsyncSession, record_id: int) -> Settled | None:
+        """Apply the fallback policy to an accepted LG U+ push whose phone could not show it."""
+        record = await call_service.get_call(session, record_id)
+        if record is None or record.agency_id is None or record.final_outcome != "accepted":
+            return None
+        directory = self._directory()
+        agency = directory.agencies.get(record.agency_id)
+        wanted = agency.fallback_unsupported if agency is not None else True
+        settled = Settled(
+            "fallback" if wanted else "failed",
+            "unsupported_device",
+            record.carrier,
+            "alimtalk" if wanted else None,
+        )
+        changed = await call_service.settle_accepted_call(
+            session,
+            record_id,
+            final_outcome=settled.lettering,
+            final_reason=settled.reason,
+            fallback=settled.fallback,
+        )
+        if not changed:
+            return None
+        if wanted:
+            ext = directory.extension(record.agency_id, record.extension or "")
+            variables = {
+                "agency": agency.name if agency else "",
+                "department": ext.department_name if ext else "",
+                "guidance": (ext.guidance or (agency.default_guidance if agency else "")) if ext else "",
+                "caller": record.caller_e164 or "",
+            }
+            assert record.callee_hash is not None
+            await kakao_service.enqueue_call_notice(
+                session,
+                call_record_id=record_id,
+                agency_id=record.agency_id,
+                kind=FALLBACK_KIND,
+                reason="unsupported_device",
+                recipient_hash=record.callee_hash,
+                recipient_ciphertext=record.callee_ciphertext,
+                key_version=record.callee_key_version or 1,
+                variables=variables,
+                now=utcnow(),
+            )
+        return settled
+
+    async def lgu_report(self, report: LguReport) -> str:
+        """Record an LG U+ display report once: 'recorded', 'repeat' or 'unknown'."""
+        async with session_scope(self._sessions) as session:
+            outcome = await call_service.record_display_result(session, report.tid, report.result, report.at)
+            if isinstance(outcome, str):
+                return outcome
+            if report.result == "UNSUPPORTED":
+                await self._late_unsupported(session, outcome)
+        return "recorded"

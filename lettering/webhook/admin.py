@@ -1,0 +1,113 @@
+"""Registering PBXs (the CLI; the console will use the same functions)."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks.webhooks import Webhook
+
+from lettering.directory import service as directory_service
+from lettering.errors import AppError
+from lettering.phone import PhoneVault
+from lettering.snapshots.service import bump
+from lettering.webhook.auth import SNAPSHOT_NAME, token_digest
+from lettering.webhook.models import WebhookPbx
+
+
+class PbxProblem(AppError):
+    status_code = 422
+
+
+@dataclass(frozen=True, slots=True)
+class PbxCreated:
+    id: str
+    agency_code: str
+    auth_mode: str
+    secret: str | None  # shown once when generated
+    token: str | None
+
+
+def generate_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def add_pbx(
+    session: AsyncSession,
+    vault: PhoneVault,
+    *,
+    pbx_id: str,
+    agency_code: str,
+    auth_mode: str = "signed",
+    secret: str | None = None,
+    token: str | None = None,
+    allow_nets: list[str] | None = None,
+    hold_ms: int = 500,
+) -> PbxCreated:
+    """Register a PBX for an agency; generates the secret (signed) or token when none is given."""
+    if not pbx_id or len(pbx_id) > 64:
+        raise PbxProblem("--id must be 1-64 characters")
+    if auth_mode not in ("signed", "token"):
+        raise PbxProblem("--auth must be 'signed' or 'token'")
+    if not 50 <= hold_ms <= 10_000:
+        raise PbxProblem("--hold-ms must be between 50 and 10000")
+    agency_id = await directory_service.agency_id_for_code(session, agency_code)
+    if agency_id is None:
+        raise PbxProblem(f"agency {agency_code!r} is not in the directory (import the directory first)")
+    if await session.get(WebhookPbx, pbx_id) is not None:
+        raise PbxProblem(f"PBX {pbx_id!r} is already registered")
+    row = WebhookPbx(id=pbx_id, agency_id=agency_id, auth_mode=auth_mode, hold_ms=hold_ms)
+    shown_secret: str | None = None
+    shown_token: str | None = None
+    if auth_mode == "signed":
+        shown_secret = secret or generate_secret()
+        try:
+            Webhook(shown_secret)
+        except Exception:
+            raise PbxProblem("--secret must be whsec_ followed by base64 of 24-64 random bytes") from None
+        raw = base64.b64decode(shown_secret.removeprefix("whsec_"))
+        if not 24 <= len(raw) <= 64:
+            raise PbxProblem(f"--secret must hold 24-64 bytes, got {len(raw)}")
+        row.secret_sealed = vault.seal_secret(shown_secret)
+    else:
+        shown_token = token or secrets.token_urlsafe(32)
+        if len(shown_token) < 24:
+            raise PbxProblem("--token must be at least 24 characters")
+        if not allow_nets:
+            raise PbxProblem("token auth needs at least one --allow-net CIDR")
+        try:
+            nets = [str(ipaddress.ip_network(n, strict=False)) for n in allow_nets]
+        except ValueError as exc:
+            raise PbxProblem(f"--allow-net: {exc}") from None
+        row.token_sha256 = token_digest(shown_token)
+        row.allowed_nets = json.dumps(nets)
+    session.add(row)
+    await bump(session, SNAPSHOT_NAME)
+    await session.flush()
+    return PbxCreated(
+        pbx_id,
+        agency_code,
+        auth_mode,
+        shown_secret if secret is None else None,
+        shown_token if token is None else None,
+    )
+
+
+async def pbx_secret(session: AsyncSession, vault: PhoneVault, pbx_id: str | None) -> tuple[str, str]:
+    """(id, secret) of a signed PBX: the named one, else the first registered (demo tooling)."""
+    query = select(WebhookPbx).where(WebhookPbx.auth_mode == "signed").order_by(WebhookPbx.created_at)  # type: ignore[arg-type]
+    if pbx_id:
+        query = query.where(WebhookPbx.id == pbx_id)  # type: ignore[arg-type]
+    row = (await session.execute(query.limit(1))).scalar_one_or_none()
+    if row is None or row.secret_sealed is None:
+        raise PbxProblem("no signed PBX registered" + (f" with id {pbx_id!r}" if pbx_id else ""))
+    return row.id, vault.open_secret(row.secret_sealed)
+
+
+async def list_pbx(session: AsyncSession) -> list[WebhookPbx]:
+    return list((await session.execute(select(WebhookPbx).order_by(WebhookPbx.id))).scalars())

@@ -1,0 +1,208 @@
+"""Who is posting: the PBX registry snapshot and the two authentication modes of the spec.
+
+Signed (Standard Webhooks): the signature over the raw body is checked with the `standardwebhooks`
+package before the body is parsed; the PBX is the one whose secret verifies. Token: a bearer token
+(only its SHA-256 is stored) from one of the PBX's allowed networks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from lettering.errors import AppError
+from lettering.phone import PhoneVault
+from lettering.webhook.models import WebhookPbx
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_NAME = "pbx"
+_V1_SIGNATURE = re.compile(r"^v1,[A-Za-z0-9+/]+={0,2}$")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+
+@dataclass(frozen=True, slots=True)
+class PbxView:
+    id: str
+    agency_id: int
+    auth_mode: str
+    hold_ms: int
+    enabled: bool
+    webhook: Webhook | None = None
+    token_sha256: str | None = None
+    allowed_nets: tuple[IpNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PbxRegistry:
+    by_id: Mapping[str, PbxView] = field(default_factory=lambda: MappingProxyType({}))
+    signed: tuple[PbxView, ...] = ()
+    by_token: Mapping[str, PbxView] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_networks(raw: str) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in json.loads(raw or "[]"))
+
+
+def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
+    """The snapshot builder for PBX registrations (needs the vault to open the secrets)."""
+
+    async def build(session: AsyncSession) -> PbxRegistry:
+        views: dict[str, PbxView] = {}
+        for pbx in (await session.execute(select(WebhookPbx))).scalars():
+            webhook = None
+            if pbx.auth_mode == "signed" and pbx.secret_sealed:
+                try:
+                    webhook = Webhook(vault.open_secret(pbx.secret_sealed))
+                except Exception:  # a broken row must not take the other PBXs down
+                    log.error("PBX %s: stored secret cannot be opened or decoded; it cannot sign in", pbx.id)
+            views[pbx.id] = PbxView(
+                id=pbx.id,
+                agency_id=pbx.agency_id,
+                auth_mode=pbx.auth_mode,
+                hold_ms=pbx.hold_ms,
+                enabled=pbx.enabled,
+                webhook=webhook,
+                token_sha256=pbx.token_sha256,
+                allowed_nets=parse_networks(pbx.allowed_nets),
+            )
+        enabled = [v for v in views.values() if v.enabled]
+        return PbxRegistry(
+            by_id=MappingProxyType(views),
+            signed=tuple(v for v in enabled if v.webhook is not None),
+            by_token=MappingProxyType(
+                {v.token_sha256: v for v in enabled if v.auth_mode == "token" and v.token_sha256}
+            ),
+        )
+
+    return build
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The PBXs whose credentials this request carries, and the dedupe key it brings."""
+
+    candidates: tuple[PbxView, ...]
+    webhook_id: str | None
+    mode: str
+
+
+def authenticate(
+    registry: PbxRegistry,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    client_host: str | None,
+    now_s: float,
+    tolerance_s: int,
+) -> Authenticated:
+    """Check the request's credentials over the raw body; raises Unauthorized / Forbidden."""
+    signature = headers.get("webhook-signature")
+    authorization = headers.get("authorization", "")
+    if signature is not None:
+        return _signed(registry, headers, signature, raw_body, now_s, tolerance_s)
+    if authorization:
+        return _token(registry, authorization, client_host, headers.get("webhook-id"))
+    raise Unauthorized(
+        "missing credentials: send webhook-id, webhook-timestamp and webhook-signature, "
+        "or Authorization: Bearer <token>"
+    )
+
+
+def _signed(
+    registry: PbxRegistry,
+    headers: Mapping[str, str],
+    signature: str,
+    raw_body: bytes,
+    now_s: float,
+    tolerance_s: int,
+) -> Authenticated:
+    msg_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    if not msg_id:
+        raise Unauthorized("missing webhook-id header")
+    if not timestamp:
+        raise Unauthorized("missing webhook-timestamp header")
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise Unauthorized("webhook-timestamp is not Unix seconds") from None
+    skew = int(now_s) - ts
+    if abs(skew) > tolerance_s:
+        direction = "old" if skew > 0 else "in the future"
+        raise Unauthorized(
+            f"webhook-timestamp is {abs(skew)} s {direction} (at most {tolerance_s} s from the service clock)"
+        )
+    if not signature.strip():
+        raise Unauthorized("webhook-signature is empty")
+    # Only well-formed "v1,<base64>" entries are passed on: the library gives up on the whole
+    # header at the first malformed entry, and one valid signature among several must be enough.
+    usable = [part for part in signature.split() if _V1_SIGNATURE.match(part)]
+    if not usable:
+        raise Unauthorized("webhook-signature has no v1,<base64> signature")
+    sw_headers = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": " ".join(usable)}
+    try:
+        body_text = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unauthorized("body is not UTF-8, so its signature cannot be checked") from None
+    matches: list[PbxView] = []
+    for pbx in registry.signed:
+        assert pbx.webhook is not None
+        try:
+            pbx.webhook.verify(body_text, sw_headers, json_parse=False)
+        except (WebhookVerificationError, ValueError):
+            continue
+        matches.append(pbx)
+    if not matches:
+        raise Unauthorized("webhook-signature does not verify with the secret of any registered PBX")
+    return Authenticated(candidates=tuple(matches), webhook_id=msg_id, mode="signed")
+
+
+def _token(
+    registry: PbxRegistry, authorization: str, client_host: str | None, webhook_id: str | None
+) -> Authenticated:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    pbx = registry.by_token.get(token_digest(token.strip()))
+    if pbx is None:
+        raise Unauthorized("bearer token is not recognised")
+    try:
+        source = ipaddress.ip_address(client_host or "")
+    except ValueError:
+        raise Forbidden(
+            f"source address of the request is unknown; PBX {pbx.id} accepts only its networks"
+        ) from None
+    if not any(source in net for net in pbx.allowed_nets):
+        raise Forbidden(f"source address {source} is not in the allowed networks of PBX {pbx.id}")
+    return Authenticated(candidates=(pbx,), webhook_id=webhook_id, mode="token")
+
+
+def pbx_for_body(auth: Authenticated, pbx_id: str) -> PbxView:
+    """The authenticated PBX named by the body's pbx_id; 403 when the body names another one."""
+    for pbx in auth.candidates:
+        if pbx.id == pbx_id:
+            return pbx
+    names = ", ".join(p.id for p in auth.candidates)
+    raise Forbidden(f"pbx_id {pbx_id!r} does not match the authenticated PBX ({names})")

@@ -1,0 +1,50 @@
+"""The PBX event body and the responses, exactly as spec/pbx-webhook.md states them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+EventType = Literal["call.setup", "call.answered", "call.ended"]
+EndCause = Literal["normal", "no_answer", "busy", "rejected", "failed"]
+LetteringOutcome = Literal["accepted", "pending", "fallback", "suppressed", "skipped", "failed"]
+
+
+class PbxEvent(BaseModel):
+    # Unknown fields are ignored: PBXes add their own.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    type: EventType
+    pbx_id: Annotated[str, Field(min_length=1, max_length=64)]
+    call_id: Annotated[str, Field(min_length=1, max_length=128)]
+    occurred_at: AwareDatetime
+    extension: Annotated[str | None, Field(default=None, pattern=r"^[0-9]{2,8}$")]
+    caller_number: Annotated[str | None, Field(default=None, max_length=32)]
+    callee_number: Annotated[str | None, Field(default=None, min_length=1, max_length=32)]
+    answered: bool | None = None
+    talk_seconds: Annotated[int | None, Field(default=None, ge=0, le=86_400)]
+    end_cause: EndCause | None = None
+
+
+# Fields each event type must carry besides the common ones (checked with the body, listed in the 422).
+REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "call.setup": ("extension", "callee_number"),
+    "call.answered": (),
+    "call.ended": ("answered", "talk_seconds", "end_cause"),
+}
+
+
+class SetupResponse(BaseModel):
+    call_id: str
+    lettering: LetteringOutcome
+    reason: str | None = None
+    carrier: str | None = None
+    campaign_id: int | None = None
+    fallback: Literal["alimtalk"] | None = None
+    elapsed_ms: int = 0
+
+
+class RecordedResponse(BaseModel):
+    call_id: str
+    recorded: bool = True

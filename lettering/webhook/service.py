@@ -1,0 +1,375 @@
+"""`POST /v1/pbx/events`: authenticate, validate, process each delivery once, answer in time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from lettering.calls import service as call_service
+from lettering.db import session_scope, utcnow
+from lettering.decision.service import CallFacts, DecisionInputs, decide
+from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
+from lettering.dispatch.service import Dispatcher, PushJob
+from lettering.errors import AppError
+from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
+from lettering.phone import NotAPhoneNumber, PhoneVault, hash_prefix, parse_number, to_e164_kr
+from lettering.snapshots.service import SnapshotStore
+from lettering.webhook.auth import SNAPSHOT_NAME as PBX
+from lettering.webhook.auth import PbxView, authenticate, pbx_for_body
+from lettering.webhook.models import WebhookDelivery
+from lettering.webhook.schemas import REQUIRED_BY_TYPE, PbxEvent, SetupResponse
+
+log = logging.getLogger(__name__)
+
+# A delivery still unanswered after this long was lost with its process: a retry takes it over.
+STALE_CLAIM = timedelta(seconds=15)
+# How often a duplicate delivery looks for the first one's response in the database.
+REPLAY_POLL_S = 0.02
+
+
+class InvalidEvent(AppError):
+    """422 with FastAPI's list of field errors."""
+
+    status_code = 422
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("the event body is not valid per spec/pbx-webhook.md")
+        self.errors = errors
+
+    def body(self) -> object:
+        return self.errors
+
+
+class StillProcessing(AppError):
+    status_code = 503
+
+
+def field_error(field: str, msg: str, kind: str = "value_error") -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": kind}
+
+
+def parse_event(raw: bytes) -> PbxEvent:
+    """Validate the body; every problem is listed with its field. Inputs are never echoed back
+    (they may hold a citizen's number)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidEvent(
+            [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidEvent([{"loc": ["body"], "msg": "body must be a JSON object", "type": "dict_type"}])
+    errors: list[dict[str, Any]] = []
+    event: PbxEvent | None = None
+    try:
+        event = PbxEvent.model_validate(body)
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False, include_context=False):
+            errors.append({"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]})
+    for name in REQUIRED_BY_TYPE.get(str(body.get("type")), ()):
+        if body.get(name) is None and not any(e["loc"][:2] == ["body", name] for e in errors):
+            errors.append(field_error(name, f"Field required for {body.get('type')}", "missing"))
+    callee = body.get("callee_number")
+    if isinstance(callee, str) and callee.strip() and len(callee) <= 32:
+        try:
+            parse_number(callee)
+        except NotAPhoneNumber:
+            errors.append(field_error("callee_number", "not a phone number (national or E.164 digits)"))
+    if errors or event is None:
+        raise InvalidEvent(errors)
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+
+
+class WebhookService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        snapshots: SnapshotStore,
+        dispatcher: Dispatcher,
+        vault: PhoneVault,
+        *,
+        tolerance_s: int,
+        ring_window_ms: int,
+    ) -> None:
+        self._sessions = sessions
+        self._snapshots = snapshots
+        self._dispatcher = dispatcher
+        self._vault = vault
+        self._tolerance_s = tolerance_s
+        self._ring_window_s = ring_window_ms / 1000
+        self._done: dict[tuple[str, str], asyncio.Event] = {}
+
+    async def handle(self, raw: bytes, headers: Mapping[str, str], client_host: str | None) -> Reply:
+        """Process one delivery (or replay the response to its first delivery)."""
+        received = time.monotonic()
+        registry = self._snapshots.current.get(PBX)
+        auth = authenticate(registry, headers, raw, client_host, time.time(), self._tolerance_s)
+        event = parse_event(raw)
+        pbx = pbx_for_body(auth, event.pbx_id)
+        key = (
+            auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"
+        )
+        claim_id = await self._claim(pbx.id, key, event)
+        if claim_id is None:
+            replay = await self._replay(pbx, key, event)
+            if isinstance(replay, Reply):
+                return replay
+            claim_id = replay
+        waiter = self._done.setdefault((pbx.id, key), asyncio.Event())
+        try:
+            reply = await self._process(pbx, event, received, claim_id)
+        except BaseException:
+            # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
+            async with session_scope(self._sessions) as session:
+                await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id == claim_id))  # type: ignore[arg-type]
+            raise
+        finally:
+            waiter.set()
+            self._done.pop((pbx.id, key), None)
+        return reply
+
+    async def _claim(self, pbx_id: str, key: str, event: PbxEvent) -> int | None:
+        """Insert the delivery row (committed at once); None if it was already there."""
+        try:
+            async with session_scope(self._sessions) as session:
+                row = WebhookDelivery(
+                    pbx_id=pbx_id, dedupe_key=key, event_type=event.type, call_id=event.call_id
+                )
+                session.add(row)
+                await session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    async def _replay(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply | int:
+        """The first delivery's response, once it is stored; or the claim when its owner died."""
+        waiter = self._done.get((pbx.id, key))
+        patience = pbx.hold_ms / 1000 + self._ring_window_s
+        give_up = time.monotonic() + patience
+        while True:
+            async with self._sessions() as session:
+                row = (
+                    await session.execute(
+                        select(WebhookDelivery).where(
+                            WebhookDelivery.pbx_id == pbx.id,  # type: ignore[arg-type]
+                            WebhookDelivery.dedupe_key == key,  # type: ignore[arg-type]
+                        )
+                    )
+                ).scalar_one_or_none()
+            if row is None:  # the first delivery failed and released its claim: process this one
+                claim = await self._claim(pbx.id, key, event)
+                if claim is not None:
+                    return claim
+            elif row.response_status is not None and row.response_body is not None:
+                return Reply(row.response_status, json.loads(row.response_body))
+            elif row.received_at < utcnow() - STALE_CLAIM:
+                taken = await self._take_over(row.id)
+                if taken:
+                    assert row.id is not None
+                    return row.id
+            if time.monotonic() >= give_up:
+                raise StillProcessing(
+                    "the first delivery of this event is still being processed; retry",
+                    headers={"Retry-After": "1"},
+                )
+            if waiter is not None:
+                try:
+                    await asyncio.wait_for(waiter.wait(), REPLAY_POLL_S * 5)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(REPLAY_POLL_S)
+
+    async def _take_over(self, claim_id: int | None) -> bool:
+        async with session_scope(self._sessions) as session:
+            result = await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == claim_id,  # type: ignore[arg-type]
+                    WebhookDelivery.response_status.is_(None),  # type: ignore[union-attr]
+                    col(WebhookDelivery.received_at) < utcnow() - STALE_CLAIM,
+                )
+                .values(received_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _process(self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int) -> Reply:
+        if event.type == "call.setup":
+            return await self._setup(pbx, event, received, claim_id)
+        async with session_scope(self._sessions) as session:
+            await call_service.record_progress(
+                session,
+                pbx.id,
+                event.call_id,
+                event.type,
+                event.occurred_at,
+                answered=event.answered,
+                talk_seconds=event.talk_seconds,
+                end_cause=event.end_cause,
+            )
+            reply = Reply(202, {"call_id": event.call_id, "recorded": True})
+            await self._store_reply(session, claim_id, reply)
+        return reply
+
+    async def _setup(self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int) -> Reply:
+        assert event.callee_number is not None
+        assert event.extension is not None
+        hold_deadline = received + pbx.hold_ms / 1000
+        callee = parse_number(event.callee_number)
+        explanation: list[str] = []
+        caller_e164: str | None = None
+        if event.caller_number:
+            try:
+                caller_e164 = to_e164_kr(event.caller_number)
+            except Exception:
+                explanation.append(
+                    "caller_number from the PBX is not a valid number; the directory's is used"
+                )
+        base: dict[str, Any] = {
+            "agency_id": pbx.agency_id,
+            "extension": event.extension,
+            "occurred_at": event.occurred_at,
+            "setup_received_at": utcnow(),
+        }
+        if not callee.is_kr_mobile:
+            return await self._answer_now(
+                claim_id,
+                pbx,
+                event,
+                received,
+                "skipped",
+                "callee_not_mobile",
+                base,
+                ["callee is not a Korean mobile number"],
+            )
+        sealed = self._vault.seal(callee.e164)
+        snapshots = self._snapshots.current
+        decision = decide(
+            CallFacts(
+                call_id=event.call_id,
+                agency_id=pbx.agency_id,
+                extension=event.extension,
+                callee_hash=sealed.hash_hex,
+                caller_e164=caller_e164,
+                occurred_at=event.occurred_at,
+            ),
+            DecisionInputs(directory=snapshots.get(DIRECTORY), optout=snapshots.get(OPTOUT)),
+        )
+        explanation = [*decision.explanation, *explanation]
+        base.update(callee_hash=sealed.hash_hex, department_id=decision.department_id)
+        if decision.verdict == "suppressed":
+            return await self._answer_now(
+                claim_id, pbx, event, received, "suppressed", decision.reason, base, explanation
+            )
+        async with session_scope(self._sessions) as session:
+            record = await call_service.record_setup(
+                session,
+                pbx.id,
+                event.call_id,
+                explanation=explanation,
+                caller_e164=decision.caller_e164,
+                callee_ciphertext=sealed.ciphertext,
+                callee_key_version=sealed.key_version,
+                campaign_id=decision.campaign_id,
+                **base,
+            )
+        assert record.id is not None
+        job = PushJob(
+            record_id=record.id,
+            public_id=record.public_id,
+            agency_id=pbx.agency_id,
+            extension=event.extension,
+            callee_e164=callee.e164,
+            sealed=sealed,
+            decision=decision,
+            deadline=received + self._ring_window_s,
+        )
+        settled = await self._dispatcher.push(job, hold_deadline)
+        response = SetupResponse(call_id=event.call_id, lettering="pending", campaign_id=decision.campaign_id)
+        if settled is not None:
+            response.lettering = settled.lettering  # type: ignore[assignment]
+            response.reason = settled.reason
+            response.carrier = settled.carrier
+            response.fallback = settled.fallback  # type: ignore[assignment]
+        response.elapsed_ms = int((time.monotonic() - received) * 1000)
+        reply = Reply(200, response.model_dump())
+        async with session_scope(self._sessions) as session:
+            await call_service.update_call(
+                session,
+                record.id,
+                lettering=response.lettering,
+                reason=response.reason,
+                elapsed_ms=response.elapsed_ms,
+            )
+            await self._store_reply(session, claim_id, reply)
+        log.info(
+            "setup %s/%s callee %s: %s in %d ms",
+            pbx.id,
+            event.call_id,
+            hash_prefix(sealed.hash_hex),
+            response.lettering,
+            response.elapsed_ms,
+        )
+        return reply
+
+    async def _answer_now(
+        self,
+        claim_id: int,
+        pbx: PbxView,
+        event: PbxEvent,
+        received: float,
+        outcome: str,
+        reason: str | None,
+        base: dict[str, Any],
+        explanation: list[str],
+    ) -> Reply:
+        """Answer without a push (skipped, suppressed), recording the call and the reply together."""
+        elapsed = int((time.monotonic() - received) * 1000)
+        response = SetupResponse.model_validate(
+            {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
+        )
+        reply = Reply(200, response.model_dump())
+        async with session_scope(self._sessions) as session:
+            await call_service.record_setup(
+                session,
+                pbx.id,
+                event.call_id,
+                explanation=explanation,
+                lettering=outcome,
+                reason=reason,
+                final_outcome=outcome,
+                final_reason=reason,
+                elapsed_ms=elapsed,
+                **base,
+            )
+            await self._store_reply(session, claim_id, reply)
+        return reply
+
+    async def _store_reply(self, session: AsyncSession, claim_id: int, reply: Reply) -> None:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == claim_id)  # type: ignore[arg-type]
+            .values(
+                response_status=reply.status,
+                response_body=json.dumps(reply.body, ensure_ascii=False),
+                completed_at=utcnow(),
+            )
+        )
