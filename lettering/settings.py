@@ -58,6 +58,46 @@ class CarrierSettings(BaseModel):
     breaker_open_s: float = 30.0
 
 
+class KakaoAgencySettings(BaseModel):
+    """One agency's AlimTalk account at the dealer (NHN Cloud Bizmessage v2.3 shapes)."""
+
+    app_key: str = "lettering-dev-appkey"
+    secret_key: SecretStr = SecretStr(DEV_CARRIER_SECRET)
+    # The 40-character sender key of the agency's Kakao channel.
+    sender_key: str = "dev0000000000000000000000000000000000000"
+    # Pre-registered sender number for SMS/LMS failover (digits).
+    sender_no: str = "03151802000"
+    sms_failover: bool = True
+    missed_call_notice: bool = False
+
+
+class KakaoSettings(BaseModel):
+    """The AlimTalk dealer. An empty base_url means: the in-process simulator (dev and test only)."""
+
+    base_url: str = ""
+    connect_timeout_s: float = 1.0
+    request_timeout_s: float = 10.0
+    # Accounts by agency code; "*" is used for an agency without its own entry.
+    agencies: dict[str, KakaoAgencySettings] = Field(default_factory=lambda: {"*": KakaoAgencySettings()})
+    # Sending hours, Asia/Seoul: outside them a notice waits for the window.
+    send_from: str = "08:00"
+    send_until: str = "21:00"
+    # A notice still unsent this long after its call is dropped (dead letter, "expired").
+    max_age_s: int = 6 * 3600
+    batch_size: int = Field(1000, ge=1, le=1000)
+    lease_s: int = 60
+    relay_interval_s: float = 0.5
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 300.0
+    result_poll_base_s: float = 2.0
+    result_poll_cap_s: float = 1800.0
+    # Results are polled this long at most; then the message is recorded as unknown.
+    result_poll_max_age_s: int = 72 * 3600
+
+    def account(self, agency_code: str) -> KakaoAgencySettings | None:
+        return self.agencies.get(agency_code) or self.agencies.get("*")
+
+
 class SimulatorSettings(BaseModel):
     latency_min_ms: int = 20
     latency_max_ms: int = 80
@@ -79,6 +119,7 @@ class Settings(BaseSettings):
     phone_enc_key: SecretStr = SecretStr(DEV_PHONE_ENC_KEY)
     key_version: int = 1
     carriers: CarrierSettings = Field(default_factory=CarrierSettings)
+    kakao: KakaoSettings = Field(default_factory=KakaoSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     # Mount the carrier simulator in this process and point empty carrier base URLs at it.
     simulators_in_process: bool = True
@@ -111,6 +152,8 @@ class Settings(BaseSettings):
                 "carriers.lgu.api_key": self.carriers.lgu.api_key,
                 "carriers.lgu.callback_secret": self.carriers.lgu.callback_secret,
             }
+            for code, account in self.kakao.agencies.items():
+                secrets[f"kakao.agencies.{code}.secret_key"] = account.secret_key
             for name, value in secrets.items():
                 if value.get_secret_value().strip().lower() in {p.lower() for p in PLACEHOLDERS}:
                     problems.append(f"{name} is a placeholder; set LETTERING_{_env_name(name)}")
@@ -126,6 +169,12 @@ class Settings(BaseSettings):
         if configured:
             return configured.rstrip("/")
         return f"{self.public_base_url.rstrip('/')}/sim/carriers/{carrier}"
+
+    def kakao_base_url(self) -> str:
+        """The configured dealer, else the in-process AlimTalk simulator's address."""
+        if self.kakao.base_url:
+            return self.kakao.base_url.rstrip("/")
+        return f"{self.public_base_url.rstrip('/')}/sim/alimtalk"
 
 
 def _env_name(dotted: str) -> str:

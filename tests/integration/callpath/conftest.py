@@ -30,6 +30,8 @@ from lettering.directory.models import DirectoryAgency, DirectoryDepartment, Dir
 from lettering.phone import PhoneVault
 from lettering.settings import (
     CarrierSettings,
+    KakaoAgencySettings,
+    KakaoSettings,
     KtSettings,
     LguSettings,
     Settings,
@@ -62,6 +64,7 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
             lgu=LguSettings(api_key=SecretStr("lgu-test-key"), callback_secret=SecretStr("lgu-cb-secret")),
         ),
         "simulator": SimulatorSettings(latency_min_ms=0, latency_max_ms=5),
+        "kakao": KakaoSettings(agencies={"*": KakaoAgencySettings(secret_key=SecretStr("kakao-test-secret"))}),
         "log_level": "WARNING",
     }
     values.update(overrides)

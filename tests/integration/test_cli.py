@@ -1,0 +1,84 @@
+"""The `lettering` command on a real database: import, PBX registration, refusals with exit 1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from lettering.cli import app
+from lettering.db import make_engine, make_sessionmaker
+from lettering.directory.models import DirectoryExtension
+from lettering.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+REPO_CSV = Path(__file__).resolve().parents[2] / "data" / "directory.csv"
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("LETTERING_ENV", "dev")
+    monkeypatch.setenv("LETTERING_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def extension_count(database_url: str) -> int:
+    async def count() -> int:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                rows = await session.execute(select(func.count()).select_from(DirectoryExtension))
+                return int(rows.scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
+
+
+def test_bad_row_changes_nothing_and_exits_1(cli_env: CliRunner, tmp_path: Path, database_url: str) -> None:
+    lines = REPO_CSV.read_text(encoding="utf-8").splitlines()
+    lines[5] = lines[5].replace(",2004,", ",20x4,")  # file line 6
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli_env.invoke(app, ["directory", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "line 6" in result.output
+    assert "nothing was imported" in result.output
+    assert extension_count(database_url) == 0
+
+
+def test_import_then_reimport_is_unchanged(cli_env: CliRunner, database_url: str) -> None:
+    first = cli_env.invoke(app, ["directory", "import", str(REPO_CSV)])
+    assert first.exit_code == 0, first.output
+    assert "extensions:  4286 added" in first.output
+    second = cli_env.invoke(app, ["directory", "import", str(REPO_CSV)])
+    assert "extensions:  0 added, 0 updated, 4286 unchanged" in second.output
+    assert "nothing changed" in second.output
+    assert extension_count(database_url) == 4286
+
+
+def test_pbx_add_prints_the_generated_secret_once(cli_env: CliRunner) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    added = cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"])
+    assert added.exit_code == 0, added.output
+    assert "secret" in added.output
+    assert "whsec_" in added.output
+    listed = cli_env.invoke(app, ["pbx", "list"])
+    assert "hanbit-main" in listed.output
+    assert "whsec_" not in listed.output
+    again = cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"])
+    assert again.exit_code == 1
+    assert "already registered" in again.output
+    unknown = cli_env.invoke(app, ["pbx", "add", "--id", "x", "--agency", "NOPE"])
+    assert unknown.exit_code == 1
+    assert "NOPE" in unknown.output
+    token = cli_env.invoke(app, ["pbx", "add", "--id", "legacy", "--agency", "HANBIT", "--auth", "token"])
+    assert token.exit_code == 1
+    assert "--allow-net" in token.output
