@@ -25,12 +25,28 @@ class KakaoMessage(SQLModel, table=True):
     recipient_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
     key_version: int = 1
     variables: str = Field(default="{}", sa_type=Text)  # JSON: template variables
+    # queued -> sending (leased) -> accepted (by the dealer) -> delivered | failed;
+    # or dead (gave up: expired, template or configuration error) / dropped (policy: opted out).
     status: str = Field(default="queued", max_length=16, index=True)
     attempts: int = 0
-    idempotency_key: str = Field(max_length=64, unique=True)
+    idempotency_key: str = Field(max_length=64, unique=True)  # the row's own key (grouping key)
+    # The request this row goes out in: kept across retries, so a retry reuses its idempotency key.
+    batch_key: str | None = Field(default=None, max_length=40, index=True)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
+    # What the dealer said: acceptance, then the delivery result (a monotonic state machine).
+    request_id: str | None = Field(default=None, max_length=64)
+    recipient_seq: int | None = None
+    delivery_status: str | None = Field(default=None, max_length=16)  # READY | COMPLETED | FAILED | CANCEL
+    delivery_rank: int = 0
+    result_code: str | None = Field(default=None, max_length=8)
+    resend_status: str | None = Field(default=None, max_length=16)
+    channel: str | None = Field(default=None, max_length=8)  # alimtalk | sms | lms (what reached the phone)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    poll_attempts: int = 0
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

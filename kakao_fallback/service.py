@@ -5,11 +5,41 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kakao_fallback.models import KakaoMessage
 from lettering.db_upsert import insert_for
+from lettering.phone import format_national
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def call_notice_variables(
+    *,
+    agency: str,
+    department: str,
+    guidance: str,
+    caller_e164: str | None,
+    occurred_at: datetime,
+    public_id: str,
+) -> dict[str, str]:
+    """What a call notice says, stored with the outbox row (the relay fills the template from it)."""
+    return {
+        "agency": agency,
+        "department": department,
+        "guidance": guidance,
+        "callback": format_national(caller_e164) if caller_e164 else "",
+        "call_time": occurred_at.astimezone(SEOUL).strftime("%m월 %d일 %H:%M").lstrip("0"),
+        "verify_code": verify_code(public_id),
+    }
+
+
+def verify_code(public_id: str) -> str:
+    """The short code a citizen can check a call by (from the call's public id)."""
+    return public_id[:6].upper()
+
 
 # An identity notice is only useful shortly after the call.
 NOTICE_EXPIRY = timedelta(hours=24)

@@ -13,6 +13,9 @@ from sqlalchemy.exc import DBAPIError
 
 from carriers.registry import build_carriers
 from carriers.simulator.app import create_simulator_app_from_settings
+from kakao_fallback.client import build_client as build_alimtalk_client
+from kakao_fallback.relay import Relay
+from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering.db import make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
@@ -29,6 +32,7 @@ from lettering.webhook.router import router as webhook_router
 from lettering.webhook.service import WebhookService
 
 SIMULATOR_MOUNT = "/sim/carriers"
+ALIMTALK_SIMULATOR_MOUNT = "/sim/alimtalk"
 
 
 class NotMigrated(RuntimeError):
@@ -49,6 +53,9 @@ def create_app(
     """The service. `carrier_transport` replaces the carriers' network (tests only)."""
     settings = settings or get_settings()
     simulator = create_simulator_app_from_settings(settings) if settings.simulators_in_process else None
+    alimtalk_sim = (
+        create_alimtalk_simulator_from_settings(settings) if settings.simulators_in_process else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +90,8 @@ def create_app(
             callback_url=f"{settings.public_base_url.rstrip('/')}/v1/carriers/lgu/reports",
             learned_route_days=settings.carriers.learned_route_days,
             directory=directory,
+            kakao=settings.kakao,
+            optout=lambda: store.current.get(OPTOUT),
         )
         app.state.settings = settings
         app.state.engine = engine
@@ -100,20 +109,26 @@ def create_app(
             ring_window_ms=settings.carriers.ring_window_ms,
         )
         poller = asyncio.create_task(store.run(settings.snapshot_poll_s), name="snapshot-poller")
-        sim_lifespan = (
-            simulator.router.lifespan_context(simulator)
-            if simulator is not None
-            else contextlib.nullcontext()
-        )
+        alimtalk = build_alimtalk_client(settings)
+        app.state.relay = relay = Relay(sessions, alimtalk, settings, vault)
+        background = [poller]
         try:
-            async with sim_lifespan:
+            async with contextlib.AsyncExitStack() as stack:
+                for sub in (simulator, alimtalk_sim):
+                    if sub is not None:
+                        await stack.enter_async_context(sub.router.lifespan_context(sub))
+                if settings.kakao.relay_in_process:
+                    background.append(asyncio.create_task(relay.run(), name="alimtalk-relay"))
                 yield
                 # Pushes still running finish and record before the process goes.
                 await dispatcher.drain(settings.carriers.ring_window_ms / 1000)
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await alimtalk.aclose()
             await carriers.aclose()
             await engine.dispose()
 
@@ -136,4 +151,6 @@ def create_app(
 
     if simulator is not None:
         app.mount(SIMULATOR_MOUNT, simulator)
+    if alimtalk_sim is not None:
+        app.mount(ALIMTALK_SIMULATOR_MOUNT, alimtalk_sim)
     return app

@@ -65,6 +65,16 @@ def to_e164_kr(raw: str) -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+def format_national(e164: str) -> str:
+    """'+823151802114' -> '031-5180-2114' (how a city's number is printed for citizens)."""
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, "KR"), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        return e164
+
+
 def mask_national(e164: str) -> str:
     """'+821001234567' -> '010-****-4567' (what citizens and admins see)."""
     national = ParsedNumber(e164=e164, is_kr_mobile=True).national

@@ -17,7 +17,18 @@ CarrierName = Literal["skt", "kt", "lgu"]
 DEV_PHONE_HASH_KEY = "ZGV2LW9ubHktcGhvbmUtaGFzaC1rZXktMDAwMDAwMDA="
 DEV_PHONE_ENC_KEY = "ZGV2LW9ubHktcGhvbmUtZW5jcnlwdC1rZXktMDAwMDA="
 DEV_CARRIER_SECRET = "dev-carrier-secret"
-PLACEHOLDERS = {"", "change-me", "changeme", DEV_PHONE_HASH_KEY, DEV_PHONE_ENC_KEY, DEV_CARRIER_SECRET}
+DEV_LINK_SECRET = "dev-link-secret"
+DEV_ADMIN_TOKEN = "dev-admin-token"
+PLACEHOLDERS = {
+    "",
+    "change-me",
+    "changeme",
+    DEV_PHONE_HASH_KEY,
+    DEV_PHONE_ENC_KEY,
+    DEV_CARRIER_SECRET,
+    DEV_LINK_SECRET,
+    DEV_ADMIN_TOKEN,
+}
 
 
 def _default_order() -> list[CarrierName]:
@@ -75,6 +86,8 @@ class KakaoSettings(BaseModel):
     """The AlimTalk dealer. An empty base_url means: the in-process simulator (dev and test only)."""
 
     base_url: str = ""
+    # Run the outbox relay inside the service (embedded default); production may run `lettering worker`.
+    relay_in_process: bool = True
     connect_timeout_s: float = 1.0
     request_timeout_s: float = 10.0
     # Accounts by agency code; "*" is used for an agency without its own entry.
@@ -118,6 +131,10 @@ class Settings(BaseSettings):
     phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)
     phone_enc_key: SecretStr = SecretStr(DEV_PHONE_ENC_KEY)
     key_version: int = 1
+    # Signs the links in citizens' messages (opt-out); rotate by prepending a new one.
+    link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
+    # Bearer token of the operators' API (outbox figures) until console users land.
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     carriers: CarrierSettings = Field(default_factory=CarrierSettings)
     kakao: KakaoSettings = Field(default_factory=KakaoSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
@@ -151,6 +168,8 @@ class Settings(BaseSettings):
                 "carriers.kt.secret": self.carriers.kt.secret,
                 "carriers.lgu.api_key": self.carriers.lgu.api_key,
                 "carriers.lgu.callback_secret": self.carriers.lgu.callback_secret,
+                "link_secret": self.link_secret,
+                "admin_token": self.admin_token,
             }
             for code, account in self.kakao.agencies.items():
                 secrets[f"kakao.agencies.{code}.secret_key"] = account.secret_key

@@ -17,6 +17,9 @@ from lettering.calls.models import CallAttempt, CallRecord
 from lettering.db import utcnow
 from lettering.db_upsert import insert_for
 
+# What other packages get to read of a call record (they never query the table themselves).
+CallRecordView = CallRecord
+
 
 async def get_or_create_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecord:
     """The call's record, created if this is the first event seen for it (any event type)."""
@@ -85,7 +88,9 @@ async def record_progress(
             ended_at=occurred_at,
         )
     await update_call(session, record.id, **values)
-    return record
+    refreshed = await get_call(session, record.id)
+    assert refreshed is not None
+    return refreshed
 
 
 async def add_attempts(

@@ -36,7 +36,13 @@ async def agency_id_for_code(session: AsyncSession, code: str) -> int | None:
     return agency.id if agency is not None else None
 
 
+async def agency_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
+    """Agency id -> code."""
+    return await repository.agency_codes_by_id(session, ids)
+
+
 __all__ = [
+    "agency_codes",
     "agency_id_for_code",
     "COLUMNS",
     "SNAPSHOT_NAME",

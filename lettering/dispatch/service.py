@@ -24,14 +24,18 @@ from carriers.registry import Carriers
 from carriers.routing import RouteResult, route_push
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
+from lettering.calls.service import CallRecordView
 from lettering.db import session_scope, utcnow
-from lettering.decision.service import Decision, FallbackPolicy
+from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
+from lettering.optout.service import OptoutIndex
 from lettering.phone import SealedNumber, hash_prefix
+from lettering.settings import KakaoSettings
 
 log = logging.getLogger(__name__)
 
 FALLBACK_KIND = "identity_notice"
+MISSED_CAUSES = frozenset({"no_answer", "rejected"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +79,6 @@ class PushJob:
     deadline: float  # monotonic: the end of the ring window
 
 
-def notice_variables(decision: Decision) -> dict[str, str]:
-    identity = decision.identity
-    return {
-        "agency": identity.agency_name if identity else "",
-        "department": identity.department_name if identity else "",
-        "guidance": identity.guidance if identity else "",
-        "caller": decision.caller_e164 or "",
-    }
-
-
 class Dispatcher:
     """Runs pushes as tasks that outlive the PBX's hold budget, and records their outcome."""
 
@@ -96,12 +90,16 @@ class Dispatcher:
         callback_url: str,
         learned_route_days: int,
         directory: Callable[[], DirectorySnapshot],
+        kakao: KakaoSettings | None = None,
+        optout: Callable[[], OptoutIndex] | None = None,
     ) -> None:
         self._sessions = sessions
         self._carriers = carriers
         self._callback_url = callback_url
         self._route_days = learned_route_days
         self._directory = directory
+        self._kakao = kakao or KakaoSettings()
+        self._optout = optout or OptoutIndex
         self._tasks: set[asyncio.Task[Settled]] = set()
 
     async def push(self, job: PushJob, hold_deadline: float) -> Settled | None:
@@ -168,7 +166,9 @@ class Dispatcher:
             elif result.forget_learned:
                 await carrier_routes.forget_route(session, job.sealed.hash_hex)
             if settled.fallback is not None:
-                await self._enqueue(session, job.record_id, job.agency_id, settled.reason or "", job.decision)
+                await self._enqueue(
+                    session, job.record_id, job.agency_id, settled.reason or "", job.decision.identity
+                )
             elif settled.carrier == "lgu":
                 # The LG U+ report may have come first: UNSUPPORTED then still means fallback.
                 if shown == "UNSUPPORTED" or (
@@ -188,8 +188,9 @@ class Dispatcher:
         return settled
 
     async def _enqueue(
-        self, session: AsyncSession, record_id: int, agency_id: int, reason: str, decision: Decision
+        self, session: AsyncSession, record_id: int, agency_id: int, reason: str, identity: Identity | None
     ) -> None:
+        """The AlimTalk identity notice for this call, in the caller's transaction."""
         record = await call_service.get_call(session, record_id)
         assert record is not None
         assert record.callee_hash is not None
@@ -202,7 +203,14 @@ class Dispatcher:
             recipient_hash=record.callee_hash,
             recipient_ciphertext=record.callee_ciphertext,
             key_version=record.callee_key_version or 1,
-            variables=notice_variables(decision),
+            variables=kakao_service.call_notice_variables(
+                agency=identity.agency_name if identity else "",
+                department=identity.department_name if identity else "",
+                guidance=identity.guidance if identity else "",
+                caller_e164=record.caller_e164,
+                occurred_at=record.occurred_at or record.created_at,
+                public_id=record.public_id,
+            ),
             now=utcnow(),
         )
 
@@ -231,26 +239,51 @@ class Dispatcher:
             return None
         if wanted:
             ext = directory.extension(record.agency_id, record.extension or "")
-            variables = {
-                "agency": agency.name if agency else "",
-                "department": ext.department_name if ext else "",
-                "guidance": (ext.guidance or (agency.default_guidance if agency else "")) if ext else "",
-                "caller": record.caller_e164 or "",
-            }
-            assert record.callee_hash is not None
-            await kakao_service.enqueue_call_notice(
-                session,
-                call_record_id=record_id,
-                agency_id=record.agency_id,
-                kind=FALLBACK_KIND,
-                reason="unsupported_device",
-                recipient_hash=record.callee_hash,
-                recipient_ciphertext=record.callee_ciphertext,
-                key_version=record.callee_key_version or 1,
-                variables=variables,
-                now=utcnow(),
+            identity = Identity(
+                agency.name if agency else "",
+                ext.department_name if ext else "",
+                (ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else "")),
             )
+            await self._enqueue(session, record_id, record.agency_id, "unsupported_device", identity)
         return settled
+
+    async def missed_call(self, session: AsyncSession, record: CallRecordView) -> bool:
+        """Queue the missed-call notice for an unanswered call when its agency has turned it on."""
+        if record.end_cause not in MISSED_CAUSES or record.agency_id is None:
+            return False
+        if (
+            record.callee_ciphertext is None
+            or record.callee_hash is None
+            or record.lettering in ("suppressed", "skipped")
+        ):
+            return False  # setup not seen (yet), or a call that gets nothing
+        directory = self._directory()
+        agency = directory.agencies.get(record.agency_id)
+        account = self._kakao.account(agency.code) if agency else None
+        if agency is None or account is None or not account.missed_call_notice:
+            return False
+        if self._optout().scope_for(record.callee_hash, record.agency_id) == "all":
+            return False
+        ext = directory.extension(record.agency_id, record.extension or "")
+        return await kakao_service.enqueue_call_notice(
+            session,
+            call_record_id=record.id or 0,
+            agency_id=record.agency_id,
+            kind="missed_call",
+            reason=record.end_cause,
+            recipient_hash=record.callee_hash,
+            recipient_ciphertext=record.callee_ciphertext,
+            key_version=record.callee_key_version or 1,
+            variables=kakao_service.call_notice_variables(
+                agency=agency.name,
+                department=ext.department_name if ext else "",
+                guidance=(ext.guidance if ext and ext.guidance else agency.default_guidance),
+                caller_e164=record.caller_e164,
+                occurred_at=record.occurred_at or record.created_at,
+                public_id=record.public_id,
+            ),
+            now=utcnow(),
+        )
 
     async def lgu_report(self, report: LguReport) -> str:
         """Record an LG U+ display report once: 'recorded', 'repeat' or 'unknown'."""

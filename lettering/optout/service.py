@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from lettering.optout.models import ALL_AGENCIES, OptoutState
 
@@ -39,3 +41,20 @@ async def build_optout_index(session: AsyncSession) -> OptoutIndex:
         )
     )
     return OptoutIndex(scopes=MappingProxyType({(h, a): s for h, a, s in rows.all()}))
+
+
+async def scope_now(session: AsyncSession, callee_hash: str, agency_id: int) -> Scope:
+    """The opt-out in force right now, read from the database (senders off the hot path)."""
+    rows = await session.execute(
+        select(OptoutState.agency_id, OptoutState.scope).where(  # type: ignore[call-overload]
+            OptoutState.callee_hash == callee_hash, col(OptoutState.agency_id).in_([agency_id, ALL_AGENCIES])
+        )
+    )
+    index = OptoutIndex(scopes=MappingProxyType({(callee_hash, a): s for a, s in rows.all()}))
+    return index.scope_for(callee_hash, agency_id)
+
+
+def optout_url(public_base_url: str, link_secret: str, callee_hash: str, agency_id: int) -> str:
+    """The citizen's opt-out link: a signed token naming the keyed hash, never the number."""
+    token = URLSafeSerializer(link_secret, salt="optout").dumps({"s": callee_hash, "a": agency_id})
+    return f"{public_base_url.rstrip('/')}/o/{token}"

@@ -215,7 +215,7 @@ class WebhookService:
         if event.type == "call.setup":
             return await self._setup(pbx, event, received, claim_id)
         async with session_scope(self._sessions) as session:
-            await call_service.record_progress(
+            record = await call_service.record_progress(
                 session,
                 pbx.id,
                 event.call_id,
@@ -225,6 +225,9 @@ class WebhookService:
                 talk_seconds=event.talk_seconds,
                 end_cause=event.end_cause,
             )
+            if event.type == "call.ended":
+                # In the same transaction as the record: a missed-call notice is never lost.
+                await self._dispatcher.missed_call(session, record)
             reply = Reply(202, {"call_id": event.call_id, "recorded": True})
             await self._store_reply(session, claim_id, reply)
         return reply

@@ -25,7 +25,9 @@ from carriers.kt import KtAdapter
 from carriers.lgu import LguAdapter
 from carriers.simulator.app import create_simulator_app
 from carriers.skt import SktAdapter
-from lettering.settings import KtSettings, LguSettings, SktSettings
+from kakao_fallback.client import AlimtalkClient
+from kakao_fallback.simulator.app import create_alimtalk_simulator
+from lettering.settings import KakaoAgencySettings, KtSettings, LguSettings, SktSettings
 from tests.live import LiveServer, serve, stop
 
 CARRIERS = ("skt", "kt", "lgu")
@@ -232,3 +234,102 @@ def carrier(request: pytest.FixtureRequest, sim: Sim, http_client: httpx.AsyncCl
     breaker = Breaker(3, 30.0)
     adapter = make_adapter(name, f"{sim.url}/{name}", http_client, breaker)
     return CarrierUnderTest(name, adapter, breaker, http_client, sim)
+
+
+# ---- AlimTalk dealer simulator ------------------------------------------------------------------
+
+ALIMTALK_ACCOUNT = KakaoAgencySettings(
+    app_key="test-appkey",
+    secret_key=SecretStr("alimtalk-test-secret"),
+    sender_key="S" * 40,
+    sender_no="03151802000",
+)
+# Fast results for tests; restored before every test.
+ALIMTALK_TEST_CONFIG: dict[str, Any] = {
+    "latency_min_ms": 0,
+    "latency_max_ms": 0,
+    "error_rate": 0.0,
+    "outage": False,
+    "throttle": False,
+    "throttle_retry_after_s": 1,
+    "result_delay_s": [0.15, 0.15],
+    "idempotency_ttl_s": 600.0,
+}
+# Every variable any shipped template uses, with realistic values.
+ALIMTALK_PARAMS: dict[str, str] = {
+    "기관명": "한빛특례시",
+    "부서명": "민원여권과",
+    "안내문구": "여권 발급 관련 안내 전화입니다",
+    "통화시각": "11월 24일 14:02",
+    "회신번호": "031-5180-2114",
+    "확인코드": "482913",
+    "수신거부URL": "https://lettering.hanbit.go.kr/o/eyJrIjoiYTFiMmMzIn0.Zm9vYmFy",
+    "카드뉴스URL": "https://lettering.hanbit.go.kr/c/42",
+    "정책URL": "https://www.hanbit.go.kr/policy/passport-2026",
+}
+
+
+def kakao_citizen(e: int, *, abc: str = "123", fg: str = "34") -> str:
+    """National number of a test citizen 010-0ABC-1EFG: E = 9 not on KakaoTalk, 8 blocked, else delivered."""
+    return f"0100{abc}1{e}{fg}"
+
+
+@pytest.fixture(scope="session")
+def alimtalk_server() -> Iterator[LiveServer]:
+    app = create_alimtalk_simulator(
+        accounts={
+            ALIMTALK_ACCOUNT.app_key: (
+                ALIMTALK_ACCOUNT.secret_key.get_secret_value(),
+                ALIMTALK_ACCOUNT.sender_key,
+            )
+        },
+        result_delay_s=(0.15, 0.15),
+        latency_ms=(0, 0),
+        seed=11,
+    )
+    live = _serve(app)
+    yield live
+    _stop(live)
+
+
+@dataclass
+class AlimtalkSim:
+    """Control of the live AlimTalk simulator from a test."""
+
+    url: str
+    client: httpx.Client
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.client.request(method, f"{self.url}/_control{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def configure(self, **changes: Any) -> None:
+        self.control("PUT", "/config", json=changes)
+
+    def messages(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.control("GET", "/messages")
+        return rows
+
+    def sends(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = self.control("GET", "/sends")
+        return counts
+
+    def resends(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.control("GET", "/resends")
+        return rows
+
+
+@pytest.fixture
+def alimtalk_sim(alimtalk_server: LiveServer, control_client: httpx.Client) -> AlimtalkSim:
+    """The AlimTalk simulator, reset to the test configuration with nothing recorded."""
+    sim = AlimtalkSim(alimtalk_server.url, control_client)
+    sim.control("PUT", "/config", json=ALIMTALK_TEST_CONFIG)
+    sim.control("DELETE", "/messages")
+    return sim
+
+
+@pytest.fixture
+def alimtalk_client(alimtalk_sim: AlimtalkSim, http_client: httpx.AsyncClient) -> AlimtalkClient:
+    """The dealer client pointed at the live simulator."""
+    return AlimtalkClient(alimtalk_sim.url, http_client)

@@ -58,13 +58,24 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
         "public_base_url": base_url,
         "phone_hash_key": random_key(),
         "phone_enc_key": random_key(),
+        "link_secret": SecretStr("test-link-secret"),
+        "admin_token": SecretStr("test-admin-token"),
         "carriers": CarrierSettings(
             skt=SktSettings(client_id="test-client", client_secret=SecretStr("skt-test-secret")),
             kt=KtSettings(api_key="kt-test-key", secret=SecretStr("kt-test-secret")),
             lgu=LguSettings(api_key=SecretStr("lgu-test-key"), callback_secret=SecretStr("lgu-cb-secret")),
         ),
         "simulator": SimulatorSettings(latency_min_ms=0, latency_max_ms=5),
-        "kakao": KakaoSettings(agencies={"*": KakaoAgencySettings(secret_key=SecretStr("kakao-test-secret"))}),
+        "kakao": KakaoSettings(
+            agencies={
+                "*": KakaoAgencySettings(secret_key=SecretStr("kakao-test-secret"), missed_call_notice=True)
+            },
+            send_from="00:00",
+            send_until="24:00",  # tests run at any hour; the window itself is unit-tested
+            relay_interval_s=0.1,
+            result_poll_base_s=0.2,
+            retry_base_s=0.1,
+        ),
         "log_level": "WARNING",
     }
     values.update(overrides)
@@ -169,6 +180,11 @@ class Service:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    async def alimtalk(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.client.request(method, f"/sim/alimtalk/_control{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
     async def pushes(self, callee_e164: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = await self.sim("GET", "/pushes")
         return [r for r in rows if callee_e164 is None or r["callee"] == callee_e164]
@@ -220,7 +236,11 @@ async def service(
     agencies = await seed_directory(sessions)
     sock = free_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = service_settings(database_url, base_url, **service_overrides)
+    try:
+        settings = service_settings(database_url, base_url, **service_overrides)
+    except Exception:
+        sock.close()
+        raise
     vault = make_vault(settings)
     async with session_scope(sessions) as session:
         await add_pbx(session, vault, pbx_id="hanbit-main", agency_code="HANBIT", secret=SECRET)
@@ -249,6 +269,7 @@ async def service(
     async with httpx.AsyncClient(base_url=base_url, timeout=15) as client:
         svc = Service(live, settings, sessions, vault, agencies, client)
         await svc.sim("PUT", "/config", json={"lgu_report_delay_ms": [10, 30], "stall_ms": 3000})
+        await svc.alimtalk("PUT", "/config", json={"result_delay_s": [0.1, 0.3], "latency_max_ms": 5})
         try:
             yield svc
         finally:

@@ -1,0 +1,534 @@
+"""The AlimTalk outbox relay: claim queued rows, send them in batches, follow their results.
+
+Nothing queued may be lost or sent twice. Rows are claimed with a lease (a crashed relay's rows
+come back when it ends) and formed into batches whose key is stored on the rows before the
+request goes out: every retry of a batch, by this process or the next one, sends the same rows
+with the same idempotency key, so the dealer refuses a second copy of anything it accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from kakao_fallback import policy
+from kakao_fallback.client import (
+    AlimtalkClient,
+    DealerRefused,
+    DealerUnavailable,
+    DuplicateRequest,
+    Recipient,
+    Resend,
+    national_mobile,
+)
+from kakao_fallback.models import KakaoMessage
+from kakao_fallback.templates import Template, TemplateRuleError, load_templates, render
+from lettering.db import session_scope, utcnow
+from lettering.directory import service as directory_service
+from lettering.optout import service as optout_service
+from lettering.phone import PhoneVault, hash_prefix
+from lettering.settings import KakaoAgencySettings, Settings
+
+log = logging.getLogger(__name__)
+
+SEOUL = policy.SEOUL
+DUE = ("queued", "sending")
+# The approved template each kind of message is sent with.
+TEMPLATE_FOR_KIND = {
+    "identity_notice": "IDENTITY_NOTICE_01",
+    "missed_call": "MISSED_CALL_01",
+    "post_call": "POST_CALL_01",
+}
+
+
+@dataclass(slots=True)
+class Batch:
+    key: str
+    agency_code: str
+    account: KakaoAgencySettings
+    template: Template
+    rows: list[KakaoMessage]
+
+
+@dataclass(slots=True)
+class RelayStats:
+    sent: int = 0
+    accepted: int = 0
+    retried: int = 0
+    dead: int = 0
+    dropped: int = 0
+    deferred: int = 0
+    polled: int = 0
+    finished: int = 0
+
+
+def template_parameters(kind: str, variables: dict[str, Any], links: dict[str, str]) -> dict[str, str]:
+    """The template's variables from what the call path stored (English keys) and the links."""
+    params = {
+        "기관명": str(variables.get("agency", "")),
+        "부서명": str(variables.get("department", "")),
+        "안내문구": str(variables.get("guidance", "")),
+        "통화시각": str(variables.get("call_time", "")),
+        "회신번호": str(variables.get("callback", "")),
+        "확인코드": str(variables.get("verify_code", "")),
+        "수신거부URL": links["optout"],
+    }
+    if kind == "post_call":
+        params.update(
+            {
+                "카드뉴스URL": str(variables.get("card_news_url", "")),
+                "정책URL": str(variables.get("policy_url", "")),
+            }
+        )
+    return params
+
+
+class Relay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AlimtalkClient,
+        settings: Settings,
+        vault: PhoneVault,
+        *,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._settings = settings
+        self._kakao = settings.kakao
+        self._vault = vault
+        self._rng = rng
+        templates = load_templates()
+        self._templates: dict[str, Template] = {
+            kind: templates[code] for kind, code in TEMPLATE_FOR_KIND.items() if code in templates
+        }
+        self._postgres = False
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self, *, stop: asyncio.Event | None = None) -> None:
+        """Relay and poll until cancelled (or `stop` is set); errors are logged and retried."""
+        while stop is None or not stop.is_set():
+            try:
+                stats = await self.relay_once()
+                await self.poll_once()
+                busy = stats.sent > 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("AlimTalk relay pass failed; retrying")
+                busy = False
+            if not busy:
+                await asyncio.sleep(self._kakao.relay_interval_s)
+
+    async def relay_once(self, now: datetime | None = None) -> RelayStats:
+        """One pass: claim due batches and fresh rows, send each batch once."""
+        now = now or utcnow()
+        stats = RelayStats()
+        batches = await self._claim(now, stats)
+        for batch in batches:
+            await self._send(batch, stats)
+        return stats
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def _claim(self, now: datetime, stats: RelayStats) -> list[Batch]:
+        lease = now + timedelta(seconds=self._kakao.lease_s)
+        async with session_scope(self._sessions) as session:
+            self._postgres = session.bind.dialect.name == "postgresql" if session.bind else False
+            keys = await self._due_batch_keys(session, now)
+            claimed: list[str] = []
+            for key in keys:
+                # One statement for the whole batch: a concurrent relay gets all its rows or none.
+                result = await session.execute(
+                    update(KakaoMessage)
+                    .where(
+                        col(KakaoMessage.batch_key) == key,
+                        col(KakaoMessage.status).in_(DUE),
+                        or_(col(KakaoMessage.lease_until).is_(None), col(KakaoMessage.lease_until) < now),
+                    )
+                    .values(
+                        status="sending",
+                        lease_until=lease,
+                        attempts=KakaoMessage.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    claimed.append(key)
+            claimed += await self._form_batches(session, now, lease, stats)
+            rows = (
+                await session.execute(
+                    select(KakaoMessage)
+                    .where(col(KakaoMessage.batch_key).in_(claimed), col(KakaoMessage.lease_until) == lease)
+                    .order_by(col(KakaoMessage.id))
+                )
+            ).scalars()
+            by_key: dict[str, list[KakaoMessage]] = defaultdict(list)
+            for row in rows:
+                assert row.batch_key is not None
+                by_key[row.batch_key].append(row)
+            codes = await directory_service.agency_codes(
+                session, sorted({r.agency_id for r in by_key_rows(by_key)})
+            )
+        batches: list[Batch] = []
+        for key, batch_rows in by_key.items():
+            first = batch_rows[0]
+            code = codes.get(first.agency_id, "")
+            account = self._kakao.account(code)
+            template = self._templates.get(first.kind)
+            if account is None or template is None:
+                await self._finish(
+                    batch_rows, "dead", f"no dealer account or template for {code}/{first.kind}"
+                )
+                stats.dead += len(batch_rows)
+                continue
+            batches.append(Batch(key, code, account, template, batch_rows))
+        return batches
+
+    async def _due_batch_keys(self, session: AsyncSession, now: datetime) -> list[str]:
+        """Batches formed earlier whose retry is due or whose relay died holding them."""
+        query = (
+            select(KakaoMessage.batch_key)  # type: ignore[call-overload]
+            .where(
+                col(KakaoMessage.batch_key).is_not(None),
+                col(KakaoMessage.status).in_(DUE),
+                col(KakaoMessage.next_attempt_at) <= now,
+                or_(col(KakaoMessage.lease_until).is_(None), col(KakaoMessage.lease_until) < now),
+            )
+            .distinct()
+            .limit(20)
+        )
+        return [key for (key,) in (await session.execute(query)).all()]
+
+    async def _form_batches(
+        self, session: AsyncSession, now: datetime, lease: datetime, stats: RelayStats
+    ) -> list[str]:
+        """Fresh rows: apply the policy, then group by agency and template, at most batch_size each."""
+        query = (
+            select(KakaoMessage)
+            .where(
+                col(KakaoMessage.status) == "queued",
+                col(KakaoMessage.batch_key).is_(None),
+                col(KakaoMessage.next_attempt_at) <= now,
+            )
+            .order_by(col(KakaoMessage.id))
+            .limit(self._kakao.batch_size * 4)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = list((await session.execute(query)).scalars())
+        if not rows:
+            return []
+        opening = policy.next_send_time(now, self._kakao.send_from, self._kakao.send_until)
+        groups: dict[tuple[int, str], list[KakaoMessage]] = defaultdict(list)
+        for row in rows:
+            problem = await self._refusal(session, row, now)
+            if problem is not None:
+                status, why = problem
+                row.status, row.last_error, row.finished_at, row.updated_at = status, why, now, now
+                row.recipient_ciphertext = None
+                stats.dead += status == "dead"
+                stats.dropped += status == "dropped"
+                continue
+            if opening is not None:
+                row.next_attempt_at, row.updated_at = opening, now  # waits for the sending window
+                stats.deferred += 1
+                continue
+            groups[(row.agency_id, row.kind)].append(row)
+        keys: list[str] = []
+        for group in groups.values():
+            for start in range(0, len(group), self._kakao.batch_size):
+                key = uuid.uuid4().hex
+                for row in group[start : start + self._kakao.batch_size]:
+                    row.batch_key, row.status, row.lease_until = key, "sending", lease
+                    row.attempts += 1
+                    row.updated_at = now
+                keys.append(key)
+        await session.flush()
+        return keys
+
+    async def _refusal(
+        self, session: AsyncSession, row: KakaoMessage, now: datetime
+    ) -> tuple[str, str] | None:
+        """Why this row must not go out at all: ('dead' | 'dropped', reason), or None."""
+        if row.expires_at is not None and row.expires_at <= now:
+            return "dead", "expired before it could be sent (sending hours or dealer trouble)"
+        if row.recipient_ciphertext is None:
+            return "dead", "no recipient number kept"
+        if await optout_service.scope_now(session, row.recipient_hash, row.agency_id) == "all":
+            return "dropped", "recipient opted out of all messages from this agency"
+        template = self._templates.get(row.kind)
+        if template is None:
+            return "dead", f"no template for {row.kind}"
+        try:
+            render(template, self._parameters(row))
+        except TemplateRuleError as exc:
+            return "dead", f"template rule broken: {exc}"
+        return None
+
+    def _parameters(self, row: KakaoMessage) -> dict[str, str]:
+        variables = json.loads(row.variables or "{}")
+        optout = optout_service.optout_url(
+            self._settings.public_base_url,
+            self._settings.link_secret.get_secret_value(),
+            row.recipient_hash,
+            row.agency_id,
+        )
+        params = template_parameters(row.kind, variables, {"optout": optout})
+        template = self._templates.get(row.kind)
+        # Each template uses some of these; Kakao refuses a parameter its template does not have.
+        return {k: v for k, v in params.items() if template is None or k in template.variables}
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send(self, batch: Batch, stats: RelayStats) -> None:
+        recipients: list[Recipient] = []
+        for row in batch.rows:
+            rendered = render(batch.template, self._parameters(row))
+            assert row.recipient_ciphertext is not None
+            number = self._vault.open(row.recipient_ciphertext, row.key_version)
+            resend = (
+                Resend.from_rendered(rendered, batch.account.sender_no)
+                if batch.account.sms_failover
+                else None
+            )
+            recipients.append(
+                Recipient(national_mobile(number), self._parameters(row), row.idempotency_key, resend)
+            )
+        stats.sent += len(recipients)
+        now = utcnow()
+        try:
+            result = await self._client.send(
+                batch.account, batch.template.code, recipients, batch.key, self._kakao.request_timeout_s
+            )
+        except DealerUnavailable as exc:
+            await self._retry_later(batch, str(exc), exc.retry_after_s, stats)
+            return
+        except DuplicateRequest:
+            # An earlier attempt of this very batch was accepted (its relay died before recording
+            # it). Sending again would message citizens twice; the delivery result is not known.
+            await self._finish(
+                batch.rows, "accepted", "accepted by an earlier attempt; delivery result unknown", final=False
+            )
+            stats.accepted += len(batch.rows)
+            return
+        except DealerRefused as exc:
+            log.error("AlimTalk refused for agency %s: %s; messages dead-lettered", batch.agency_code, exc)
+            await self._finish(batch.rows, "dead", f"configuration: {exc}")
+            stats.dead += len(batch.rows)
+            return
+        by_key = {r.grouping_key: r for r in result.results}
+        async with session_scope(self._sessions) as session:
+            for row in batch.rows:
+                answer = by_key.get(row.idempotency_key)
+                values: dict[str, Any] = {
+                    "lease_until": None,
+                    "updated_at": now,
+                    "request_id": result.request_id,
+                }
+                if answer is not None and answer.accepted:
+                    values.update(
+                        status="accepted",
+                        recipient_seq=answer.seq,
+                        accepted_at=now,
+                        next_poll_at=now + timedelta(seconds=self._kakao.result_poll_base_s),
+                        last_error=None,
+                    )
+                    stats.accepted += 1
+                else:
+                    code = str(answer.result_code) if answer else "missing"
+                    message = answer.result_message if answer else "no result for this recipient"
+                    values.update(
+                        status="dead",
+                        result_code=code[:8],
+                        last_error=f"refused by the dealer: {code} {message}",
+                        finished_at=now,
+                        recipient_ciphertext=None,
+                    )
+                    stats.dead += 1
+                await session.execute(
+                    update(KakaoMessage).where(col(KakaoMessage.id) == row.id).values(**values)
+                )
+        log.info(
+            "AlimTalk batch %s (%s, %d recipients) accepted as %s",
+            batch.key[:8],
+            batch.template.code,
+            len(batch.rows),
+            result.request_id,
+        )
+
+    async def _retry_later(
+        self, batch: Batch, error: str, retry_after_s: float | None, stats: RelayStats
+    ) -> None:
+        now = utcnow()
+        attempts = max(r.attempts for r in batch.rows)
+        wait = policy.backoff_s(attempts, self._kakao.retry_base_s, self._kakao.retry_cap_s, self._rng())
+        if retry_after_s is not None:
+            wait = max(wait, retry_after_s)
+        expired = [
+            r
+            for r in batch.rows
+            if r.expires_at is not None and r.expires_at <= now + timedelta(seconds=wait)
+        ]
+        if expired:
+            # The whole batch goes or stays together (same idempotency key); it cannot wait past expiry.
+            await self._finish(
+                batch.rows, "dead", f"expired while the dealer was unavailable; last error: {error}"
+            )
+            stats.dead += len(batch.rows)
+            return
+        async with session_scope(self._sessions) as session:
+            await session.execute(
+                update(KakaoMessage)
+                .where(col(KakaoMessage.batch_key) == batch.key)
+                .values(
+                    status="queued",
+                    lease_until=None,
+                    next_attempt_at=now + timedelta(seconds=wait),
+                    last_error=error[:500],
+                    updated_at=now,
+                )
+            )
+        stats.retried += len(batch.rows)
+        log.warning("AlimTalk batch %s: %s; retry in %.1f s", batch.key[:8], error, wait)
+
+    async def _finish(
+        self, rows: Sequence[KakaoMessage], status: str, why: str, *, final: bool = True
+    ) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"status": status, "last_error": why, "lease_until": None, "updated_at": now}
+        if final:
+            values.update(finished_at=now, recipient_ciphertext=None)
+        async with session_scope(self._sessions) as session:
+            await session.execute(
+                update(KakaoMessage).where(col(KakaoMessage.id).in_([r.id for r in rows])).values(**values)
+            )
+
+    # -- delivery results -------------------------------------------------------------------
+
+    async def poll_once(self, now: datetime | None = None, limit: int = 200) -> RelayStats:
+        """Ask the dealer for the results that are due; record them as a monotonic state machine."""
+        now = now or utcnow()
+        stats = RelayStats()
+        async with self._sessions() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(KakaoMessage)
+                        .where(
+                            col(KakaoMessage.status) == "accepted",
+                            col(KakaoMessage.request_id).is_not(None),
+                            col(KakaoMessage.recipient_seq).is_not(None),
+                            col(KakaoMessage.next_poll_at) <= now,
+                        )
+                        .order_by(col(KakaoMessage.next_poll_at))
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+            codes = await directory_service.agency_codes(session, sorted({r.agency_id for r in rows}))
+        for row in rows:
+            account = self._kakao.account(codes.get(row.agency_id, ""))
+            if account is None:
+                continue
+            assert row.request_id is not None
+            assert row.recipient_seq is not None
+            try:
+                result = await self._client.result(
+                    account, row.request_id, row.recipient_seq, self._kakao.request_timeout_s
+                )
+            except (DealerUnavailable, DealerRefused) as exc:
+                await self._poll_later(row, now, str(exc))
+                continue
+            stats.polled += 1
+            if await self.record_result(
+                row.id or 0, result.status, result.result_code, result.resend_status, now
+            ):
+                stats.finished += 1
+        return stats
+
+    async def record_result(
+        self, row_id: int, status: str, result_code: str | None, resend_status: str | None, now: datetime
+    ) -> bool:
+        """Apply one delivery result; True when the message reached a final state."""
+        rank = policy.DELIVERY_RANK.get(status, 0)
+        final = status in policy.FINAL_STATUSES
+        values: dict[str, Any] = {
+            "delivery_status": status,
+            "delivery_rank": rank,
+            "result_code": result_code,
+            "resend_status": resend_status,
+            "updated_at": now,
+        }
+        if final:
+            sms = resend_status == "RSC04"
+            delivered = status == "COMPLETED" or sms
+            values.update(
+                status="delivered" if delivered else "failed",
+                channel=("lms_or_sms" if sms else "alimtalk") if delivered else None,
+                finished_at=now,
+                next_poll_at=None,
+                recipient_ciphertext=None,  # nothing pending needs the number any more
+            )
+        async with session_scope(self._sessions) as session:
+            # Only ever up the precedence order: a late READY never overwrites COMPLETED.
+            changed = await session.execute(
+                update(KakaoMessage)
+                .where(col(KakaoMessage.id) == row_id, col(KakaoMessage.delivery_rank) < rank)
+                .values(**values)
+            )
+            if not final:
+                row = await session.get(KakaoMessage, row_id)
+                if row is not None and row.status == "accepted":
+                    await self._schedule_poll(session, row, now)
+        return final and bool(changed.rowcount)  # type: ignore[attr-defined]
+
+    async def _schedule_poll(self, session: AsyncSession, row: KakaoMessage, now: datetime) -> None:
+        too_old = (
+            row.accepted_at is not None
+            and (now - row.accepted_at).total_seconds() > self._kakao.result_poll_max_age_s
+        )
+        if too_old:
+            row.status, row.last_error, row.finished_at, row.next_poll_at = (
+                "failed",
+                "no final result from the dealer",
+                now,
+                None,
+            )
+            row.recipient_ciphertext = None
+            return
+        wait = policy.backoff_s(
+            row.poll_attempts, self._kakao.result_poll_base_s, self._kakao.result_poll_cap_s, 1.0
+        )
+        row.poll_attempts += 1
+        row.next_poll_at = now + timedelta(
+            seconds=max(self._kakao.result_poll_base_s, wait * (0.5 + self._rng() / 2))
+        )
+
+    async def _poll_later(self, row: KakaoMessage, now: datetime, error: str) -> None:
+        async with session_scope(self._sessions) as session:
+            fresh = await session.get(KakaoMessage, row.id)
+            if fresh is not None and fresh.status == "accepted":
+                fresh.last_error = f"result poll: {error}"[:500]
+                await self._schedule_poll(session, fresh, now)
+
+
+def by_key_rows(by_key: dict[str, list[KakaoMessage]]) -> list[KakaoMessage]:
+    return [row for rows in by_key.values() for row in rows]
+
+
+__all__ = ["Batch", "Relay", "RelayStats", "hash_prefix", "template_parameters"]

@@ -1,0 +1,1 @@
+"""The AlimTalk dealer simulator (see app.py)."""
