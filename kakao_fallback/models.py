@@ -43,7 +43,8 @@ class KakaoMessage(SQLModel, table=True):
     delivery_rank: int = 0
     result_code: str | None = Field(default=None, max_length=8)
     resend_status: str | None = Field(default=None, max_length=16)
-    channel: str | None = Field(default=None, max_length=8)  # alimtalk | sms | lms (what reached the phone)
+    resend_type: str | None = Field(default=None, max_length=4)  # SMS | LMS asked of the dealer, if any
+    channel: str | None = Field(default=None, max_length=8)  # alimtalk | sms | lms: what reached the phone
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     poll_attempts: int = 0
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

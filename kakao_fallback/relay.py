@@ -297,6 +297,7 @@ class Relay:
 
     async def _send(self, batch: Batch, stats: RelayStats) -> None:
         recipients: list[Recipient] = []
+        resend_types: dict[str, str] = {}
         for row in batch.rows:
             rendered = render(batch.template, self._parameters(row))
             assert row.recipient_ciphertext is not None
@@ -306,6 +307,8 @@ class Relay:
                 if batch.account.sms_failover
                 else None
             )
+            if resend is not None:
+                resend_types[row.idempotency_key] = resend.type
             recipients.append(
                 Recipient(national_mobile(number), self._parameters(row), row.idempotency_key, resend)
             )
@@ -343,6 +346,7 @@ class Relay:
                 if answer is not None and answer.accepted:
                     values.update(
                         status="accepted",
+                        resend_type=resend_types.get(row.idempotency_key),
                         recipient_seq=answer.seq,
                         accepted_at=now,
                         next_poll_at=now + timedelta(seconds=self._kakao.result_poll_base_s),
@@ -462,7 +466,13 @@ class Relay:
         return stats
 
     async def record_result(
-        self, row_id: int, status: str, result_code: str | None, resend_status: str | None, now: datetime
+        self,
+        row_id: int,
+        status: str,
+        result_code: str | None,
+        resend_status: str | None,
+        now: datetime,
+        resend_channel: str = "lms",
     ) -> bool:
         """Apply one delivery result; True when the message reached a final state."""
         rank = policy.DELIVERY_RANK.get(status, 0)
@@ -475,11 +485,12 @@ class Relay:
             "updated_at": now,
         }
         if final:
-            sms = resend_status == "RSC04"
-            delivered = status == "COMPLETED" or sms
+            # NHN resendStatus RSC04: the SMS/LMS failover was sent.
+            resent = resend_status == "RSC04"
+            delivered = status == "COMPLETED" or resent
             values.update(
                 status="delivered" if delivered else "failed",
-                channel=("lms_or_sms" if sms else "alimtalk") if delivered else None,
+                channel=(resend_channel if resent else "alimtalk") if delivered else None,
                 finished_at=now,
                 next_poll_at=None,
                 recipient_ciphertext=None,  # nothing pending needs the number any more

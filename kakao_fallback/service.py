@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
 from lettering.db_upsert import insert_for
@@ -48,7 +50,7 @@ NOTICE_EXPIRY = timedelta(hours=24)
 async def enqueue_call_notice(
     session: AsyncSession,
     *,
-    call_record_id: int,
+    call_record_id: int | None,
     agency_id: int,
     kind: str,
     reason: str,
@@ -57,6 +59,7 @@ async def enqueue_call_notice(
     key_version: int,
     variables: dict[str, Any],
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> bool:
     """Write the outbox row for this call (at most one per call); False when one already exists.
 
@@ -76,7 +79,7 @@ async def enqueue_call_notice(
             variables=json.dumps(variables, ensure_ascii=False),
             status="queued",
             attempts=0,
-            idempotency_key=f"call-{call_record_id}",
+            idempotency_key=idempotency_key or f"call-{call_record_id}",
             next_attempt_at=now,
             expires_at=now + NOTICE_EXPIRY,
             created_at=now,
@@ -86,3 +89,73 @@ async def enqueue_call_notice(
     )
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- operators ----------------------------------------------------------------------------------
+
+STATUSES = ("queued", "sending", "accepted", "delivered", "failed", "dead", "dropped")
+
+
+async def list_messages(
+    session: AsyncSession, *, status: str | None = None, agency_id: int | None = None, limit: int = 50
+) -> list[KakaoMessage]:
+    """Outbox rows, newest first (dead letters carry their last error)."""
+    query = select(KakaoMessage).order_by(col(KakaoMessage.id).desc()).limit(limit)
+    if status:
+        query = query.where(col(KakaoMessage.status) == status)
+    if agency_id is not None:
+        query = query.where(col(KakaoMessage.agency_id) == agency_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def retry_messages(session: AsyncSession, ids: list[int], now: datetime) -> int:
+    """Send dead or failed messages again (a new batch and key), if their number is still kept."""
+    result = await session.execute(
+        update(KakaoMessage)
+        .where(
+            col(KakaoMessage.id).in_(ids),
+            col(KakaoMessage.status).in_(["dead", "failed"]),
+            col(KakaoMessage.recipient_ciphertext).is_not(None),
+        )
+        .values(
+            status="queued",
+            batch_key=None,
+            lease_until=None,
+            next_attempt_at=now,
+            expires_at=now + NOTICE_EXPIRY,
+            finished_at=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge_messages(session: AsyncSession, older_than: datetime) -> int:
+    """Delete finished rows (delivered, failed, dead, dropped) last changed before `older_than`."""
+    result = await session.execute(
+        delete(KakaoMessage).where(
+            col(KakaoMessage.status).in_(["delivered", "failed", "dead", "dropped"]),
+            col(KakaoMessage.updated_at) < older_than,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def agency_summary(
+    session: AsyncSession, agency_id: int, since: datetime | None = None
+) -> dict[str, Any]:
+    """Counts by status and what reached phones (AlimTalk, or SMS/LMS failover): the dashboard's figures."""
+    query = (
+        select(KakaoMessage.status, KakaoMessage.channel, func.count())  # type: ignore[call-overload]
+        .where(KakaoMessage.agency_id == agency_id)
+        .group_by(KakaoMessage.status, KakaoMessage.channel)
+    )
+    if since is not None:
+        query = query.where(col(KakaoMessage.created_at) >= since)
+    by_status = dict.fromkeys(STATUSES, 0)
+    delivered = {"alimtalk": 0, "sms": 0, "lms": 0}
+    for status, channel, count in (await session.execute(query)).all():
+        by_status[status] = by_status.get(status, 0) + count
+        if status == "delivered":
+            delivered[channel if channel in delivered else "lms"] += count
+    return {"by_status": by_status, "delivered": delivered, "total": sum(by_status.values())}

@@ -15,6 +15,7 @@ from carriers.registry import build_carriers
 from carriers.simulator.app import create_simulator_app_from_settings
 from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
+from kakao_fallback.router import router as alimtalk_router
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering.db import make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
@@ -136,6 +137,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(dispatch_router)
+    app.include_router(alimtalk_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

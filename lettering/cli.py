@@ -30,6 +30,7 @@ directory_app = typer.Typer(
 pbx_app = typer.Typer(help="PBXs allowed to post call events.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Simulators of the outside world.", no_args_is_help=True)
 demo_app = typer.Typer(help="Try the service with demo data.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The AlimTalk outbox, for operators.", no_args_is_help=True)
 keys_app = typer.Typer(help="Keys for the citizens' numbers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(directory_app, name="directory")
@@ -37,6 +38,7 @@ app.add_typer(pbx_app, name="pbx")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
+app.add_typer(outbox_app, name="outbox")
 
 REPO_DIRECTORY_CSV = Path(__file__).resolve().parent.parent / "data" / "directory.csv"
 
@@ -240,6 +242,99 @@ def simulate_carriers(
     from carriers.simulator.app import run_simulator
 
     run_simulator(host, port, settings_or_exit())
+
+
+@simulate_app.command("alimtalk")
+def simulate_alimtalk(
+    port: Annotated[int, typer.Option()] = 8102,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
+    """The AlimTalk dealer simulator (NHN Cloud v2.3 shapes) as its own process."""
+    from kakao_fallback.simulator.app import run_alimtalk_simulator
+
+    run_alimtalk_simulator(host, port, settings_or_exit())
+
+
+@app.command()
+def worker() -> None:
+    """The AlimTalk outbox relay as its own process (set LETTERING_KAKAO__RELAY_IN_PROCESS=false)."""
+    from kakao_fallback.client import build_client
+    from kakao_fallback.relay import Relay
+    from lettering.app import make_vault
+    from lettering.db import make_engine, make_sessionmaker
+
+    settings = settings_or_exit()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        client = build_client(settings)
+        try:
+            await Relay(make_sessionmaker(engine), client, settings, make_vault(settings)).run()
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("worker stopped")
+
+
+# -- outbox ---------------------------------------------------------------------------------
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[
+        str | None, typer.Option(help="queued, sending, accepted, delivered, failed, dead, dropped")
+    ] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
+    """Outbox messages, newest first; dead letters with their last error. Never a phone number."""
+    from kakao_fallback import service as kakao_service
+
+    settings = settings_or_exit()
+    rows = asyncio.run(
+        with_session(settings, lambda s: kakao_service.list_messages(s, status=status, limit=limit))
+    )
+    if not rows:
+        typer.echo("no messages")
+    for row in rows:
+        error = f"\t{row.last_error}" if row.last_error else ""
+        typer.echo(
+            f"{row.id}\t{row.status}\t{row.kind}\tagency={row.agency_id}\tcall={row.call_record_id}\t"
+            f"to={row.recipient_hash[:12]}\tattempts={row.attempts}\t{row.created_at:%Y-%m-%d %H:%M}{error}"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dead or failed).")]) -> None:
+    """Queue dead or failed messages again."""
+    from kakao_fallback import service as kakao_service
+    from lettering.db import utcnow
+
+    settings = settings_or_exit()
+    count = asyncio.run(with_session(settings, lambda s: kakao_service.retry_messages(s, ids, utcnow())))
+    typer.echo(f"{count} of {len(ids)} message(s) queued again")
+    if count < len(ids):
+        typer.echo("the others are not dead/failed, or their number was already purged", err=True)
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    older_than_days: Annotated[int, typer.Option(help="Finished messages last changed this long ago.")] = 90,
+) -> None:
+    """Delete finished messages (delivered, failed, dead, dropped) older than N days."""
+    from datetime import timedelta
+
+    from kakao_fallback import service as kakao_service
+    from lettering.db import utcnow
+
+    settings = settings_or_exit()
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    count = asyncio.run(with_session(settings, lambda s: kakao_service.purge_messages(s, cutoff)))
+    typer.echo(f"{count} finished message(s) purged")
 
 
 # -- keys -----------------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""The relay killed with SIGKILL while it holds a batch: every message still goes out exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kakao_fallback.models import KakaoMessage
+from kakao_fallback.service import call_notice_variables, enqueue_call_notice
+from kakao_fallback.simulator.app import create_alimtalk_simulator
+from lettering.db import session_scope, utcnow
+from lettering.directory.models import DirectoryAgency
+from lettering.phone import PhoneVault
+from tests.live import LiveServer, serve, stop
+
+pytestmark = pytest.mark.integration
+
+HASH_KEY = base64.b64encode(b"h" * 32).decode()
+ENC_KEY = base64.b64encode(b"e" * 32).decode()
+APP_KEY, SECRET, SENDER = "crash-app", "crash-secret", "s" * 40
+MESSAGES = 30
+
+
+@pytest.fixture
+def dealer() -> Iterator[LiveServer]:
+    # Slow enough that the relay is killed with a request in flight.
+    live = serve(
+        create_alimtalk_simulator(
+            accounts={APP_KEY: (SECRET, SENDER)}, latency_ms=(1200, 1200), result_delay_s=(0.1, 0.2)
+        )
+    )
+    yield live
+    stop(live)
+
+
+def worker_env(database_url: str, dealer_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LETTERING_ENV": "dev",
+            "LETTERING_DATABASE_URL": database_url,
+            "LETTERING_PHONE_HASH_KEY": HASH_KEY,
+            "LETTERING_PHONE_ENC_KEY": ENC_KEY,
+            "LETTERING_KAKAO__BASE_URL": dealer_url,
+            "LETTERING_KAKAO__AGENCIES": json.dumps(
+                {"*": {"app_key": APP_KEY, "secret_key": SECRET, "sender_key": SENDER}}
+            ),
+            "LETTERING_KAKAO__BATCH_SIZE": "10",
+            "LETTERING_KAKAO__LEASE_S": "3",
+            "LETTERING_KAKAO__RELAY_INTERVAL_S": "0.1",
+            "LETTERING_KAKAO__RESULT_POLL_BASE_S": "0.2",
+            "LETTERING_KAKAO__SEND_FROM": "00:00",
+            "LETTERING_KAKAO__SEND_UNTIL": "24:00",
+            "LETTERING_LOG_LEVEL": "INFO",
+        }
+    )
+    return env
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lettering.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def seed(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    vault = PhoneVault(HASH_KEY, ENC_KEY)
+    numbers = [f"+82100{i:03d}1230" for i in range(MESSAGES)]
+    async with session_scope(sessions) as session:
+        agency = DirectoryAgency(
+            code="HANBIT", name="한빛특례시", default_guidance="한빛특례시 공식 안내 전화입니다"
+        )
+        session.add(agency)
+        await session.flush()
+        assert agency.id is not None
+        for i, number in enumerate(numbers):
+            sealed = vault.seal(number)
+            await enqueue_call_notice(
+                session,
+                call_record_id=None,
+                agency_id=agency.id,
+                kind="identity_notice",
+                reason="unsupported_device",
+                recipient_hash=sealed.hash_hex,
+                recipient_ciphertext=sealed.ciphertext,
+                key_version=1,
+                variables=call_notice_variables(
+                    agency="한빛특례시",
+                    department="민원여권과",
+                    guidance="여권 발급 관련 안내 전화입니다",
+                    caller_e164="+823151802114",
+                    occurred_at=utcnow(),
+                    public_id=f"{i:032x}",
+                ),
+                now=utcnow(),
+                idempotency_key=f"crash-{i}",
+            )
+    return numbers
+
+
+async def statuses(sessions: async_sessionmaker[AsyncSession]) -> Counter[str]:
+    async with sessions() as session:
+        rows = await session.execute(select(KakaoMessage.status))  # type: ignore[call-overload]
+        return Counter(status for (status,) in rows.all())
+
+
+async def wait_until(check, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
+    database_url: str, sessions: async_sessionmaker[AsyncSession], dealer: LiveServer, tmp_path: Path
+) -> None:
+    numbers = await seed(sessions)
+    env = worker_env(database_url, dealer.url)
+    log = tmp_path / "worker.log"
+    first = start_worker(env, log)
+    try:
+        assert await wait_until(lambda: _holding_a_batch(sessions), timeout_s=20), log.read_text()
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    after_kill = await statuses(sessions)
+    assert after_kill["sending"] > 0  # it died holding leased rows
+
+    second = start_worker(env, log)
+    try:
+        assert await wait_until(lambda: _all_sent(sessions), timeout_s=60), (
+            await statuses(sessions),
+            log.read_text(),
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            second.kill()
+
+    async with httpx.AsyncClient(base_url=dealer.url) as client:
+        messages = (await client.get("/_control/messages")).json()
+        sends = (await client.get("/_control/sends")).json()
+    grouping = Counter(m["grouping_key"] for m in messages)
+    assert len(grouping) == MESSAGES  # every message reached the dealer ...
+    assert set(grouping.values()) == {1}  # ... exactly once
+    assert all(use["accepted"] == 1 for use in sends.values())
+    text = log.read_text()
+    for number in numbers:
+        assert number not in text
+        assert "0" + number[3:] not in text
+
+
+async def _holding_a_batch(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    return (await statuses(sessions))["sending"] > 0
+
+
+async def _all_sent(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    counts = await statuses(sessions)
+    return counts["accepted"] + counts["delivered"] == MESSAGES
