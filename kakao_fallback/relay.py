@@ -175,6 +175,7 @@ class Relay:
                     select(KakaoMessage)
                     .where(col(KakaoMessage.batch_key).in_(claimed), col(KakaoMessage.lease_until) == lease)
                     .order_by(col(KakaoMessage.id))
+                    .execution_options(populate_existing=True)
                 )
             ).scalars()
             by_key: dict[str, list[KakaoMessage]] = defaultdict(list)
@@ -253,12 +254,27 @@ class Relay:
         for group in groups.values():
             for start in range(0, len(group), self._kakao.batch_size):
                 key = uuid.uuid4().hex
-                for row in group[start : start + self._kakao.batch_size]:
-                    row.batch_key, row.status, row.lease_until = key, "sending", lease
-                    row.attempts += 1
-                    row.updated_at = now
-                keys.append(key)
-        await session.flush()
+                ids = [row.id for row in group[start : start + self._kakao.batch_size]]
+                # Conditional, so a row another relay formed meanwhile is not taken twice (SQLite has
+                # no SKIP LOCKED; on PostgreSQL the row locks above already keep relays apart).
+                taken = await session.execute(
+                    update(KakaoMessage)
+                    .where(
+                        col(KakaoMessage.id).in_(ids),
+                        col(KakaoMessage.batch_key).is_(None),
+                        col(KakaoMessage.status) == "queued",
+                    )
+                    .values(
+                        batch_key=key,
+                        status="sending",
+                        lease_until=lease,
+                        attempts=KakaoMessage.attempts + 1,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount:  # type: ignore[attr-defined]
+                    keys.append(key)
         return keys
 
     async def _refusal(

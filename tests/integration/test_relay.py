@@ -1,0 +1,281 @@
+"""The AlimTalk relay against the dealer simulator on a real socket, on each database."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kakao_fallback.client import build_client
+from kakao_fallback.models import KakaoMessage
+from kakao_fallback.policy import SEOUL
+from kakao_fallback.relay import Relay
+from kakao_fallback.service import call_notice_variables, enqueue_call_notice
+from kakao_fallback.simulator.app import create_alimtalk_simulator
+from lettering.db import session_scope, utcnow
+from lettering.directory.models import DirectoryAgency
+from lettering.optout.models import OptoutState
+from lettering.phone import PhoneVault
+from lettering.settings import KakaoAgencySettings, KakaoSettings, Settings
+from tests.live import LiveServer, serve, stop
+
+pytestmark = pytest.mark.integration
+
+APP_KEY, SECRET, SENDER = "relay-app", "relay-secret", "r" * 40
+VAULT = PhoneVault(base64.b64encode(b"h" * 32).decode(), base64.b64encode(b"e" * 32).decode())
+NOON = datetime(2026, 11, 24, 12, 0, tzinfo=SEOUL)
+
+
+@pytest.fixture
+def dealer() -> Iterator[LiveServer]:
+    live = serve(
+        create_alimtalk_simulator(
+            accounts={APP_KEY: (SECRET, SENDER)}, latency_ms=(0, 2), result_delay_s=(0, 0)
+        )
+    )
+    yield live
+    stop(live)
+
+
+def relay_settings(dealer_url: str, **kakao: Any) -> Settings:
+    values: dict[str, Any] = {
+        "base_url": dealer_url,
+        "agencies": {
+            "*": KakaoAgencySettings(app_key=APP_KEY, secret_key=SecretStr(SECRET), sender_key=SENDER)
+        },
+        "batch_size": 3,
+        "retry_base_s": 1.0,
+        "result_poll_base_s": 0.0,
+    }
+    values.update(kakao)
+    return Settings(_env_file=None, env="dev", kakao=KakaoSettings(**values))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def relay_for(sessions: async_sessionmaker[AsyncSession], dealer: LiveServer) -> AsyncIterator[Any]:
+    made: list[Relay] = []
+    clients: list[Any] = []
+
+    def make(**kakao: Any) -> Relay:
+        settings = relay_settings(dealer.url, **kakao)
+        client = build_client(settings)
+        clients.append(client)
+        relay = Relay(sessions, client, settings, VAULT, rng=lambda: 1.0)
+        made.append(relay)
+        return relay
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def dealer_control(dealer: LiveServer, method: str, path: str, **kwargs: Any) -> Any:
+    async with httpx.AsyncClient(base_url=dealer.url) as client:
+        response = await client.request(method, f"/_control{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+async def queue(
+    sessions: async_sessionmaker[AsyncSession],
+    count: int,
+    *,
+    e_digit: int = 1,
+    at: datetime = NOON,
+    **overrides: Any,
+) -> list[str]:
+    """Queue identity notices to test citizens 010-0ABC-1{E}10 (E decides the dealer's answer)."""
+    numbers = [f"+82100{i:03d}1{e_digit}10" for i in range(count)]
+    async with session_scope(sessions) as session:
+        agency = (await session.execute(select(DirectoryAgency))).scalars().first()
+        if agency is None:
+            agency = DirectoryAgency(code="HANBIT", name="한빛특례시", default_guidance="안내 전화입니다")
+            session.add(agency)
+            await session.flush()
+        assert agency.id is not None
+        base = (await session.execute(select(KakaoMessage.id))).all()  # type: ignore[call-overload]
+        for i, number in enumerate(numbers):
+            sealed = VAULT.seal(number)
+            variables = call_notice_variables(
+                agency="한빛특례시",
+                department="민원여권과",
+                guidance="여권 발급 관련 안내 전화입니다",
+                caller_e164="+823151802114",
+                occurred_at=at,
+                public_id=f"{len(base) + i:032x}",
+            )
+            variables.update(overrides.pop("variables", {}))
+            await enqueue_call_notice(
+                session,
+                call_record_id=None,
+                agency_id=agency.id,
+                kind="identity_notice",
+                reason="unsupported_device",
+                recipient_hash=sealed.hash_hex,
+                recipient_ciphertext=sealed.ciphertext,
+                key_version=1,
+                variables=variables,
+                now=at,
+                idempotency_key=f"m-{len(base) + i}",
+            )
+    return numbers
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[KakaoMessage]:
+    async with sessions() as session:
+        return list((await session.execute(select(KakaoMessage).order_by(KakaoMessage.id))).scalars())  # type: ignore[arg-type]
+
+
+async def test_batches_of_at_most_batch_size_and_results_to_completed(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 7)
+    relay: Relay = relay_for()
+    stats = await relay.relay_once(NOON)
+    assert (stats.sent, stats.accepted) == (7, 7)
+    sends = await dealer_control(dealer, "GET", "/sends")
+    assert sorted(use["accepted"] for use in sends.values()) == [1, 1, 1]  # 3 + 3 + 1
+    assert {len({r.batch_key for r in await rows(sessions)})} == {3}
+    await relay.poll_once(utcnow() + timedelta(seconds=1))
+    assert {(r.status, r.delivery_status, r.channel) for r in await rows(sessions)} == {
+        ("delivered", "COMPLETED", "alimtalk")
+    }
+
+
+async def test_dealer_trouble_is_retried_with_the_same_idempotency_key(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 2)
+    relay: Relay = relay_for()
+    await dealer_control(dealer, "PUT", "/config", json={"throttle": True, "throttle_retry_after_s": 7})
+    stats = await relay.relay_once(NOON)
+    assert stats.retried == 2
+    (first, second) = await rows(sessions)
+    assert first.status == "queued"
+    assert first.batch_key == second.batch_key
+    key = first.batch_key
+    assert first.next_attempt_at >= NOON + timedelta(seconds=7)  # Retry-After honoured
+    assert "429" in (first.last_error or "")
+    await dealer_control(dealer, "PUT", "/config", json={"throttle": False, "outage": True})
+    assert (await relay.relay_once(first.next_attempt_at + timedelta(seconds=1))).retried == 2
+    await dealer_control(dealer, "PUT", "/config", json={"outage": False})
+    later = (await rows(sessions))[0].next_attempt_at + timedelta(seconds=1)
+    assert (await relay.relay_once(later)).accepted == 2
+    sends = await dealer_control(dealer, "GET", "/sends")
+    assert list(sends) == [key]
+    assert sends[key]["accepted"] == 1
+    assert {r.attempts for r in await rows(sessions)} == {3}
+
+
+async def test_dealer_trouble_past_expiry_ends_in_the_dead_letters(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 1)
+    relay: Relay = relay_for(retry_base_s=100_000.0, retry_cap_s=100_000.0)
+    await dealer_control(dealer, "PUT", "/config", json={"outage": True})
+    await relay.relay_once(NOON)
+    (row,) = await rows(sessions)
+    assert row.status == "dead"
+    assert "expired" in (row.last_error or "")
+    assert "503" in (row.last_error or "")
+    assert row.recipient_ciphertext is None
+
+
+async def test_outside_sending_hours_the_notice_waits_for_the_window(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    late = datetime(2026, 11, 24, 22, 30, tzinfo=SEOUL)
+    await queue(sessions, 1, at=late)
+    relay: Relay = relay_for()
+    stats = await relay.relay_once(late)
+    assert (stats.sent, stats.deferred) == (0, 1)
+    (row,) = await rows(sessions)
+    assert row.status == "queued"
+    assert row.next_attempt_at == datetime(2026, 11, 25, 8, 0, tzinfo=SEOUL)
+    assert await dealer_control(dealer, "GET", "/messages") == []
+
+
+async def test_a_notice_older_than_its_expiry_is_dropped_not_sent(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 1, at=NOON - timedelta(days=2))
+    stats = await relay_for().relay_once(NOON)
+    assert stats.dead == 1
+    (row,) = await rows(sessions)
+    assert (row.status, row.recipient_ciphertext) == ("dead", None)
+    assert "expired" in (row.last_error or "")
+    assert await dealer_control(dealer, "GET", "/messages") == []
+
+
+async def test_never_to_a_citizen_opted_out_of_everything(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    (number,) = await queue(sessions, 1)
+    async with session_scope(sessions) as session:
+        session.add(OptoutState(callee_hash=VAULT.hash(number), agency_id=0, scope="all"))
+    stats = await relay_for().relay_once(NOON)
+    assert stats.dropped == 1
+    (row,) = await rows(sessions)
+    assert row.status == "dropped"
+    assert await dealer_control(dealer, "GET", "/messages") == []
+
+
+async def test_a_broken_template_rule_sends_nothing_and_names_the_rule(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 1, variables={"guidance": "가" * 1000})
+    stats = await relay_for().relay_once(NOON)
+    assert stats.dead == 1
+    (row,) = await rows(sessions)
+    assert row.status == "dead"
+    assert "body_too_long" in (row.last_error or "")
+    assert await dealer_control(dealer, "GET", "/messages") == []
+
+
+async def test_bad_sender_key_is_a_configuration_dead_letter(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 1)
+    wrong = KakaoAgencySettings(app_key=APP_KEY, secret_key=SecretStr(SECRET), sender_key="x" * 40)
+    stats = await relay_for(agencies={"*": wrong}).relay_once(NOON)
+    assert stats.dead == 1
+    (row,) = await rows(sessions)
+    assert row.status == "dead"
+    assert "configuration" in (row.last_error or "")
+    assert "3024" in (row.last_error or "")
+
+
+async def test_two_relays_at_once_send_each_message_once(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    import asyncio
+
+    await queue(sessions, 12)
+    a: Relay = relay_for()
+    b: Relay = relay_for()
+    for _ in range(3):
+        await asyncio.gather(a.relay_once(NOON), b.relay_once(NOON))
+    messages = await dealer_control(dealer, "GET", "/messages")
+    assert sorted(m["grouping_key"] for m in messages) == sorted(f"m-{i}" for i in range(12))
+    assert {r.status for r in await rows(sessions)} == {"accepted"}
+
+
+async def test_a_late_ready_never_overwrites_completed(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any
+) -> None:
+    await queue(sessions, 1)
+    relay: Relay = relay_for()
+    await relay.relay_once(NOON)
+    (row,) = await rows(sessions)
+    assert row.id is not None
+    assert await relay.record_result(row.id, "COMPLETED", "1000", None, utcnow())
+    assert not await relay.record_result(row.id, "READY", None, None, utcnow())
+    (row,) = await rows(sessions)
+    assert (row.status, row.delivery_status) == ("delivered", "COMPLETED")
