@@ -159,3 +159,9 @@ async def agency_summary(
         if status == "delivered":
             delivered[channel if channel in delivered else "lms"] += count
     return {"by_status": by_status, "delivered": delivered, "total": sum(by_status.values())}
+
+
+async def message_for_call(session: AsyncSession, call_record_id: int) -> KakaoMessage | None:
+    """The AlimTalk of one call, if it has one."""
+    query = select(KakaoMessage).where(col(KakaoMessage.call_record_id) == call_record_id)
+    return (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()

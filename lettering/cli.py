@@ -438,6 +438,8 @@ def demo_call(
         f"in {(time.monotonic() - started) * 1000:.0f} ms"
     )
     typer.echo(json.dumps(reply.json(), ensure_ascii=False, indent=2))
+    if reply.status_code == 200 and reply.json().get("fallback") == "alimtalk":
+        follow_alimtalk(settings, pbx_id, call_id)
     if end and reply.status_code == 200:
         for event in (
             {"type": "call.answered"},
@@ -447,6 +449,45 @@ def demo_call(
             typer.echo(f"{event['type']} -> {r.status_code} {r.text}")
     if reply.status_code >= 400:
         raise typer.Exit(1)
+
+
+def follow_alimtalk(settings: Settings, pbx_id: str, call_id: str, timeout_s: float = 15.0) -> None:
+    """Print the AlimTalk's way through the outbox until it is final (or `timeout_s`)."""
+    from datetime import timedelta
+
+    from kakao_fallback import service as kakao_service
+    from kakao_fallback.policy import SEOUL
+    from lettering.calls import service as call_service
+    from lettering.db import utcnow
+
+    async def state(session: Any) -> Any:
+        record = await call_service.find_call(session, pbx_id, call_id)
+        return await kakao_service.message_for_call(session, record.id) if record and record.id else None
+
+    seen: tuple[Any, ...] | None = None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        message = asyncio.run(with_session(settings, state))
+        if message is not None:
+            now = (message.status, message.delivery_status, message.channel, message.last_error)
+            if now != seen:
+                parts = [f"AlimTalk: {message.status}"]
+                parts += (
+                    [f"result {message.delivery_status} {message.result_code or ''}".rstrip()]
+                    if message.delivery_status
+                    else []
+                )
+                parts += [f"via {message.channel}"] if message.channel else []
+                parts += [f"({message.last_error})"] if message.last_error else []
+                typer.echo(" ".join(parts))
+                seen = now
+            if message.status in ("delivered", "failed", "dead", "dropped"):
+                return
+            if message.status == "queued" and message.next_attempt_at > utcnow() + timedelta(seconds=5):
+                opens = message.next_attempt_at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M")
+                typer.echo(f"AlimTalk: waits for the sending hours; goes out at {opens} Asia/Seoul")
+                return
+        time.sleep(0.3)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,108 @@
+"""`lettering outbox list|retry|purge` on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from kakao_fallback.models import KakaoMessage
+from lettering.cli import app
+from lettering.db import make_engine, make_sessionmaker, session_scope, utcnow
+from lettering.directory.models import DirectoryAgency
+from lettering.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runner(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("LETTERING_ENV", "dev")
+    monkeypatch.setenv("LETTERING_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def run(database_url: str, work):  # type: ignore[no-untyped-def]
+    async def go():  # type: ignore[no-untyped-def]
+        engine = make_engine(database_url)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def seed(database_url: str) -> None:
+    async def work(session):  # type: ignore[no-untyped-def]
+        agency = DirectoryAgency(code="HANBIT", name="한빛특례시", default_guidance="안내")
+        session.add(agency)
+        await session.flush()
+        old = utcnow() - timedelta(days=120)
+        for i, (status, error, ciphertext, when) in enumerate(
+            [
+                (
+                    "dead",
+                    "template rule broken: body_too_long: 1,043 > 1,000 characters",
+                    b"x" * 40,
+                    utcnow(),
+                ),
+                ("dead", "expired", None, utcnow()),
+                ("delivered", None, None, old),
+                ("queued", None, base64.b64decode("AAAA"), utcnow()),
+            ]
+        ):
+            session.add(
+                KakaoMessage(
+                    agency_id=agency.id,
+                    kind="identity_notice",
+                    recipient_hash=f"{i:064x}",
+                    recipient_ciphertext=ciphertext,
+                    idempotency_key=f"k{i}",
+                    status=status,
+                    last_error=error,
+                    updated_at=when,
+                )
+            )
+
+    run(database_url, work)
+
+
+def statuses(database_url: str) -> list[str]:
+    async def work(session):  # type: ignore[no-untyped-def]
+        return [
+            s for (s,) in (await session.execute(select(KakaoMessage.status).order_by(KakaoMessage.id))).all()
+        ]
+
+    return run(database_url, work)  # type: ignore[no-any-return]
+
+
+def test_dead_letters_are_listed_with_their_errors(runner: CliRunner, database_url: str) -> None:
+    seed(database_url)
+    result = runner.invoke(app, ["outbox", "list", "--status", "dead"])
+    assert result.exit_code == 0, result.output
+    assert "body_too_long" in result.output
+    assert "expired" in result.output
+    assert "delivered" not in result.output
+
+
+def test_retry_requeues_only_what_can_still_be_sent(runner: CliRunner, database_url: str) -> None:
+    seed(database_url)
+    result = runner.invoke(app, ["outbox", "retry", "1", "2", "3"])
+    assert "1 of 3 message(s) queued again" in result.output
+    assert statuses(database_url) == ["queued", "dead", "delivered", "queued"]
+
+
+def test_purge_deletes_old_finished_messages_only(runner: CliRunner, database_url: str) -> None:
+    seed(database_url)
+    result = runner.invoke(app, ["outbox", "purge", "--older-than-days", "90"])
+    assert "1 finished message(s) purged" in result.output
+    assert statuses(database_url) == ["dead", "dead", "queued"]
