@@ -140,6 +140,58 @@ def import_directory_file(settings: Settings, file: Path, *, prune: bool = False
         raise fail(f"import refused, nothing changed: {exc.detail}") from None
 
 
+@directory_app.command("agency")
+def directory_agency(
+    code: Annotated[str, typer.Argument(help="Agency code, e.g. HANBIT.")],
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Letter its calls at all.")
+    ] = None,
+    fallback_unsupported: Annotated[
+        bool | None,
+        typer.Option("--fallback-unsupported/--no-fallback-unsupported", help="AlimTalk for iPhones."),
+    ] = None,
+    fallback_no_subscriber: Annotated[
+        bool | None,
+        typer.Option(
+            "--fallback-no-subscriber/--no-fallback-no-subscriber", help="AlimTalk when no carrier has it."
+        ),
+    ] = None,
+    fallback_carrier_failure: Annotated[
+        bool | None,
+        typer.Option(
+            "--fallback-carrier-failure/--no-fallback-carrier-failure", help="AlimTalk when carriers fail."
+        ),
+    ] = None,
+    default_guidance: Annotated[
+        str | None, typer.Option(help="Guidance for departments without their own.")
+    ] = None,
+) -> None:
+    """Show or change an agency's switches: enabled, fallback policy, default guidance."""
+    from lettering.directory import service as directory_service
+
+    settings = settings_or_exit()
+    changes = {
+        name: value
+        for name, value in {
+            "enabled": enabled,
+            "fallback_unsupported": fallback_unsupported,
+            "fallback_no_subscriber": fallback_no_subscriber,
+            "fallback_carrier_failure": fallback_carrier_failure,
+            "default_guidance": default_guidance,
+        }.items()
+        if value is not None
+    }
+    if default_guidance is not None and not 0 < len(default_guidance) <= 60:
+        raise fail("--default-guidance must be 1-60 characters")
+    values = asyncio.run(
+        with_session(settings, lambda s: directory_service.set_agency_policy(s, code, **changes))
+    )
+    if values is None:
+        raise fail(f"no agency {code!r} in the directory")
+    for name, value in values.items():
+        typer.echo(f"{name}: {value}")
+
+
 # -- pbx ------------------------------------------------------------------------------------
 
 

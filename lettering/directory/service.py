@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lettering.db import utcnow
 from lettering.directory import repository
 from lettering.directory.errors import DirectoryConflict
 from lettering.directory.importer import (
@@ -28,6 +29,7 @@ from lettering.directory.snapshot import (
     ExtensionView,
     build_directory_snapshot,
 )
+from lettering.snapshots.service import bump
 
 
 async def agency_id_for_code(session: AsyncSession, code: str) -> int | None:
@@ -36,12 +38,43 @@ async def agency_id_for_code(session: AsyncSession, code: str) -> int | None:
     return agency.id if agency is not None else None
 
 
+POLICY_FIELDS = (
+    "enabled",
+    "fallback_unsupported",
+    "fallback_no_subscriber",
+    "fallback_carrier_failure",
+    "default_guidance",
+)
+
+
+async def set_agency_policy(session: AsyncSession, code: str, **changes: object) -> dict[str, object] | None:
+    """Change an agency's switches (enabled, fallback policy, default guidance); its new values, or None.
+
+    Bumps the directory snapshot in the same transaction, so every worker applies it within seconds.
+    """
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValueError(f"not an agency setting: {', '.join(sorted(unknown))}")
+    agency = (await repository.agencies_by_code(session, [code])).get(code)
+    if agency is None:
+        return None
+    for name, value in changes.items():
+        setattr(agency, name, value)
+    if changes:
+        agency.updated_at = utcnow()
+        await bump(session, SNAPSHOT_NAME)
+    await session.flush()
+    return {name: getattr(agency, name) for name in POLICY_FIELDS}
+
+
 async def agency_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
     """Agency id -> code."""
     return await repository.agency_codes_by_id(session, ids)
 
 
 __all__ = [
+    "POLICY_FIELDS",
+    "set_agency_policy",
     "agency_codes",
     "agency_id_for_code",
     "COLUMNS",

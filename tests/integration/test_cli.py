@@ -82,3 +82,16 @@ def test_pbx_add_prints_the_generated_secret_once(cli_env: CliRunner) -> None:
     token = cli_env.invoke(app, ["pbx", "add", "--id", "legacy", "--agency", "HANBIT", "--auth", "token"])
     assert token.exit_code == 1
     assert "--allow-net" in token.output
+
+
+def test_agency_policy_is_shown_and_changed(cli_env: CliRunner) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    shown = cli_env.invoke(app, ["directory", "agency", "HANBIT"])
+    assert "fallback_carrier_failure: True" in shown.output
+    changed = cli_env.invoke(
+        app, ["directory", "agency", "HANBIT", "--no-fallback-carrier-failure", "--disabled"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "fallback_carrier_failure: False" in changed.output
+    assert "enabled: False" in changed.output
+    assert cli_env.invoke(app, ["directory", "agency", "NOPE"]).exit_code == 1
