@@ -30,6 +30,8 @@ MODEL_MODULES = (
     "lettering.snapshots.models",
     "carriers.models",
     "kakao_fallback.models",
+    "lettering.users.models",
+    "campaigns.models",
 )
 
 
