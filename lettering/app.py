@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
+from campaigns import service as campaign_service
 from carriers.registry import build_carriers
 from carriers.simulator.app import create_simulator_app_from_settings
 from kakao_fallback.client import build_client as build_alimtalk_client
@@ -69,6 +70,9 @@ def create_app(
                 directory_service.SNAPSHOT_NAME: directory_service.build_directory_snapshot,
                 OPTOUT: build_optout_index,
                 PBX: make_registry_builder(vault),
+                campaign_service.SNAPSHOT_NAME: campaign_service.make_snapshot_builder(
+                    settings.public_base_url
+                ),
             },
         )
         try:

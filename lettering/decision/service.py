@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign
 from lettering.directory.service import DirectorySnapshot
 from lettering.optout.service import OptoutIndex
 
@@ -26,6 +27,8 @@ class CallFacts:
     callee_hash: str
     caller_e164: str | None  # the number presented, when the PBX sent one
     occurred_at: datetime
+    # The callee's impressions per campaign (from the database, read before deciding).
+    counts: Counts = field(default_factory=Counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +49,21 @@ class FallbackPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What to do with one call; `campaign_id` is the chosen campaign's id or None."""
+
     verdict: Verdict
     reason: str | None = None  # for `suppressed`: opted_out, extension_unknown, agency_disabled
     identity: Identity | None = None
     caller_e164: str | None = None
     department_id: int | None = None
-    campaign_id: int | None = None  # chosen content; none until campaigns land
+    campaign: ActiveCampaign | None = None  # the chosen content
     promo_allowed: bool = False
     fallback: FallbackPolicy = field(default_factory=FallbackPolicy)
     explanation: tuple[str, ...] = ()
+
+    @property
+    def campaign_id(self) -> int | None:
+        return self.campaign.id if self.campaign is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,7 @@ class DecisionInputs:
 
     directory: DirectorySnapshot
     optout: OptoutIndex
+    campaigns: CampaignSnapshot = field(default_factory=CampaignSnapshot)
 
 
 def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
@@ -96,11 +106,17 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
     caller = call.caller_e164 or ext.caller_e164
     why.append("caller number: " + ("as presented by the PBX" if call.caller_e164 else "from the directory"))
     promo_allowed = scope == "none"
-    why.append(
-        "content: none (no active campaign)"
-        if promo_allowed
-        else "content: none (callee opted out of promotion)"
+    selection = select_campaign(
+        inputs.campaigns,
+        agency_id=call.agency_id,
+        department_id=ext.department_id,
+        extension=ext.extension,
+        call_id=call.call_id,
+        at=call.occurred_at,
+        counts=call.counts,
+        promo_allowed=promo_allowed,
     )
+    why.extend(selection.explanation)
     policy = FallbackPolicy(
         unsupported_device=agency.fallback_unsupported,
         no_subscriber=agency.fallback_no_subscriber,
@@ -112,6 +128,7 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
         caller_e164=caller,
         department_id=ext.department_id,
         promo_allowed=promo_allowed,
+        campaign=selection.campaign,
         fallback=policy,
         explanation=tuple(why),
     )

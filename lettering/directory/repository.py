@@ -70,6 +70,18 @@ async def agency_codes_by_id(session: AsyncSession, ids: Collection[int]) -> dic
     return found
 
 
+async def department_codes_by_id(session: AsyncSession, ids: Collection[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in _chunks(sorted(ids)):
+        rows = await session.execute(
+            select(DirectoryDepartment.id, DirectoryDepartment.code).where(  # type: ignore[call-overload]
+                col(DirectoryDepartment.id).in_(chunk)
+            )
+        )
+        found.update((department_id, code) for department_id, code in rows.all())
+    return found
+
+
 async def insert_extensions(session: AsyncSession, rows: Sequence[DirectoryExtension]) -> None:
     """Insert new extensions in one executemany (add() would fetch each id: one statement a row on SQLite)."""
     if rows:

@@ -72,11 +72,26 @@ async def agency_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
     return await repository.agency_codes_by_id(session, ids)
 
 
+async def department_for_code(session: AsyncSession, code: str) -> tuple[int, int] | None:
+    """(department id, its agency id) of the department with this code, or None."""
+    department = (await repository.departments_by_code(session, [code])).get(code)
+    if department is None or department.id is None:
+        return None
+    return department.id, department.agency_id
+
+
+async def department_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
+    """Department id -> code."""
+    return await repository.department_codes_by_id(session, ids)
+
+
 __all__ = [
     "POLICY_FIELDS",
     "set_agency_policy",
     "agency_codes",
     "agency_id_for_code",
+    "department_codes",
+    "department_for_code",
     "COLUMNS",
     "SNAPSHOT_NAME",
     "AgencyRow",

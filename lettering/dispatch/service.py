@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from carriers import routes as carrier_routes
-from carriers.base import Lettering
+from carriers.base import Lettering, PostCall
 from carriers.lgu import LguReport
 from carriers.registry import Carriers
 from carriers.routing import RouteResult, route_push
@@ -92,6 +92,7 @@ class Dispatcher:
         directory: Callable[[], DirectorySnapshot],
         kakao: KakaoSettings | None = None,
         optout: Callable[[], OptoutIndex] | None = None,
+        media: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._carriers = carriers
@@ -100,6 +101,7 @@ class Dispatcher:
         self._directory = directory
         self._kakao = kakao or KakaoSettings()
         self._optout = optout or OptoutIndex
+        self._media = media
         self._tasks: set[asyncio.Task[Settled]] = set()
 
     async def push(self, job: PushJob, hold_deadline: float) -> Settled | None:
@@ -118,6 +120,12 @@ class Dispatcher:
         if not task.cancelled() and task.exception() is not None:
             log.error("push task %s failed", task.get_name(), exc_info=task.exception())
 
+    def _inline_image(self, sha256: str | None) -> bytes | None:
+        """The bytes of a rendition sent inline (LG U+), from the media store (cached by the store)."""
+        if sha256 is None or self._media is None:
+            return None
+        return self._media(sha256)
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
@@ -133,6 +141,7 @@ class Dispatcher:
             learned = await carrier_routes.learned_carrier(session, job.sealed.hash_hex, now)
         identity = job.decision.identity
         assert identity is not None
+        campaign = job.decision.campaign
         lettering = Lettering(
             request_id=job.public_id,
             caller=job.decision.caller_e164 or "",
@@ -140,6 +149,12 @@ class Dispatcher:
             agency_name=identity.agency_name,
             department_name=identity.department_name,
             guidance=identity.guidance,
+            # Only content the carrier has approved is in the snapshot; without it, identity only.
+            content_refs=dict(campaign.content_refs) if campaign else {},
+            inline_image_jpeg=self._inline_image(campaign.inline.get("lgu")) if campaign else None,
+            post_call=PostCall(campaign.post_call_title, campaign.post_call_url)
+            if campaign and campaign.post_call_url
+            else None,
             callback_url=self._callback_url,
         )
         result = await route_push(

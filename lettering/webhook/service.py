@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.db import session_scope, utcnow
 from lettering.decision.service import CallFacts, DecisionInputs, decide
@@ -265,6 +266,12 @@ class WebhookService:
             )
         sealed = self._vault.seal(callee.e164)
         snapshots = self._snapshots.current
+        campaigns = snapshots.get(campaign_service.SNAPSHOT_NAME)
+        # Caps are counted in the database (every worker sees them); read only when a campaign has caps.
+        async with self._sessions() as session:
+            counts = await campaign_service.load_counts(
+                session, campaigns, pbx.agency_id, sealed.hash_hex, event.occurred_at
+            )
         decision = decide(
             CallFacts(
                 call_id=event.call_id,
@@ -273,8 +280,11 @@ class WebhookService:
                 callee_hash=sealed.hash_hex,
                 caller_e164=caller_e164,
                 occurred_at=event.occurred_at,
+                counts=counts,
             ),
-            DecisionInputs(directory=snapshots.get(DIRECTORY), optout=snapshots.get(OPTOUT)),
+            DecisionInputs(
+                directory=snapshots.get(DIRECTORY), optout=snapshots.get(OPTOUT), campaigns=campaigns
+            ),
         )
         explanation = [*decision.explanation, *explanation]
         base.update(callee_hash=sealed.hash_hex, department_id=decision.department_id)
@@ -294,6 +304,10 @@ class WebhookService:
                 campaign_id=decision.campaign_id,
                 **base,
             )
+            if decision.campaign_id is not None:
+                await campaign_service.count_impression(
+                    session, decision.campaign_id, sealed.hash_hex, event.occurred_at
+                )
         assert record.id is not None
         job = PushJob(
             record_id=record.id,

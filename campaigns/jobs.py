@@ -1,0 +1,135 @@
+"""Campaign jobs (idempotent sweeps, run by one process): end past campaigns, follow the carriers'
+approval of content, and drop ended campaigns' files after the retention period."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from campaigns import service as campaign_service
+from campaigns.models import Campaign, CampaignImage, CampaignRendition
+from campaigns.selection import SEOUL, SNAPSHOT_NAME
+from carriers.base import CarrierAdapter, ContentStatus
+from lettering.db import session_scope, utcnow
+from lettering.snapshots.service import bump
+
+log = logging.getLogger(__name__)
+
+
+class Store(Protocol):
+    def get(self, sha256: str) -> bytes: ...
+    def delete(self, sha256: str) -> None: ...
+
+
+async def end_past_campaigns(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with session_scope(sessions) as session:
+        return await campaign_service.end_past_campaigns(session, utcnow().astimezone(SEOUL).date())
+
+
+async def sync_carrier_content(
+    sessions: async_sessionmaker[AsyncSession], adapters: Mapping[str, CarrierAdapter], store: Store
+) -> int:
+    """Register pending renditions with the carriers that need it and follow their approval.
+
+    Only a carrier-approved content reference reaches the snapshot, so only approved content is
+    ever pushed; until then calls still get their identity.
+    """
+    changed = 0
+    async with sessions() as session:
+        pending = list(
+            (
+                await session.execute(
+                    select(CampaignRendition)
+                    .where(col(CampaignRendition.carrier_status) == "pending")
+                    .limit(50)
+                )
+            ).scalars()
+        )
+    for rendition in pending:
+        adapter = adapters.get(rendition.carrier)
+        if adapter is None:
+            continue
+        try:
+            if rendition.carrier_ref is None:
+                ref = await adapter.register_content(
+                    store.get(rendition.sha256),
+                    rendition.mime_type,
+                    f"{rendition.sha256[:16]}.{_ext(rendition)}",
+                )
+                values: dict[str, object] = {"carrier_ref": ref, "checked_at": utcnow()}
+                if ref is None:  # this carrier takes media inline
+                    values["carrier_status"] = "inline"
+            else:
+                status = await adapter.content_status(rendition.carrier_ref)
+                values = {"checked_at": utcnow()}
+                if status is not ContentStatus.pending:
+                    values["carrier_status"] = status.value
+        except Exception as exc:  # a carrier down: try again at the next sweep
+            log.warning("content sync %s/%s: %s", rendition.carrier, rendition.sha256[:12], exc)
+            continue
+        async with session_scope(sessions) as session:
+            row = await session.get(CampaignRendition, rendition.id)
+            if row is None:
+                continue
+            for name, value in values.items():
+                setattr(row, name, value)
+            if "carrier_status" in values:
+                changed += 1
+                await bump(session, SNAPSHOT_NAME)
+    return changed
+
+
+def _ext(rendition: CampaignRendition) -> str:
+    return "png" if rendition.mime_type == "image/png" else "jpg"
+
+
+async def expire_ended_files(
+    sessions: async_sessionmaker[AsyncSession], store: Store, retention_days: int
+) -> int:
+    """Delete the files of campaigns ended longer ago than the retention period (rows stay)."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    removed = 0
+    async with sessions() as session:
+        ended = list(
+            (
+                await session.execute(
+                    select(Campaign.id).where(col(Campaign.state) == "ended", col(Campaign.ended_at) < cutoff)  # type: ignore[call-overload]
+                )
+            ).scalars()
+        )
+        if not ended:
+            return 0
+        images = list(
+            (
+                await session.execute(select(CampaignImage).where(col(CampaignImage.campaign_id).in_(ended)))
+            ).scalars()
+        )
+        still_used = set(
+            (
+                await session.execute(
+                    select(CampaignImage.clean_sha256).where(col(CampaignImage.campaign_id).not_in(ended))  # type: ignore[call-overload]
+                )
+            ).scalars()
+        )
+        renditions = await session.execute(
+            select(CampaignRendition.sha256).where(  # type: ignore[call-overload]
+                col(CampaignRendition.clean_sha256).in_([i.clean_sha256 for i in images])
+            )
+        )
+        rendition_hashes = list(renditions.scalars())
+    for image in images:
+        if image.clean_sha256 in still_used:
+            continue
+        for sha in (image.clean_sha256, image.original_sha256, *rendition_hashes):
+            try:
+                store.delete(sha)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

@@ -1,0 +1,423 @@
+"""Campaigns: the editor's workflow, the active-campaign snapshot and per-citizen counts.
+
+Other packages use this module only. The workflow: draft -> submitted -> approved (by someone
+other than the uploader) -> ended; a rejection sends it back to draft with a reason. Only
+approved campaigns inside their schedule are ever sent (selection.py decides per call).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from campaigns import repository
+from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
+from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts
+from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
+from lettering.db import utcnow
+from lettering.errors import AppError, NotFound
+from lettering.snapshots.service import bump
+
+MAX_IMAGES = 10
+CARRIERS_WITH_REGISTRATION = ("skt", "kt")
+INLINE_CARRIERS = ("lgu",)
+
+
+class CampaignProblem(AppError):
+    status_code = 422
+
+
+class NotAllowed(AppError):
+    status_code = 403
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+class Actor(Protocol):
+    """Who acts (the users package's Principal fits)."""
+
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def agency_id(self) -> int | None: ...
+    @property
+    def department_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignInput:
+    title: str
+    starts_on: date
+    ends_on: date
+    kind: str = "promo"
+    department_id: int | None = None  # None: the whole agency (approvers and admins only)
+    weekdays: str = "0123456"
+    hour_from: int = 0
+    hour_until: int = 24
+    priority: int = 0
+    weight: int = 1
+    cap_per_day: int | None = None
+    cap_per_week: int | None = None
+    cap_total: int | None = None
+    post_call_card_news: bool = True
+    youtube_url: str | None = None
+    policy_url: str | None = None
+    # Targets: agency-wide, or departments and/or extensions of this agency.
+    agency_wide: bool = False
+    target_departments: tuple[int, ...] = ()
+    target_extensions: tuple[str, ...] = ()
+    agency_id: int | None = None  # platform admins choose; everyone else acts for their own agency
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        if not 1 <= len(self.title.strip()) <= 80:
+            out.append("title: 1-80 characters")
+        if self.ends_on < self.starts_on:
+            out.append("ends_on: before starts_on")
+        if self.kind not in ("promo", "emergency"):
+            out.append("kind: promo or emergency")
+        if not self.weekdays or any(ch not in "0123456" for ch in self.weekdays):
+            out.append("weekdays: digits 0 (Monday) to 6 (Sunday)")
+        if not 0 <= self.hour_from < self.hour_until <= 24:
+            out.append("hours: 0 <= hour_from < hour_until <= 24")
+        if not 0 <= self.priority <= 100:
+            out.append("priority: 0-100")
+        if not 0 <= self.weight <= 1000:
+            out.append("weight: 0-1000")
+        for name in ("cap_per_day", "cap_per_week", "cap_total"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                out.append(f"{name}: at least 1 when set")
+        for name in ("youtube_url", "policy_url"):
+            value = getattr(self, name)
+            if value and not value.startswith("https://"):
+                out.append(f"{name}: an https:// address")
+        if self.youtube_url and not any(
+            host in self.youtube_url for host in ("://www.youtube.com/", "://youtube.com/", "://youtu.be/")
+        ):
+            out.append("youtube_url: a YouTube address")
+        if not (self.agency_wide or self.target_departments or self.target_extensions):
+            out.append("targets: the agency, departments or extensions")
+        if any(not (e.isdigit() and 2 <= len(e) <= 8) for e in self.target_extensions):
+            out.append("target_extensions: digits, 2-8")
+        return out
+
+
+# -- the hot path's view ----------------------------------------------------------------------
+
+
+def make_snapshot_builder(
+    public_base_url: str,
+) -> Callable[[AsyncSession], Awaitable[CampaignSnapshot]]:
+    """The snapshot builder: approved campaigns with their targets and carrier-approved content."""
+
+    async def build(session: AsyncSession) -> CampaignSnapshot:
+        today = utcnow().astimezone(SEOUL).date()
+        campaigns = await repository.live_campaigns(session, today - timedelta(days=1))
+        ids = [c.id for c in campaigns if c.id is not None]
+        targets: dict[int, list[CampaignTarget]] = {}
+        for target in await repository.targets_of(session, ids):
+            targets.setdefault(target.campaign_id, []).append(target)
+        images = await repository.first_images(session, ids)
+        renditions: dict[str, list[CampaignRendition]] = {}
+        for r in await repository.renditions_for(session, [i.clean_sha256 for i in images.values()]):
+            renditions.setdefault(r.clean_sha256, []).append(r)
+        by_agency: dict[int, list[ActiveCampaign]] = {}
+        for c in campaigns:
+            assert c.id is not None
+            own = targets.get(c.id, [])
+            image = images.get(c.id)
+            refs: dict[str, str] = {}
+            inline: dict[str, str] = {}
+            for r in renditions.get(image.clean_sha256, []) if image else []:
+                if r.carrier_status == "approved" and r.carrier_ref:
+                    refs[r.carrier] = r.carrier_ref
+                elif r.carrier_status == "inline":
+                    inline[r.carrier] = r.sha256
+            by_agency.setdefault(c.agency_id, []).append(
+                ActiveCampaign(
+                    id=c.id,
+                    agency_id=c.agency_id,
+                    title=c.title,
+                    kind=c.kind,
+                    slug=c.slug,
+                    starts_on=c.starts_on,
+                    ends_on=c.ends_on,
+                    weekdays=c.weekdays,
+                    hour_from=c.hour_from,
+                    hour_until=c.hour_until,
+                    priority=c.priority,
+                    weight=c.weight,
+                    cap_per_day=c.cap_per_day,
+                    cap_per_week=c.cap_per_week,
+                    cap_total=c.cap_total,
+                    agency_wide=any(t.kind == "agency" for t in own),
+                    departments=frozenset(t.department_id for t in own if t.department_id is not None),
+                    extensions=frozenset(t.extension for t in own if t.extension),
+                    content_refs=MappingProxyType(refs),
+                    inline=MappingProxyType(inline),
+                    post_call_title=c.title[:20],
+                    post_call_url=post_call_url(public_base_url, c),
+                )
+            )
+        return CampaignSnapshot(MappingProxyType({a: tuple(cs) for a, cs in by_agency.items()}))
+
+    return build
+
+
+def post_call_url(public_base_url: str, campaign: Campaign) -> str | None:
+    """Where the phone sends the citizen after the call: the card news, else YouTube, else the policy."""
+    if campaign.post_call_card_news:
+        return f"{public_base_url.rstrip('/')}/c/{campaign.slug}"
+    return campaign.youtube_url or campaign.policy_url
+
+
+async def load_counts(
+    session: AsyncSession, snapshot: CampaignSnapshot, agency_id: int, callee_hash: str, at: datetime
+) -> Counts:
+    """The callee's impressions of this agency's active campaigns (read before `decide`)."""
+    ids = [
+        c.id for c in snapshot.by_agency.get(agency_id, ()) if c.cap_per_day or c.cap_per_week or c.cap_total
+    ]
+    if not ids:
+        return Counts()
+    today = at.astimezone(SEOUL).date()
+    day, week, total = await repository.impression_counts(
+        session, callee_hash, ids, today, today - timedelta(days=6)
+    )
+    return Counts(MappingProxyType(day), MappingProxyType(week), MappingProxyType(total))
+
+
+async def count_impression(session: AsyncSession, campaign_id: int, callee_hash: str, at: datetime) -> None:
+    """Count one showing of a campaign to a callee (in the call record's transaction)."""
+    await repository.count_impression(session, campaign_id, callee_hash, at.astimezone(SEOUL).date())
+
+
+# -- the editor's workflow ------------------------------------------------------------------
+
+
+def _acting_agency(actor: Actor, requested: int | None) -> int:
+    if actor.role == "platform_admin":
+        if requested is None:
+            raise CampaignProblem("agency_id: a platform admin names the agency")
+        return requested
+    if actor.agency_id is None:
+        raise NotAllowed("your account belongs to no agency")
+    return actor.agency_id
+
+
+def visible(actor: Actor, campaign: Campaign) -> bool:
+    """Tenant scoping: other agencies' campaigns do not exist for this actor (404, never 403)."""
+    return actor.role == "platform_admin" or campaign.agency_id == actor.agency_id
+
+
+def may_edit(actor: Actor, campaign: Campaign) -> bool:
+    if actor.role == "editor":
+        return campaign.department_id is not None and campaign.department_id == actor.department_id
+    return actor.role in ("approver", "admin", "platform_admin")
+
+
+async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None or not visible(actor, campaign):
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInput) -> Campaign:
+    """A new draft owned by the actor's department (editors) or as chosen (approvers, admins)."""
+    problems = data.problems()
+    if problems:
+        raise CampaignProblem("; ".join(problems))
+    agency_id = _acting_agency(actor, data.agency_id)
+    department_id = data.department_id
+    if actor.role == "editor":
+        if actor.department_id is None:
+            raise NotAllowed("an editor needs a department")
+        if department_id not in (None, actor.department_id):
+            raise NotAllowed("editors create campaigns for their own department")
+        department_id = actor.department_id
+    campaign = Campaign(
+        agency_id=agency_id,
+        department_id=department_id,
+        title=data.title.strip(),
+        kind=data.kind,
+        slug=secrets.token_urlsafe(8),
+        starts_on=data.starts_on,
+        ends_on=data.ends_on,
+        weekdays=data.weekdays,
+        hour_from=data.hour_from,
+        hour_until=data.hour_until,
+        priority=data.priority,
+        weight=data.weight,
+        cap_per_day=data.cap_per_day,
+        cap_per_week=data.cap_per_week,
+        cap_total=data.cap_total,
+        post_call_card_news=data.post_call_card_news,
+        youtube_url=data.youtube_url,
+        policy_url=data.policy_url,
+        created_by=actor.user_id,
+    )
+    session.add(campaign)
+    await session.flush()
+    assert campaign.id is not None
+    _set_targets(session, campaign.id, data)
+    await session.flush()
+    return campaign
+
+
+def _set_targets(session: AsyncSession, campaign_id: int, data: CampaignInput) -> None:
+    if data.agency_wide:
+        session.add(CampaignTarget(campaign_id=campaign_id, kind="agency"))
+    for department_id in data.target_departments:
+        session.add(CampaignTarget(campaign_id=campaign_id, kind="department", department_id=department_id))
+    for extension in data.target_extensions:
+        session.add(CampaignTarget(campaign_id=campaign_id, kind="extension", extension=extension))
+
+
+async def submit_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    campaign = await get_campaign(session, actor, campaign_id)
+    if not may_edit(actor, campaign):
+        raise NotAllowed("only the owning department or an approver may submit this campaign")
+    if campaign.state != "draft":
+        raise Conflict(f"a {campaign.state} campaign cannot be submitted")
+    if not await repository.images_of(session, campaign_id):
+        raise CampaignProblem("add at least one image before submitting")
+    campaign.state, campaign.submitted_at, campaign.updated_at = "submitted", utcnow(), utcnow()
+    await session.flush()
+    return campaign
+
+
+async def approve_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    """Approve a submitted campaign; never one's own. It reaches calls within seconds."""
+    campaign = await get_campaign(session, actor, campaign_id)
+    if actor.role not in ("approver", "admin", "platform_admin"):
+        raise NotAllowed("only approvers approve campaigns")
+    if campaign.created_by == actor.user_id:
+        raise NotAllowed("a campaign is approved by someone other than its author")
+    if campaign.state != "submitted":
+        raise Conflict(f"a {campaign.state} campaign cannot be approved")
+    now = utcnow()
+    campaign.state, campaign.decided_by, campaign.decided_at, campaign.updated_at = (
+        "approved",
+        actor.user_id,
+        now,
+        now,
+    )
+    campaign.reject_reason = None
+    await bump(session, SNAPSHOT_NAME)
+    await session.flush()
+    return campaign
+
+
+async def reject_campaign(session: AsyncSession, actor: Actor, campaign_id: int, reason: str) -> Campaign:
+    """Send a submitted campaign back to draft with the reason."""
+    campaign = await get_campaign(session, actor, campaign_id)
+    if actor.role not in ("approver", "admin", "platform_admin"):
+        raise NotAllowed("only approvers reject campaigns")
+    if campaign.state != "submitted":
+        raise Conflict(f"a {campaign.state} campaign cannot be rejected")
+    if not 1 <= len(reason.strip()) <= 500:
+        raise CampaignProblem("reason: 1-500 characters")
+    now = utcnow()
+    campaign.state, campaign.reject_reason = "draft", reason.strip()
+    campaign.decided_by, campaign.decided_at, campaign.updated_at = actor.user_id, now, now
+    await session.flush()
+    return campaign
+
+
+async def end_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
+    campaign = await get_campaign(session, actor, campaign_id)
+    if not may_edit(actor, campaign):
+        raise NotAllowed("only the owning department or an approver may end this campaign")
+    if campaign.state == "ended":
+        return campaign
+    was_live = campaign.state == "approved"
+    now = utcnow()
+    campaign.state, campaign.ended_at, campaign.updated_at = "ended", now, now
+    if was_live:
+        await bump(session, SNAPSHOT_NAME)
+    await session.flush()
+    return campaign
+
+
+async def end_past_campaigns(session: AsyncSession, today: date) -> int:
+    """Job: approved campaigns whose last day has passed become `ended`."""
+    ended = 0
+    for campaign in await repository.live_campaigns(session, date.min):
+        if campaign.ends_on < today:
+            campaign.state, campaign.ended_at = "ended", utcnow()
+            ended += 1
+    if ended:
+        await bump(session, SNAPSHOT_NAME)
+    await session.flush()
+    return ended
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    campaign: Campaign
+    images: list[CampaignImage] = field(default_factory=list)
+    targets: list[CampaignTarget] = field(default_factory=list)
+
+
+async def campaign_view(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
+    campaign = await get_campaign(session, actor, campaign_id)
+    return CampaignView(
+        campaign,
+        await repository.images_of(session, campaign_id),
+        await repository.targets_of(session, [campaign_id]),
+    )
+
+
+def as_dict(view: CampaignView) -> dict[str, Any]:
+    c = view.campaign
+    return {
+        "id": c.id,
+        "agency_id": c.agency_id,
+        "department_id": c.department_id,
+        "title": c.title,
+        "kind": c.kind,
+        "state": c.state,
+        "reject_reason": c.reject_reason,
+        "slug": c.slug,
+        "starts_on": c.starts_on.isoformat(),
+        "ends_on": c.ends_on.isoformat(),
+        "weekdays": c.weekdays,
+        "hour_from": c.hour_from,
+        "hour_until": c.hour_until,
+        "priority": c.priority,
+        "weight": c.weight,
+        "caps": {"per_day": c.cap_per_day, "per_week": c.cap_per_week, "total": c.cap_total},
+        "impressions": c.impressions,
+        "post_call": {
+            "card_news": c.post_call_card_news,
+            "youtube_url": c.youtube_url,
+            "policy_url": c.policy_url,
+        },
+        "images": [
+            {
+                "position": i.position,
+                "alt_text": i.alt_text,
+                "sha256": i.clean_sha256,
+                "width": i.width,
+                "height": i.height,
+            }
+            for i in view.images
+        ],
+        "targets": [
+            {"kind": t.kind, "department_id": t.department_id, "extension": t.extension} for t in view.targets
+        ],
+        "created_by": c.created_by,
+        "decided_by": c.decided_by,
+    }
