@@ -1,0 +1,228 @@
+"""The campaign workflow and per-citizen caps on a real database (both backends)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from campaigns import service as campaign_service
+from campaigns.models import CampaignImage
+from campaigns.service import CampaignInput
+from lettering.db import session_scope
+from lettering.directory.models import DirectoryAgency, DirectoryDepartment
+from lettering.errors import AppError, NotFound
+from lettering.users.models import UserAccount
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Who:
+    user_id: int
+    role: str
+    agency_id: int | None
+    department_id: int | None
+
+
+@dataclass
+class World:
+    editor: Who
+    other_editor: Who
+    approver: Who
+    foreign_approver: Who
+    platform: Who
+    department_id: int
+
+
+@pytest.fixture
+async def world(sessions: async_sessionmaker[AsyncSession]) -> World:
+    async with session_scope(sessions) as session:
+        hanbit = DirectoryAgency(code="HANBIT", name="한빛특례시", default_guidance="안내")
+        pureun = DirectoryAgency(code="PUREUN", name="푸른군", default_guidance="안내")
+        session.add_all([hanbit, pureun])
+        await session.flush()
+        assert hanbit.id is not None
+        assert pureun.id is not None
+        passport = DirectoryDepartment(agency_id=hanbit.id, code="H-1", name="민원여권과")
+        tourism = DirectoryDepartment(agency_id=hanbit.id, code="H-2", name="관광과")
+        session.add_all([passport, tourism])
+        await session.flush()
+        people = {}
+        for key, role, agency, dept in (
+            ("editor", "editor", hanbit.id, passport.id),
+            ("other_editor", "editor", hanbit.id, tourism.id),
+            ("approver", "approver", hanbit.id, None),
+            ("foreign_approver", "approver", pureun.id, None),
+            ("platform", "platform_admin", None, None),
+        ):
+            user = UserAccount(
+                email=f"{key}@example.kr",
+                display_name=key,
+                password_hash="x",
+                role=role,
+                agency_id=agency,
+                department_id=dept,
+            )
+            session.add(user)
+            await session.flush()
+            assert user.id is not None
+            people[key] = Who(user.id, role, agency, dept)
+    assert passport.id is not None
+    return World(**people, department_id=passport.id)
+
+
+def draft(**changes: object) -> CampaignInput:
+    values: dict[str, object] = {
+        "title": "한빛 빛축제",
+        "starts_on": date(2026, 11, 1),
+        "ends_on": date(2026, 12, 31),
+        "agency_wide": True,
+    }
+    values.update(changes)
+    return CampaignInput(**values)  # type: ignore[arg-type]
+
+
+async def with_image(sessions: async_sessionmaker[AsyncSession], campaign_id: int) -> None:
+    async with session_scope(sessions) as session:
+        session.add(
+            CampaignImage(
+                campaign_id=campaign_id,
+                alt_text="빛축제 포스터",
+                original_sha256="a" * 64,
+                clean_sha256="b" * 64,
+                mime_type="image/jpeg",
+                width=720,
+                height=1280,
+            )
+        )
+
+
+async def act(sessions: async_sessionmaker[AsyncSession], fn, *args):  # type: ignore[no-untyped-def]
+    async with session_scope(sessions) as session:
+        return await fn(session, *args)
+
+
+async def test_draft_submit_approve_by_someone_else(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft())
+    assert (campaign.state, campaign.department_id) == ("draft", world.department_id)
+    with pytest.raises(AppError, match="at least one image"):
+        await act(sessions, campaign_service.submit_campaign, world.editor, campaign.id)
+    await with_image(sessions, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.editor, campaign.id)
+    with pytest.raises(AppError, match="only approvers"):
+        await act(sessions, campaign_service.approve_campaign, world.editor, campaign.id)
+    approved = await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+    assert approved.state == "approved"
+    assert approved.decided_by == world.approver.user_id
+
+
+async def test_an_approver_cannot_approve_their_own(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    campaign = await act(sessions, campaign_service.create_campaign, world.approver, draft())
+    await with_image(sessions, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.approver, campaign.id)
+    with pytest.raises(AppError, match="someone other than its author"):
+        await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+
+
+async def test_rejection_goes_back_to_draft_with_the_reason(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft())
+    await with_image(sessions, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.editor, campaign.id)
+    rejected = await act(
+        sessions, campaign_service.reject_campaign, world.approver, campaign.id, "문구 수정 필요"
+    )
+    assert (rejected.state, rejected.reject_reason) == ("draft", "문구 수정 필요")
+    with pytest.raises(AppError, match="cannot be approved"):
+        await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+
+
+async def test_another_agency_gets_404_never_403(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft())
+    for fn in (
+        campaign_service.campaign_view,
+        campaign_service.approve_campaign,
+        campaign_service.end_campaign,
+    ):
+        with pytest.raises(NotFound):
+            await act(sessions, fn, world.foreign_approver, campaign.id)
+    view = await act(sessions, campaign_service.campaign_view, world.platform, campaign.id)
+    assert view.campaign.id == campaign.id
+
+
+async def test_editors_touch_only_their_department(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft())
+    await with_image(sessions, campaign.id)
+    with pytest.raises(AppError, match="owning department"):
+        await act(sessions, campaign_service.submit_campaign, world.other_editor, campaign.id)
+
+
+async def test_invalid_input_lists_every_problem(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    bad = draft(
+        title="",
+        ends_on=date(2026, 10, 1),
+        hour_from=20,
+        hour_until=8,
+        youtube_url="http://x",
+        agency_wide=False,
+    )
+    with pytest.raises(AppError) as caught:
+        await act(sessions, campaign_service.create_campaign, world.editor, bad)
+    for field in ("title", "ends_on", "hours", "youtube_url", "targets"):
+        assert field in caught.value.detail
+
+
+async def test_caps_are_counted_in_the_database_for_every_instance(
+    sessions: async_sessionmaker[AsyncSession],
+    engine,
+    world: World,  # type: ignore[no-untyped-def]
+) -> None:
+    from lettering.db import make_sessionmaker
+
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft(cap_per_day=2))
+    await with_image(sessions, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.editor, campaign.id)
+    await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+    build = campaign_service.make_snapshot_builder("https://lettering.example.kr")
+    async with sessions() as session:
+        snapshot = await build(session)
+    at = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    other_instance = make_sessionmaker(engine)  # a second worker: its own sessions, same database
+    for factory in (sessions, other_instance):
+        async with session_scope(factory) as session:
+            await campaign_service.count_impression(session, campaign.id, "h" * 64, at)
+    async with other_instance() as session:
+        counts = await campaign_service.load_counts(
+            session, snapshot, world.editor.agency_id or 0, "h" * 64, at
+        )
+    assert counts.today[campaign.id] == 2
+    assert counts.week[campaign.id] == 2
+    assert counts.total[campaign.id] == 2
+    from campaigns.selection import select_campaign
+
+    chosen = select_campaign(
+        snapshot,
+        agency_id=world.editor.agency_id or 0,
+        department_id=world.department_id,
+        extension="2114",
+        call_id="c",
+        at=at,
+        counts=counts,
+        promo_allowed=True,
+    )
+    assert chosen.campaign is None
+    assert f"campaign {campaign.id} skipped: capped for this callee today" in chosen.explanation
