@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 class Store(Protocol):
     def get(self, sha256: str) -> bytes: ...
-    def delete(self, sha256: str) -> None: ...
+    def delete(self, sha256: str) -> bool: ...
 
 
 async def end_past_campaigns(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -127,9 +127,5 @@ async def expire_ended_files(
         if image.clean_sha256 in still_used:
             continue
         for sha in (image.clean_sha256, image.original_sha256, *rendition_hashes):
-            try:
-                store.delete(sha)
-                removed += 1
-            except FileNotFoundError:
-                pass
+            removed += store.delete(sha)
     return removed

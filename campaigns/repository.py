@@ -98,3 +98,17 @@ async def count_impression(session: AsyncSession, campaign_id: int, callee_hash:
 
 async def count_live(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Campaign))).scalar_one())
+
+
+async def by_slug(session: AsyncSession, slug: str) -> Campaign | None:
+    return (await session.execute(select(Campaign).where(col(Campaign.slug) == slug))).scalar_one_or_none()
+
+
+async def list_campaigns(session: AsyncSession, agency_id: int | None, state: str | None) -> list[Campaign]:
+    """Newest first; `agency_id` None means every agency (platform admins only)."""
+    query = select(Campaign).order_by(col(Campaign.id).desc()).limit(500)
+    if agency_id is not None:
+        query = query.where(col(Campaign.agency_id) == agency_id)
+    if state:
+        query = query.where(col(Campaign.state) == state)
+    return list((await session.execute(query)).scalars())

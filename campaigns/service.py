@@ -7,6 +7,7 @@ approved campaigns inside their schedule are ever sent (selection.py decides per
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from campaigns import repository
+from campaigns import media, preview, renditions, repository
 from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
 from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
@@ -421,3 +422,143 @@ def as_dict(view: CampaignView) -> dict[str, Any]:
         "created_by": c.created_by,
         "decided_by": c.decided_by,
     }
+
+
+# -- the public card-news page ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPage:
+    campaign: Campaign
+    images: list[CampaignImage]
+    ended: bool
+
+
+async def public_page(session: AsyncSession, slug: str) -> PublicPage | None:
+    """The campaign behind /c/{slug} if it is (or was) published; drafts never are."""
+    campaign = await repository.by_slug(session, slug)
+    if campaign is None or campaign.state not in ("approved", "ended") or campaign.id is None:
+        return None
+    ended = campaign.state == "ended" or campaign.ends_on < utcnow().astimezone(SEOUL).date()
+    return PublicPage(campaign, await repository.images_of(session, campaign.id), ended)
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+class MediaStoreLike(Protocol):
+    def put(self, data: bytes) -> str: ...
+    def get(self, sha256: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_side: int = 8000
+
+
+async def add_image(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    data: bytes,
+    alt_text: str,
+    store: MediaStoreLike,
+    limits: UploadLimits = UploadLimits(),
+) -> CampaignImage:
+    """Validate and clean an upload, keep the original, make every carrier's rendition.
+
+    The image work is CPU-bound and runs off the event loop. Renditions for carriers that
+    register content start `pending` (the content sync job registers them and follows approval);
+    LG U+ takes its rendition inline.
+    """
+    campaign = await get_campaign(session, actor, campaign_id)
+    if not may_edit(actor, campaign):
+        raise NotAllowed("only the owning department or an approver may change this campaign")
+    if campaign.state != "draft":
+        raise Conflict(f"images can be added to a draft, not to a {campaign.state} campaign")
+    alt = alt_text.strip()
+    if not 1 <= len(alt) <= 300:
+        raise CampaignProblem(
+            "alt_text: describe the image in 1-300 characters (read aloud to blind citizens)"
+        )
+    existing = await repository.images_of(session, campaign_id)
+    if len(existing) >= MAX_IMAGES:
+        raise CampaignProblem(f"a campaign holds at most {MAX_IMAGES} images")
+    clean = await asyncio.to_thread(
+        media.inspect_upload,
+        data,
+        max_bytes=limits.max_bytes,
+        max_pixels=limits.max_pixels,
+        max_side=limits.max_side,
+    )
+    made = await asyncio.to_thread(renditions.make_all_renditions, clean.data)
+    await asyncio.to_thread(store.put, data)  # the original, kept as received
+    await asyncio.to_thread(store.put, clean.data)
+    for rendition in made.values():
+        await asyncio.to_thread(store.put, rendition.data)
+    known = {(r.carrier) for r in await repository.renditions_for(session, [clean.sha256])}
+    for carrier, rendition in made.items():
+        if carrier in known:
+            continue  # the same picture was uploaded before: its renditions (and approvals) are reused
+        session.add(
+            CampaignRendition(
+                clean_sha256=clean.sha256,
+                carrier=carrier,
+                sha256=rendition.sha256,
+                mime_type=rendition.mime_type,
+                width=rendition.width,
+                height=rendition.height,
+                byte_size=len(rendition.data),
+                quality=rendition.quality,
+                carrier_status="inline" if carrier in INLINE_CARRIERS else "pending",
+            )
+        )
+    image = CampaignImage(
+        campaign_id=campaign_id,
+        position=max((i.position for i in existing), default=-1) + 1,
+        alt_text=alt,
+        original_sha256=clean.original_sha256,
+        clean_sha256=clean.sha256,
+        mime_type=clean.mime_type,
+        width=clean.width,
+        height=clean.height,
+    )
+    session.add(image)
+    campaign.updated_at = utcnow()
+    await session.flush()
+    return image
+
+
+async def list_campaigns(session: AsyncSession, actor: Actor, state: str | None = None) -> list[Campaign]:
+    """The actor's agency's campaigns (platform admins: every agency's), newest first."""
+    agency = None if actor.role == "platform_admin" else actor.agency_id
+    return await repository.list_campaigns(session, agency, state)
+
+
+async def phone_preview_png(
+    session: AsyncSession, actor: Actor, campaign_id: int, carrier: str, store: MediaStoreLike
+) -> bytes:
+    """A PNG of the ringing phone for `carrier`: the department's identity and the first image."""
+    from lettering.directory import service as directory_service
+
+    if carrier not in ("skt", "kt", "lgu"):
+        raise NotFound(f"no carrier {carrier!r}")
+    view = await campaign_view(session, actor, campaign_id)
+    agency, department = await directory_service.names(
+        session, view.campaign.agency_id, view.campaign.department_id
+    )
+    guidance = await directory_service.department_guidance(
+        session, view.campaign.agency_id, view.campaign.department_id
+    )
+    image: bytes | None = None
+    if view.images:
+        renditions = [
+            r
+            for r in await repository.renditions_for(session, [view.images[0].clean_sha256])
+            if r.carrier == carrier
+        ]
+        if renditions:
+            image = await asyncio.to_thread(store.get, renditions[0].sha256)
+    return await asyncio.to_thread(preview.phone_preview, carrier, agency, department or "", guidance, image)

@@ -50,6 +50,7 @@ TEMPLATE_FOR_KIND = {
     "identity_notice": "IDENTITY_NOTICE_01",
     "missed_call": "MISSED_CALL_01",
     "post_call": "POST_CALL_01",
+    "optout_notice": "OPTOUT_NOTICE_01",
 }
 
 
@@ -85,6 +86,13 @@ def template_parameters(kind: str, variables: dict[str, Any], links: dict[str, s
         "확인코드": str(variables.get("verify_code", "")),
         "수신거부URL": links["optout"],
     }
+    if kind == "optout_notice":
+        params.update(
+            {
+                "변경내용": str(variables.get("change", "")),
+                "변경일시": str(variables.get("changed_at", "")),
+            }
+        )
     if kind == "post_call":
         params.update(
             {
@@ -285,7 +293,11 @@ class Relay:
             return "dead", "expired before it could be sent (sending hours or dealer trouble)"
         if row.recipient_ciphertext is None:
             return "dead", "no recipient number kept"
-        if await optout_service.scope_now(session, row.recipient_hash, row.agency_id) == "all":
+        # The notice of an opt-out is the one message the law requires even after "all".
+        if (
+            row.kind != "optout_notice"
+            and await optout_service.scope_now(session, row.recipient_hash, row.agency_id) == "all"
+        ):
             return "dropped", "recipient opted out of all messages from this agency"
         template = self._templates.get(row.kind)
         if template is None:

@@ -25,7 +25,7 @@ def call_notice_variables(
     guidance: str,
     caller_e164: str | None,
     occurred_at: datetime,
-    public_id: str,
+    verify_code: str,
 ) -> dict[str, str]:
     """What a call notice says, stored with the outbox row (the relay fills the template from it)."""
     return {
@@ -34,13 +34,8 @@ def call_notice_variables(
         "guidance": guidance,
         "callback": format_national(caller_e164) if caller_e164 else "",
         "call_time": occurred_at.astimezone(SEOUL).strftime("%m월 %d일 %H:%M").lstrip("0"),
-        "verify_code": verify_code(public_id),
+        "verify_code": verify_code,
     }
-
-
-def verify_code(public_id: str) -> str:
-    """The short code a citizen can check a call by (from the call's public id)."""
-    return public_id[:6].upper()
 
 
 # An identity notice is only useful shortly after the call.
@@ -165,3 +160,104 @@ async def message_for_call(session: AsyncSession, call_record_id: int) -> KakaoM
     """The AlimTalk of one call, if it has one."""
     query = select(KakaoMessage).where(col(KakaoMessage.call_record_id) == call_record_id)
     return (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+# -- opt-out notices and retention (lettering.optout, lettering.retention) ----------------------
+
+OPTOUT_NOTICE_KIND = "optout_notice"
+# The law (정보통신망법 §50 ⑦) wants the result told within 14 days; a week leaves room to spare.
+OPTOUT_NOTICE_EXPIRY = timedelta(days=7)
+PENDING = ("queued", "sending", "accepted")
+
+
+async def enqueue_optout_notice(
+    session: AsyncSession,
+    *,
+    agency_id: int,
+    recipient_hash: str,
+    recipient_ciphertext: bytes,
+    key_version: int,
+    variables: dict[str, Any],
+    now: datetime,
+    idempotency_key: str,
+) -> bool:
+    """Queue the notice of an opt-out change (no call of its own); False if this key was queued before.
+
+    Only `flush`es: the caller commits it together with the change it reports.
+    """
+    table = KakaoMessage.__table__  # type: ignore[attr-defined]
+    stmt = (
+        insert_for(session, table)
+        .values(
+            call_record_id=None,
+            agency_id=agency_id,
+            kind=OPTOUT_NOTICE_KIND,
+            reason="optout_changed",
+            recipient_hash=recipient_hash,
+            recipient_ciphertext=recipient_ciphertext,
+            key_version=key_version,
+            variables=json.dumps(variables, ensure_ascii=False),
+            status="queued",
+            attempts=0,
+            idempotency_key=idempotency_key,
+            next_attempt_at=now,
+            expires_at=now + OPTOUT_NOTICE_EXPIRY,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def latest_recipient_ciphertext(
+    session: AsyncSession, recipient_hash: str
+) -> tuple[bytes, int, int, datetime] | None:
+    """(ciphertext, key version, agency id, when) of the newest message still keeping this number."""
+    query = (
+        select(  # type: ignore[call-overload]
+            KakaoMessage.recipient_ciphertext,
+            KakaoMessage.key_version,
+            KakaoMessage.agency_id,
+            KakaoMessage.created_at,
+        )
+        .where(
+            col(KakaoMessage.recipient_hash) == recipient_hash,
+            col(KakaoMessage.recipient_ciphertext).is_not(None),
+        )
+        .order_by(col(KakaoMessage.created_at).desc(), col(KakaoMessage.id).desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    ciphertext, key_version, agency_id, created_at = row
+    return bytes(ciphertext), int(key_version), int(agency_id), created_at
+
+
+async def calls_with_messages(
+    session: AsyncSession, call_record_ids: list[int], *, pending_only: bool = False
+) -> set[int]:
+    """Which of these calls have an outbox row (with `pending_only`: one not yet finished)."""
+    if not call_record_ids:
+        return set()
+    query = select(KakaoMessage.call_record_id).where(  # type: ignore[call-overload]
+        col(KakaoMessage.call_record_id).in_(call_record_ids)
+    )
+    if pending_only:
+        query = query.where(col(KakaoMessage.status).in_(PENDING))
+    return {int(i) for (i,) in (await session.execute(query)).all() if i is not None}
+
+
+async def optout_notices(session: AsyncSession, recipient_hash: str) -> list[KakaoMessage]:
+    """The opt-out notices queued for one citizen, oldest first."""
+    query = (
+        select(KakaoMessage)
+        .where(
+            col(KakaoMessage.recipient_hash) == recipient_hash,
+            col(KakaoMessage.kind) == OPTOUT_NOTICE_KIND,
+        )
+        .order_by(col(KakaoMessage.id))
+    )
+    return list((await session.execute(query.execution_options(populate_existing=True))).scalars())

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
-TemplateKind = Literal["identity_notice", "missed_call", "post_call"]
-KINDS: tuple[TemplateKind, ...] = ("identity_notice", "missed_call", "post_call")
+TemplateKind = Literal["identity_notice", "missed_call", "post_call", "optout_notice"]
+KINDS: tuple[TemplateKind, ...] = ("identity_notice", "missed_call", "post_call", "optout_notice")
 ButtonType = Literal["WL", "TN"]
 ResendType = Literal["SMS", "LMS"]
 

@@ -5,29 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
+from campaigns import jobs as campaign_jobs
 from campaigns import service as campaign_service
+from campaigns.media import MediaStore
+from campaigns.pages import router as card_news_router
+from campaigns.router import router as campaign_router
 from carriers.registry import build_carriers
 from carriers.simulator.app import create_simulator_app_from_settings
 from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
 from kakao_fallback.router import router as alimtalk_router
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
+from lettering.audit.router import router as audit_router
 from lettering.db import make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
 from lettering.dispatch.service import Dispatcher
 from lettering.errors import install_error_handlers
+from lettering.optout.pages import router as optout_pages_router
+from lettering.optout.router import router as optout_router
 from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
 from lettering.optout.service import build_optout_index
 from lettering.phone import PhoneVault
+from lettering.scheduler import Job, Scheduler
 from lettering.settings import Settings, get_settings
 from lettering.snapshots.service import SnapshotStore
+from lettering.users.router import router as users_router
+from lettering.verify.router import router as verify_router
 from lettering.webhook.auth import SNAPSHOT_NAME as PBX
 from lettering.webhook.auth import make_registry_builder
 from lettering.webhook.router import router as webhook_router
@@ -117,17 +128,44 @@ def create_app(
         alimtalk = build_alimtalk_client(settings)
         app.state.relay = relay = Relay(sessions, alimtalk, settings, vault)
         background = [poller]
+        app.state.media = media = MediaStore(Path(settings.media_dir))
+        app.state.upload_limits = campaign_service.UploadLimits(
+            max_bytes=settings.upload_max_bytes,
+            max_pixels=settings.upload_max_pixels,
+            max_side=settings.upload_max_side,
+        )
+        scheduler = Scheduler(
+            engine,
+            [
+                Job(
+                    "campaigns.sync_content",
+                    lambda: campaign_jobs.sync_carrier_content(sessions, carriers.adapters, media),
+                    settings.content_sync_interval_s,
+                ),
+                Job("campaigns.end_past", lambda: campaign_jobs.end_past_campaigns(sessions), 600),
+                Job(
+                    "campaigns.expire_files",
+                    lambda: campaign_jobs.expire_ended_files(
+                        sessions, media, settings.campaign_file_retention_days
+                    ),
+                    86_400,
+                ),
+            ],
+        )
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for sub in (simulator, alimtalk_sim):
                     if sub is not None:
                         await stack.enter_async_context(sub.router.lifespan_context(sub))
+                if settings.scheduler_enabled:
+                    await scheduler.start()
                 if settings.kakao.relay_in_process:
                     background.append(asyncio.create_task(relay.run(), name="alimtalk-relay"))
                 yield
                 # Pushes still running finish and record before the process goes.
                 await dispatcher.drain(settings.carriers.ring_window_ms / 1000)
         finally:
+            await scheduler.stop()
             for task in background:
                 task.cancel()
             for task in background:
@@ -141,7 +179,14 @@ def create_app(
     install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(dispatch_router)
+    app.include_router(campaign_router)
+    app.include_router(card_news_router)
     app.include_router(alimtalk_router)
+    app.include_router(users_router)
+    app.include_router(optout_router)
+    app.include_router(optout_pages_router)
+    app.include_router(verify_router)
+    app.include_router(audit_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

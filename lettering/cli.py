@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from lettering.settings import Settings, get_settings
+from lettering.users.cli import users_app
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(users_app, name="user")
 
 REPO_DIRECTORY_CSV = Path(__file__).resolve().parent.parent / "data" / "directory.csv"
 

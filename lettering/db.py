@@ -32,6 +32,8 @@ MODEL_MODULES = (
     "kakao_fallback.models",
     "lettering.users.models",
     "campaigns.models",
+    "lettering.verify.models",
+    "lettering.audit.models",
 )
 
 

@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)
     phone_enc_key: SecretStr = SecretStr(DEV_PHONE_ENC_KEY)
     key_version: int = 1
-    # Signs the links in citizens' messages (opt-out); rotate by prepending a new one.
+    # Signs the links in citizens' messages (opt-out); to rotate, move the old one to link_secrets_old.
     link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
     # Bearer token of the operators' API (outbox figures) until console users land.
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
@@ -144,7 +144,29 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = 300
     default_hold_ms: int = 500
     retention_days: int = 90
+    # Campaign media (originals, cleaned images, carrier renditions), stored by content hash.
+    media_dir: str = "./lettering-media"
+    upload_max_bytes: int = 10 * 1024 * 1024
+    upload_max_side: int = 8000
+    upload_max_pixels: int = 40_000_000
+    # Files of ended campaigns are deleted this long after they end.
+    campaign_file_retention_days: int = 365
+    # Run the scheduled jobs in this process (one process takes them; see lettering/scheduler.py).
+    scheduler_enabled: bool = True
+    content_sync_interval_s: float = 10.0
     log_level: str = "INFO"
+    # Earlier link secrets, still accepted when checking a link (newest first); only link_secret signs.
+    link_secrets_old: list[SecretStr] = Field(default_factory=list)
+    # An opt-out link works this long after the message that carried it.
+    optout_link_max_age_days: int = 180
+    # The confirmation form of an opt-out link must be sent back within this time.
+    optout_form_max_age_s: int = 3600
+    # The citizen call check (/verify): lookups and reports per client IP per window, in memory.
+    verify_rate_limit: int = 20
+    verify_report_limit: int = 5
+    verify_rate_window_s: float = 600.0
+    # The access log of revealed numbers is kept this long (then the retention job deletes it).
+    access_log_retention_days: int = 730
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -18,6 +18,8 @@ class CallRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(max_length=32, unique=True)  # request id sent to carriers
+    # The short code a citizen checks this call with at /verify (shown in the lettering and AlimTalk).
+    verify_code: str | None = Field(default=None, max_length=8, index=True)
     pbx_id: str = Field(max_length=64)
     call_id: str = Field(max_length=128)
     agency_id: int | None = Field(default=None, index=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -19,6 +20,15 @@ from lettering.db_upsert import insert_for
 
 # What other packages get to read of a call record (they never query the table themselves).
 CallRecordView = CallRecord
+
+
+# Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
+VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_verify_code() -> str:
+    """A short random code that lets a citizen check this call at /verify."""
+    return "".join(secrets.choice(VERIFY_ALPHABET) for _ in range(6))
 
 
 async def get_or_create_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecord:
@@ -192,3 +202,91 @@ async def record_display_result(
         .values(report_result=result, report_at=at)
     )
     return int(record_id)
+
+
+# -- the citizen call check, opt-out pages and retention (lettering.verify, lettering.optout,
+#    lettering.retention) ----------------------------------------------------------------------
+
+
+async def find_call_by_verify_code(session: AsyncSession, code: str, since: datetime) -> CallRecord | None:
+    """The most recent call shown with this verify code, made since `since` (the retention period)."""
+    query = (
+        select(CallRecord)
+        .where(col(CallRecord.verify_code) == code, col(CallRecord.created_at) >= since)
+        .order_by(col(CallRecord.created_at).desc(), col(CallRecord.id).desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def latest_callee_ciphertext(
+    session: AsyncSession, callee_hash: str
+) -> tuple[bytes, int, int | None, datetime] | None:
+    """(ciphertext, key version, agency id, when) of the newest call still keeping this citizen's number."""
+    query = (
+        select(  # type: ignore[call-overload]
+            CallRecord.callee_ciphertext,
+            CallRecord.callee_key_version,
+            CallRecord.agency_id,
+            CallRecord.created_at,
+        )
+        .where(col(CallRecord.callee_hash) == callee_hash, col(CallRecord.callee_ciphertext).is_not(None))
+        .order_by(col(CallRecord.created_at).desc(), col(CallRecord.id).desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    ciphertext, key_version, agency_id, created_at = row
+    return bytes(ciphertext), int(key_version or 1), agency_id, created_at
+
+
+async def calls_keeping_numbers(
+    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
+) -> list[int]:
+    """Ids (ascending, above `after_id`) of calls before `older_than` that still keep the number."""
+    query = (
+        select(CallRecord.id)  # type: ignore[call-overload]
+        .where(
+            col(CallRecord.created_at) < older_than,
+            col(CallRecord.callee_ciphertext).is_not(None),
+            col(CallRecord.id) > after_id,
+        )
+        .order_by(col(CallRecord.id))
+        .limit(limit)
+    )
+    return [int(i) for (i,) in (await session.execute(query)).all()]
+
+
+async def drop_callee_numbers(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Forget the encrypted number of these calls (the keyed hash stays for counts and opt-outs)."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(CallRecord)
+        .where(col(CallRecord.id).in_(list(ids)), col(CallRecord.callee_ciphertext).is_not(None))
+        .values(callee_ciphertext=None, callee_key_version=None, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def calls_made_before(
+    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
+) -> list[int]:
+    """Ids (ascending, above `after_id`) of calls recorded before `older_than` (to delete them)."""
+    query = (
+        select(CallRecord.id)  # type: ignore[call-overload]
+        .where(col(CallRecord.created_at) < older_than, col(CallRecord.id) > after_id)
+        .order_by(col(CallRecord.id))
+        .limit(limit)
+    )
+    return [int(i) for (i,) in (await session.execute(query)).all()]
+
+
+async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete these call records with their carrier attempts; the number of records deleted."""
+    if not ids:
+        return 0
+    await session.execute(delete(CallAttempt).where(col(CallAttempt.call_record_id).in_(list(ids))))
+    result = await session.execute(delete(CallRecord).where(col(CallRecord.id).in_(list(ids))))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

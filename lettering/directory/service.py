@@ -4,7 +4,12 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from lettering.db import utcnow
 from lettering.directory import repository
@@ -22,6 +27,7 @@ from lettering.directory.importer import (
     import_directory,
     parse_directory,
 )
+from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.directory.snapshot import (
     SNAPSHOT_NAME,
     AgencyView,
@@ -29,6 +35,7 @@ from lettering.directory.snapshot import (
     ExtensionView,
     build_directory_snapshot,
 )
+from lettering.phone import NotAPhoneNumber, to_e164_kr
 from lettering.snapshots.service import bump
 
 
@@ -67,6 +74,68 @@ async def set_agency_policy(session: AsyncSession, code: str, **changes: object)
     return {name: getattr(agency, name) for name in POLICY_FIELDS}
 
 
+async def names(session: AsyncSession, agency_id: int, department_id: int | None) -> tuple[str, str | None]:
+    """(agency name, department name or None) for pages citizens read."""
+    snapshot_agency = await session.get(DirectoryAgency, agency_id)
+    department = await session.get(DirectoryDepartment, department_id) if department_id is not None else None
+    return (snapshot_agency.name if snapshot_agency else ""), (department.name if department else None)
+
+
+async def department_guidance(session: AsyncSession, agency_id: int, department_id: int | None) -> str:
+    """The guidance a call from this department shows: its own, else the agency default."""
+    department = await session.get(DirectoryDepartment, department_id) if department_id is not None else None
+    if department is not None and department.guidance:
+        return department.guidance
+    agency = await session.get(DirectoryAgency, agency_id)
+    return agency.default_guidance if agency else ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerNumberMatch:
+    """A department of the directory that calls out with a given number (public information)."""
+
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    department_id: int
+    department_name: str
+    team_name: str
+
+
+async def caller_number_matches(session: AsyncSession, e164: str) -> list[CallerNumberMatch]:
+    """Who calls with this number (E.164), by the directory's published caller numbers.
+
+    The directory keeps numbers as published ('031-5180-2114'); both sides are compared in
+    E.164, after a cheap pre-filter on the last four digits.
+    """
+    digits = re.sub(r"[^0-9]", "", e164)
+    if len(digits) < 4:
+        return []
+    rows = await session.execute(
+        select(DirectoryExtension, DirectoryDepartment, DirectoryAgency)
+        .join(DirectoryDepartment, col(DirectoryDepartment.id) == col(DirectoryExtension.department_id))
+        .join(DirectoryAgency, col(DirectoryAgency.id) == col(DirectoryExtension.agency_id))
+        .where(col(DirectoryExtension.caller_number).like(f"%{digits[-4:]}"))
+        .order_by(col(DirectoryAgency.id), col(DirectoryDepartment.id), col(DirectoryExtension.id))
+    )
+    found: dict[tuple[int, int], CallerNumberMatch] = {}
+    for extension, department, agency in rows.all():
+        try:
+            same = to_e164_kr(extension.caller_number) == e164
+        except (NotAPhoneNumber, ValueError):
+            same = False
+        if (
+            same
+            and agency.id is not None
+            and department.id is not None
+            and (agency.id, department.id) not in found
+        ):
+            found[(agency.id, department.id)] = CallerNumberMatch(
+                agency.id, agency.code, agency.name, department.id, department.name, extension.team_name
+            )
+    return list(found.values())
+
+
 async def agency_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
     """Agency id -> code."""
     return await repository.agency_codes_by_id(session, ids)
@@ -86,6 +155,10 @@ async def department_codes(session: AsyncSession, ids: list[int]) -> dict[int, s
 
 
 __all__ = [
+    "CallerNumberMatch",
+    "caller_number_matches",
+    "department_guidance",
+    "names",
     "POLICY_FIELDS",
     "set_agency_policy",
     "agency_codes",

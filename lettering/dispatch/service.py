@@ -224,7 +224,7 @@ class Dispatcher:
                 guidance=identity.guidance if identity else "",
                 caller_e164=record.caller_e164,
                 occurred_at=record.occurred_at or record.created_at,
-                public_id=record.public_id,
+                verify_code=record.verify_code or "",
             ),
             now=utcnow(),
         )
@@ -295,7 +295,7 @@ class Dispatcher:
                 guidance=(ext.guidance if ext and ext.guidance else agency.default_guidance),
                 caller_e164=record.caller_e164,
                 occurred_at=record.occurred_at or record.created_at,
-                public_id=record.public_id,
+                verify_code=record.verify_code or "",
             ),
             now=utcnow(),
         )

@@ -248,6 +248,7 @@ class WebhookService:
                     "caller_number from the PBX is not a valid number; the directory's is used"
                 )
         base: dict[str, Any] = {
+            "verify_code": call_service.new_verify_code(),
             "agency_id": pbx.agency_id,
             "extension": event.extension,
             "occurred_at": event.occurred_at,

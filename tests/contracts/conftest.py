@@ -266,6 +266,8 @@ ALIMTALK_PARAMS: dict[str, str] = {
     "수신거부URL": "https://lettering.hanbit.go.kr/o/eyJrIjoiYTFiMmMzIn0.Zm9vYmFy",
     "카드뉴스URL": "https://lettering.hanbit.go.kr/c/42",
     "정책URL": "https://www.hanbit.go.kr/policy/passport-2026",
+    "변경내용": "한빛특례시 - 모든 안내 수신 거부",
+    "변경일시": "2026년 11월 24일(화) 14:02",
 }
 
 

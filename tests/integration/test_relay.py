@@ -109,7 +109,7 @@ async def queue(
                 guidance="여권 발급 관련 안내 전화입니다",
                 caller_e164="+823151802114",
                 occurred_at=at,
-                public_id=f"{len(base) + i:032x}",
+                verify_code=f"V{len(base) + i:05d}",
             )
             variables.update(overrides.pop("variables", {}))
             await enqueue_call_notice(

@@ -104,7 +104,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
                     guidance="여권 발급 관련 안내 전화입니다",
                     caller_e164="+823151802114",
                     occurred_at=utcnow(),
-                    public_id=f"{i:032x}",
+                    verify_code=f"V{i:05d}",
                 ),
                 now=utcnow(),
                 idempotency_key=f"crash-{i}",

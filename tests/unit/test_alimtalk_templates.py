@@ -35,6 +35,8 @@ REALISTIC: dict[str, str] = {
     "수신거부URL": "https://lettering.hanbit.go.kr/o/eyJrIjoiYTFiMmMzIn0.Zm9vYmFy",
     "카드뉴스URL": "https://lettering.hanbit.go.kr/c/42",
     "정책URL": "https://www.hanbit.go.kr/policy/passport-2026",
+    "변경내용": "한빛특례시 - 모든 안내 수신 거부",
+    "변경일시": "2026년 11월 24일(화) 14:02",
 }
 
 
@@ -76,7 +78,13 @@ def rule_of(exc: pytest.ExceptionInfo[TemplateRuleError]) -> str:
 def test_shipped_templates_cover_every_kind() -> None:
     templates = load_templates()
     assert {t.kind for t in templates.values()} == set(KINDS)
-    assert set(templates) == {"IDENTITY_NOTICE_01", "MISSED_CALL_01", "POST_CALL_01", "POST_CALL_02"}
+    assert set(templates) == {
+        "IDENTITY_NOTICE_01",
+        "MISSED_CALL_01",
+        "POST_CALL_01",
+        "POST_CALL_02",
+        "OPTOUT_NOTICE_01",
+    }
 
 
 @pytest.mark.parametrize("code", sorted(load_templates()))
@@ -85,10 +93,14 @@ def test_every_shipped_template_renders_with_realistic_parameters(code: str) -> 
     rendered = render(template, params_for(template))
     assert rendered.code == code
     assert "#{" not in rendered.text
-    assert rendered.text.startswith("[한빛특례시] 민원여권과")
+    # A call's notices name the department; the opt-out result notice speaks for the agency.
+    assert rendered.text.startswith(
+        "[한빛특례시] 수신 설정" if template.kind == "optout_notice" else "[한빛특례시] 민원여권과"
+    )
     assert len(rendered.text) <= 1000
-    # Every notice lets the citizen opt out, by a web-link button to the signed link.
-    opt_out = [b for b in rendered.buttons if b.name == "수신거부"]
+    # Every notice lets the citizen opt out (or change the choice again), by a web-link button.
+    button = "수신 설정 변경" if template.kind == "optout_notice" else "수신거부"
+    opt_out = [b for b in rendered.buttons if b.name == button]
     assert [b.link_mo for b in opt_out] == [REALISTIC["수신거부URL"]]
     assert rendered.resend_text.startswith("[한빛특례시]")
     size = len(rendered.resend_text.encode("euc_kr"))

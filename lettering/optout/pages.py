@@ -1,0 +1,142 @@
+"""The citizen's opt-out link `/o/{token}`: a Korean confirmation page; only its POST changes anything.
+
+- GET and HEAD only read (link previews and mail scanners open links): no state, no history.
+- The POST needs the form's hidden `csrf_token`, which is signed, bound to this link and short-lived
+  (no cookies are used).
+- A tampered, expired or foreign-key link gets one neutral page: the same status (404), the same
+  bytes, and the same database work as a good link, so neither the answer nor its timing tells
+  which links are real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lettering.audit import service as audit_service
+from lettering.db import session_scope, utcnow
+from lettering.directory import service as directory_service
+from lettering.optout import service
+from lettering.optout.models import ALL_AGENCIES
+from lettering.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "static" / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+# Never cached or indexed; the link (a credential of sorts) never leaks through a Referer header.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+NEUTRAL_STATUS = 404
+
+router = APIRouter(include_in_schema=False)
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return factory
+
+
+def _subject(request: Request, token: str) -> service.OptoutSubject | None:
+    settings: Settings = request.app.state.settings
+    return service.read_optout_token(
+        service.link_keys(settings), token, settings.optout_link_max_age_days * 86_400
+    )
+
+
+def _is_platform(request: Request) -> bool:
+    """A province platform (several agencies) offers the choice for every agency at once."""
+    snapshot: directory_service.DirectorySnapshot = request.app.state.snapshots.current.get(
+        directory_service.SNAPSHOT_NAME
+    )
+    return len(snapshot.agencies) > 1
+
+
+def _neutral() -> HTMLResponse:
+    return HTMLResponse(_env.get_template("optout_invalid.html").render(), NEUTRAL_STATUS, headers=HEADERS)
+
+
+def _render(
+    request: Request, token: str, page: service.LinkPage, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    html = _env.get_template("optout.html").render(
+        page=page,
+        token=token,
+        form_token=service.form_token(service.link_keys(settings), token),
+        labels=service.SCOPE_LABELS,
+        platform=_is_platform(request),
+        result=extra.get("result"),
+        error=extra.get("error"),
+    )
+    return HTMLResponse(html, status_code, headers=HEADERS)
+
+
+@router.api_route("/o/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def optout_page(token: str, request: Request) -> HTMLResponse:
+    """The confirmation page: masked number, agency, current choice and the choices. Reads only."""
+    subject = _subject(request, token)
+    async with _sessions(request)() as session:
+        page = await service.link_page(session, request.app.state.vault, subject)
+    if page is None:
+        return _neutral()
+    return _render(request, token, page)
+
+
+@router.post("/o/{token}", response_class=HTMLResponse)
+async def optout_change(token: str, request: Request) -> HTMLResponse:
+    """Apply the choice sent from the confirmation page (needs its csrf_token)."""
+    settings: Settings = request.app.state.settings
+    keys = service.link_keys(settings)
+    subject = _subject(request, token)
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    async with _sessions(request)() as session:
+        page = await service.link_page(session, request.app.state.vault, subject)
+    if page is None or subject is None:
+        return _neutral()
+    if not service.check_form_token(keys, token, fields.get("csrf_token"), settings.optout_form_max_age_s):
+        html = _env.get_template("form_expired.html").render(back=f"/o/{token}")
+        return HTMLResponse(html, 403, headers=HEADERS)
+    scope = service.as_scope(fields.get("scope", ""))
+    target = fields.get("target", "agency")
+    if scope is None or target not in ("agency", "platform"):
+        return _render(request, token, page, 400, error="받을 방법을 하나 골라 주세요.")
+    agency_id = subject.agency_id
+    if target == "platform":
+        if not _is_platform(request):
+            return _render(request, token, page, 400, error="이 서비스에서는 고를 수 없는 범위입니다.")
+        agency_id = ALL_AGENCIES
+    key = settings.phone_hash_key.get_secret_value()
+    client = request.client.host if request.client else "unknown"
+    now = utcnow()
+    async with session_scope(_sessions(request)) as session:
+        result = await service.apply_change(
+            session,
+            request.app.state.vault,
+            subject=service.OptoutSubject(subject.callee_hash, agency_id),
+            to_scope=scope,
+            via="link",
+            now=now,
+            sender_agency_id=subject.agency_id or None,
+            ip_hash=audit_service.hash_client(key, "ip", client),
+            user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
+        )
+    return _render(
+        request,
+        token,
+        page,
+        result={
+            "notice": result.notice,
+            "to_scope": result.change.to_scope,
+            "target_name": result.target_name,
+            "changed_at": service.seoul_text(now),
+        },
+    )

@@ -1,0 +1,106 @@
+"""Opt-outs taken by an administrator on a citizen's request (phone, counter, letter)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lettering.audit import service as audit_service
+from lettering.db import session_scope, utcnow
+from lettering.directory import service as directory_service
+from lettering.errors import AppError
+from lettering.optout import service
+from lettering.optout.models import ALL_AGENCIES
+from lettering.phone import NotAPhoneNumber, mask_national, parse_number
+from lettering.settings import Settings
+from lettering.users.deps import CurrentAdmin, resolve_agency
+from lettering.users.errors import RoleForbidden
+
+router = APIRouter(prefix="/v1/optouts", tags=["optouts"])
+
+EVERY_AGENCY_CODE = "*"
+
+
+class NotAMobileNumber(AppError):
+    status_code = 422
+
+
+class OptoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(
+        min_length=1, max_length=32, description="The citizen's mobile number, e.g. 010-1234-5678."
+    )
+    scope: Literal["promo", "all", "none"]
+    agency_code: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The agency; '*' for every agency (platform admins only). Agency admins: their own.",
+    )
+    reason: str = Field(min_length=2, max_length=300, description="Why, e.g. 'phone request 2026-11-24'.")
+
+
+class OptoutOut(BaseModel):
+    changed: bool
+    from_scope: str
+    to_scope: str
+    agency_code: str
+    masked_number: str
+    history_id: int | None
+    notice: str  # queued | unchanged | not_sent
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return factory
+
+
+@router.post("", response_model=OptoutOut)
+async def change_optout(body: OptoutIn, request: Request, principal: CurrentAdmin) -> OptoutOut:
+    """Set a citizen's choice as they asked; history (via admin), access-log reason and notice included."""
+    try:
+        number = parse_number(body.number)
+    except NotAPhoneNumber:
+        number = None
+    if number is None or not number.is_kr_mobile:
+        raise NotAMobileNumber("휴대전화 번호가 아닙니다 (예: 010-1234-5678)")
+    if body.agency_code == EVERY_AGENCY_CODE:
+        if not principal.is_platform_admin:
+            raise RoleForbidden("모든 기관에 대한 수신 거부는 platform_admin만 설정할 수 있습니다")
+        agency_id = ALL_AGENCIES
+    else:
+        agency_id = await resolve_agency(request, principal, body.agency_code)
+    settings: Settings = request.app.state.settings
+    vault = request.app.state.vault
+    key = settings.phone_hash_key.get_secret_value()
+    client = request.client.host if request.client else "unknown"
+    async with session_scope(_sessions(request)) as session:
+        result = await service.apply_change(
+            session,
+            vault,
+            subject=service.OptoutSubject(vault.hash(number.e164), agency_id),
+            to_scope=body.scope,
+            via="admin",
+            now=utcnow(),
+            admin_id=principal.user_id,
+            ip_hash=audit_service.hash_client(key, "ip", client),
+            user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
+            number_e164=number.e164,
+        )
+        if result.change.history_id is not None:
+            await audit_service.log_access(
+                session, principal.user_id, "optout_change", "optout", result.change.history_id, body.reason
+            )
+        codes = await directory_service.agency_codes(session, [agency_id])
+    return OptoutOut(
+        changed=result.change.changed,
+        from_scope=result.change.from_scope,
+        to_scope=result.change.to_scope,
+        agency_code=codes.get(agency_id, EVERY_AGENCY_CODE),
+        masked_number=mask_national(number.e164),
+        history_id=result.change.history_id,
+        notice=result.notice,
+    )

@@ -1,0 +1,139 @@
+"""Retention of personal data: the scheduled sweep that forgets what the service no longer needs.
+
+- A citizen's encrypted number stays on a call only while a message may still need it: once the
+  ring window and the AlimTalk expiry have passed and no outbox row of the call is pending
+  (queued, sending, accepted), the ciphertext is dropped (the keyed hash stays).
+- Call records, finished delivery records (kakao_message) and processed webhook deliveries are
+  deleted after the retention period (setting `retention_days`, 90 days by default).
+- The access log is append-only and kept two years (`access_log_retention_days`): only rows
+  older than that are ever deleted. Opt-out history is kept (it proves a citizen's choice).
+- Spoofing reports keep their counts; their hashed client IP goes after the retention period.
+
+Each step runs in short transactions of at most `batch` rows, so a long backlog never holds
+locks for long, and the whole sweep is idempotent (a second run finds nothing to do).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import column, delete, table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kakao_fallback import service as kakao_service
+from lettering.audit import service as audit_service
+from lettering.calls import service as call_service
+from lettering.db import UTCDateTime, session_scope, utcnow
+from lettering.settings import Settings
+from lettering.verify import service as verify_service
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "retention.purge"
+JOB_INTERVAL_S = 3600.0
+ACCESS_LOG_DAYS = 730
+BATCH = 1000
+
+# lettering.webhook owns this table and has no purge function yet; until it has one, the sweep
+# names only the two columns it needs (no import of that package's models).
+_webhook_delivery = table("webhook_delivery", column("id"), column("received_at", UTCDateTime()))
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    numbers_dropped: int = 0
+    calls_deleted: int = 0
+    messages_deleted: int = 0
+    webhook_deliveries_deleted: int = 0
+    access_log_deleted: int = 0
+    report_ips_dropped: int = 0
+
+
+async def _delete_webhook_deliveries(session: AsyncSession, older_than: datetime) -> int:
+    result = await session.execute(
+        delete(_webhook_delivery).where(_webhook_delivery.c.received_at < older_than)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def drop_numbers(
+    sessions: async_sessionmaker[AsyncSession], older_than: datetime, *, batch: int = BATCH
+) -> int:
+    """Drop the ciphertext of calls made before `older_than` that no pending message needs."""
+    dropped = 0
+    after = 0
+    while True:
+        async with session_scope(sessions) as session:
+            ids = await call_service.calls_keeping_numbers(session, older_than, batch, after)
+            if not ids:
+                return dropped
+            pending = await kakao_service.calls_with_messages(session, ids, pending_only=True)
+            dropped += await call_service.drop_callee_numbers(session, [i for i in ids if i not in pending])
+        after = ids[-1]
+
+
+async def delete_calls(
+    sessions: async_sessionmaker[AsyncSession], older_than: datetime, *, batch: int = BATCH
+) -> int:
+    """Delete calls recorded before `older_than` with their attempts, except those a message still names."""
+    deleted = 0
+    after = 0
+    while True:
+        async with session_scope(sessions) as session:
+            ids = await call_service.calls_made_before(session, older_than, batch, after)
+            if not ids:
+                return deleted
+            named = await kakao_service.calls_with_messages(session, ids)
+            deleted += await call_service.delete_calls(session, [i for i in ids if i not in named])
+        after = ids[-1]
+
+
+async def purge(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    retention_days: int,
+    *,
+    ring_window_s: float = 6.0,
+    notice_expiry: timedelta = kakao_service.NOTICE_EXPIRY,
+    access_log_days: int = ACCESS_LOG_DAYS,
+    batch: int = BATCH,
+) -> PurgeReport:
+    """One sweep of the retention rules as of `now` (see the module docstring); what it removed."""
+    report = PurgeReport()
+    cutoff = now - timedelta(days=retention_days)
+    report.numbers_dropped = await drop_numbers(
+        sessions, now - timedelta(seconds=ring_window_s) - notice_expiry, batch=batch
+    )
+    async with session_scope(sessions) as session:
+        # Finished messages first: a call is deleted only once no message names it any more.
+        report.messages_deleted = await kakao_service.purge_messages(session, cutoff)
+    report.calls_deleted = await delete_calls(sessions, cutoff, batch=batch)
+    async with session_scope(sessions) as session:
+        report.webhook_deliveries_deleted = await _delete_webhook_deliveries(session, cutoff)
+        report.access_log_deleted = await audit_service.purge_access_log(
+            session, now - timedelta(days=access_log_days)
+        )
+        report.report_ips_dropped = await verify_service.forget_report_ips(session, cutoff)
+    if any(asdict(report).values()):
+        log.info("retention sweep: %s", ", ".join(f"{k} {v}" for k, v in asdict(report).items() if v))
+    return report
+
+
+def purge_job(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> Callable[[], Awaitable[PurgeReport]]:
+    """The sweep as a scheduler job (id `retention.purge`), with the service's settings."""
+
+    async def run() -> PurgeReport:
+        return await purge(
+            sessions,
+            utcnow(),
+            settings.retention_days,
+            ring_window_s=settings.carriers.ring_window_ms / 1000,
+            access_log_days=settings.access_log_retention_days,
+        )
+
+    return run

@@ -1,0 +1,121 @@
+"""Console login, logout and who-am-I."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lettering.db import session_scope
+from lettering.users import service
+from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
+from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
+from lettering.users.schemas import LoginIn, LoginOut, MeOut, UserOut
+from lettering.users.throttle import LoginThrottle
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+LOGIN_FAILED = "이메일 또는 비밀번호가 올바르지 않습니다"
+LOGIN_BODY = {
+    "required": True,
+    "content": {
+        media: {"schema": LoginIn.model_json_schema()}
+        for media in ("application/json", "application/x-www-form-urlencoded")
+    },
+}
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return factory
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    """The app's failed-login counter (made on first use: one per app, so per process)."""
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
+def _secure(request: Request) -> bool:
+    base_url: str = request.app.state.settings.public_base_url
+    return base_url.lower().startswith("https://")
+
+
+async def _read_login(request: Request) -> LoginIn:
+    """Email and password from a JSON body or a form; 422 (never echoing the password) otherwise."""
+    raw: Any
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        raw = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    else:
+        try:
+            raw = await request.json()
+        except ValueError:
+            raw = None
+    try:
+        return LoginIn.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {**{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}, "loc": ("body", *e["loc"])}
+            for e in exc.errors()
+        ]
+        raise RequestValidationError(errors) from None
+
+
+@router.post("/login", response_model=LoginOut, openapi_extra={"requestBody": LOGIN_BODY})
+async def login(request: Request, response: Response) -> LoginOut:
+    """Check email and password; set the session cookie; answer the user and the CSRF token."""
+    credentials = await _read_login(request)
+    key = (service.normalize_email(credentials.email), request.client.host if request.client else "")
+    throttle = _throttle(request)
+    wait = throttle.retry_after(key)
+    if wait is not None:
+        raise TooManyLoginAttempts(
+            f"로그인 실패가 너무 많습니다. {-(-wait // 60)}분 후에 다시 시도해 주세요",
+            headers={"Retry-After": str(wait)},
+        )
+    async with session_scope(_sessions(request)) as session:
+        user = await service.authenticate(session, credentials.email, credentials.password)
+        new = await service.start_session(session, user.id) if user is not None else None
+    if user is None or new is None:
+        throttle.failed(key)
+        raise LoginFailed(LOGIN_FAILED)
+    throttle.succeeded(key)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=int(service.SESSION_TTL.total_seconds()),
+        expires=new.expires_at,
+        path="/",
+        secure=_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
+    return LoginOut(user=UserOut.of(user), csrf_token=new.csrf_token)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(request: Request, _principal: CurrentUser) -> Response:
+    """End the console session (CSRF-checked like every unsafe request) and clear its cookie."""
+    credential = credential_of(request)
+    if credential is not None and credential.session_sha256 is not None:
+        async with session_scope(_sessions(request)) as session:
+            await service.end_session(session, credential.session_sha256)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me", response_model=MeOut)
+async def me(request: Request, principal: CurrentUser) -> MeOut:
+    """The caller, and the session's CSRF token (so a reloaded console page can send it)."""
+    async with _sessions(request)() as session:
+        view = await service.get_user(session, principal.user_id)
+    if view is None:
+        raise NotAuthenticated("로그인이 필요합니다")
+    credential = credential_of(request)
+    return MeOut(user=UserOut.of(view), csrf_token=credential.csrf_token if credential else None)

@@ -1,0 +1,145 @@
+"""The public call check `/verify`: Korean, mobile-first, plain HTML forms (no JavaScript)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lettering.audit import service as audit_service
+from lettering.db import session_scope, utcnow
+from lettering.settings import Settings
+from lettering.verify import service
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "static" / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+SEOUL = ZoneInfo("Asia/Seoul")
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(slots=True)
+class Limits:
+    lookups: service.RateLimiter
+    reports: service.RateLimiter
+
+
+def _limits(request: Request) -> Limits:
+    """The app's in-memory limits (made on first use: one per app, so per process)."""
+    limits: Limits | None = getattr(request.app.state, "verify_limits", None)
+    if limits is None:
+        settings: Settings = request.app.state.settings
+        limits = request.app.state.verify_limits = Limits(
+            service.RateLimiter(settings.verify_rate_limit, settings.verify_rate_window_s),
+            service.RateLimiter(settings.verify_report_limit, settings.verify_rate_window_s),
+        )
+    return limits
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return factory
+
+
+def _page(status_code: int = 200, **context: Any) -> HTMLResponse:
+    values: dict[str, Any] = {
+        "code_value": "",
+        "number_value": "",
+        "code_result": None,
+        "number_result": None,
+        "report_result": None,
+        "report_error": None,
+    }
+    values.update(context)
+    return HTMLResponse(_env.get_template("verify.html").render(**values), status_code, headers=HEADERS)
+
+
+def _too_many(retry_after_s: int) -> HTMLResponse:
+    html = _env.get_template("too_many_requests.html").render(minutes=max(1, math.ceil(retry_after_s / 60)))
+    return HTMLResponse(html, 429, headers={**HEADERS, "Retry-After": str(retry_after_s)})
+
+
+@router.api_route("/verify", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def verify_page(request: Request, code: str | None = None, number: str | None = None) -> HTMLResponse:
+    """The forms; with `code` and/or `number`, their answers (each lookup counts against the limit)."""
+    code = (code or "").strip()[:40]
+    number = (number or "").strip()[:40]
+    if not code and not number:
+        return _page()
+    wait = _limits(request).lookups.hit(_client(request))
+    if wait is not None:
+        return _too_many(wait)
+    settings: Settings = request.app.state.settings
+    context: dict[str, Any] = {"code_value": code, "number_value": number}
+    async with _sessions(request)() as session:
+        if code:
+            normalized = service.normalize_code(code)
+            call = (
+                await service.check_code(
+                    session, request.app.state.vault, normalized, utcnow(), settings.retention_days
+                )
+                if normalized
+                else None
+            )
+            context["code_result"] = {"invalid": normalized is None, "call": call}
+        if number:
+            try:
+                lookup: service.NumberLookup | None = await service.lookup_number(session, number)
+            except service.InvalidNumber:
+                lookup = None
+            context["number_result"] = {"invalid": lookup is None, "lookup": lookup}
+    return _page(**context)
+
+
+def _seen_at(raw: str) -> datetime | None:
+    """'2026-11-24T14:02' (a datetime-local field, Asia/Seoul) or '2026-11-24 14:02'; None if blank."""
+    text = raw.strip().replace("T", " ")
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=SEOUL)
+        except ValueError:
+            continue
+    raise ValueError("not a date and time")
+
+
+@router.post("/verify/report", response_class=HTMLResponse)
+async def report_spoofing(request: Request) -> HTMLResponse:
+    """ "이 전화는 시청이 건 것이 아닙니다": store the report (hashed IP only) and warn the agency."""
+    settings: Settings = request.app.state.settings
+    client = _client(request)
+    wait = _limits(request).reports.hit(client)
+    if wait is not None:
+        return _too_many(wait)
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    shown = fields.get("shown_number", "").strip()[:40]
+    try:
+        seen_at = _seen_at(fields.get("seen_at", "")[:40])
+    except ValueError:
+        return _page(400, report_error="전화 받은 때의 형식이 올바르지 않습니다. 예: 2026-11-24 14:02")
+    if seen_at is not None and seen_at > utcnow():
+        return _page(400, report_error="전화 받은 때가 미래입니다. 다시 확인해 주세요.")
+    ip_hash = audit_service.hash_client(settings.phone_hash_key.get_secret_value(), "ip", client)
+    try:
+        async with session_scope(_sessions(request)) as session:
+            result = await service.report_spoof(
+                session, shown_number=shown, seen_at=seen_at, note=fields.get("note"), ip_hash=ip_hash
+            )
+    except service.InvalidNumber:
+        return _page(400, report_error="표시된 전화번호의 형식이 올바르지 않습니다. 예: 031-5180-2114")
+    return _page(report_result=result)

@@ -1,0 +1,137 @@
+"""Upload -> submit -> approve (by another user) -> a call shows the campaign, the carrier gets the
+rendition it approved, and the citizen can open the card news."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from lettering.db import session_scope
+from lettering.users import service as user_service
+from tests.integration.callpath.conftest import Service
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def service_overrides(tmp_path: Path) -> dict[str, Any]:
+    return {"media_dir": str(tmp_path / "media"), "content_sync_interval_s": 0.2}
+
+
+def poster() -> bytes:
+    image = Image.new("RGB", (1200, 1600), (200, 40, 60))
+    for x in range(0, 1200, 40):
+        for y in range(0, 1600, 40):
+            image.putpixel((x, y), (255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+async def people(service: Service) -> dict[str, str]:
+    """An editor of 민원여권과 and an approver; the approver's API token."""
+    async with session_scope(service.sessions) as session:
+        await user_service.create_user(
+            session, "editor@hanbit.go.kr", "편집자", PASSWORD, "editor", "HANBIT", "HANBIT-0100"
+        )
+        approver = await user_service.create_user(
+            session, "approver@hanbit.go.kr", "승인자", PASSWORD, "approver", "HANBIT"
+        )
+        token = await user_service.create_api_token(session, approver.id, "e2e")
+    return {"approver_token": token}
+
+
+async def login(service: Service, email: str) -> dict[str, str]:
+    response = await service.client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"x-csrf-token": response.json()["csrf_token"]}
+
+
+async def test_upload_submit_approve_then_a_call_carries_the_campaign(service: Service) -> None:
+    tokens = await people(service)
+    csrf = await login(service, "editor@hanbit.go.kr")
+    created = await service.client.post(
+        "/v1/campaigns",
+        json={
+            "title": "한빛 빛축제",
+            "starts_on": "2026-01-01",
+            "ends_on": "2027-12-31",
+            "target_departments": [],
+            "agency_wide": True,
+            "priority": 5,
+        },
+        headers=csrf,
+    )
+    assert created.status_code == 201, created.text
+    campaign = created.json()
+    cid = campaign["id"]
+    assert campaign["state"] == "draft"
+
+    without_alt = await service.client.post(
+        f"/v1/campaigns/{cid}/images", files={"file": ("poster.png", poster(), "image/png")}, headers=csrf
+    )
+    assert without_alt.status_code == 422
+    assert without_alt.json()["detail"][0]["loc"] == ["body", "alt_text"]
+    uploaded = await service.client.post(
+        f"/v1/campaigns/{cid}/images",
+        files={"file": ("poster.png", poster(), "image/png")},  # the name and type lie; content decides
+        data={"alt_text": "한빛 빛축제 포스터: 12월 1일부터 31일까지 시청 광장"},
+        headers=csrf,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    preview = await service.client.get(f"/v1/campaigns/{cid}/preview/skt.png")
+    assert preview.status_code == 200
+    assert preview.content.startswith(b"\x89PNG")
+
+    assert (await service.client.post(f"/v1/campaigns/{cid}/submit", headers=csrf)).json()[
+        "state"
+    ] == "submitted"
+    own = await service.client.post(f"/v1/campaigns/{cid}/approve", headers=csrf)
+    assert own.status_code == 403
+    approver = {"authorization": f"Bearer {tokens['approver_token']}"}
+    approved = await service.client.post(f"/v1/campaigns/{cid}/approve", headers=approver)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"
+
+    async def call_with_campaign() -> bool:
+        reply = (await service.post(service.event(callee_number="010-0301-1230"))).json()
+        return bool(reply.get("campaign_id") == cid)
+
+    # The approval reaches calls within 2 s (the snapshot poll), before any carrier approved content.
+    assert await service.wait_for(call_with_campaign, timeout_s=2.0)
+
+    async def call_with_content() -> dict[str, Any] | None:
+        body = service.event(callee_number="010-0300-1230")
+        reply = (await service.post(body)).json()
+        pushes = await service.pushes("+821003001230")
+        if reply.get("campaign_id") == cid and pushes and pushes[-1]["content_ref"]:
+            return {"reply": reply, "push": pushes[-1]}
+        return None
+
+    # The carriers approve the registered rendition, the snapshot picks it up: within seconds.
+    seen = await service.wait_for(call_with_content, timeout_s=10)
+    assert seen is not None
+    assert seen["reply"]["lettering"] == "accepted"
+    assert seen["push"]["post_call"]["url"].endswith(f"/c/{campaign['slug']}")
+    record = await service.call(seen["reply"]["call_id"])
+    assert record.campaign_id == cid
+    assert f"campaign {cid}: priority 5, agency target" in record.explanation
+
+    page = await service.client.get(f"/c/{campaign['slug']}")
+    assert page.status_code == 200
+    assert "한빛 빛축제" in page.text
+    assert 'alt="한빛 빛축제 포스터: 12월 1일부터 31일까지 시청 광장"' in page.text
+    image = await service.client.get(f"/c/{campaign['slug']}/img/0")
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg"
+
+
+async def test_drafts_have_no_public_page(service: Service) -> None:
+    assert (await service.client.get("/c/not-a-campaign")).status_code == 404

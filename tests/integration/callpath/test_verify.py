@@ -1,0 +1,120 @@
+"""The citizen call check `/verify`: by the call's code, by the directory, and "this wasn't us"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lettering.verify import service as verify_service
+from lettering.verify.models import VerifySpoofReport
+from tests.integration.callpath.conftest import Service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service_overrides() -> dict[str, Any]:
+    return {"verify_rate_limit": 8, "verify_report_limit": 3}
+
+
+async def test_a_real_calls_code_shows_who_called(service: Service) -> None:
+    body = service.event(callee_number="010-0600-1234", occurred_at="2026-11-24T14:02:00+09:00")
+    assert (await service.post(body)).json()["lettering"] == "accepted"
+    record = await service.call(body["call_id"])
+    assert record.verify_code is not None
+    assert len(record.verify_code) == 6
+
+    page = await service.client.get("/verify", params={"code": record.verify_code.lower()})
+    assert page.status_code == 200
+    assert "이 기관에서 실제로 건 전화입니다" in page.text
+    assert "한빛특례시" in page.text
+    assert "민원여권과" in page.text
+    assert "2026년 11월 24일(화) 14:02" in page.text
+    assert "010-****-1234" in page.text
+    assert "<script" not in page.text
+    spaced = await service.client.get(
+        "/verify", params={"code": f" {record.verify_code[:3]}-{record.verify_code[3:]} "}
+    )
+    assert "민원여권과" in spaced.text
+
+    unknown = "222222" if record.verify_code != "222222" else "333333"
+    none = await service.client.get("/verify", params={"code": unknown})
+    assert none.status_code == 200
+    assert "그런 통화 기록이 없습니다" in none.text
+    assert "민원여권과" not in none.text
+    bad = await service.client.get("/verify", params={"code": "O0I1L"})
+    assert "영문과 숫자 6자리" in bad.text
+
+
+async def test_is_this_number_the_citys(service: Service) -> None:
+    for typed in ("031-5180-2114", "03151802114", "+82 31-5180-2114", "(031) 5180 2114"):
+        page = await service.client.get("/verify", params={"number": typed})
+        assert page.status_code == 200
+        assert "031-5180-2114은(는) 등록된 기관 번호입니다" in page.text, typed
+        assert "한빛특례시 민원여권과" in page.text
+    other = await service.client.get("/verify", params={"number": "031-5180-9999"})
+    assert "등록된 기관 번호가 아닙니다" in other.text
+    pureun = await service.client.get("/verify", params={"number": "061-530-7000"})
+    assert "푸른군 민원과" in pureun.text
+    junk = await service.client.get("/verify", params={"number": "hello"})
+    assert "형식이 올바르지 않습니다" in junk.text
+
+
+async def test_spoofing_report_is_stored_counted_and_told_to_the_agency(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lettering.verify")
+    form = {
+        "shown_number": "031-5180-2114",
+        "seen_at": "2026-11-24T14:02",
+        "note": "제 번호 010-0601-1234로 대출 권유",
+    }
+    response = await service.client.post("/verify/report", data=form)
+    assert response.status_code == 200, response.text
+    assert "신고가 접수되었습니다" in response.text
+    assert "한빛특례시의 번호입니다" in response.text
+    private = await service.client.post("/verify/report", data={"shown_number": "010-0601-9876"})
+    assert private.status_code == 200
+
+    async with service.sessions() as session:
+        reports = list(
+            (await session.execute(select(VerifySpoofReport).order_by(VerifySpoofReport.id))).scalars()
+        )  # type: ignore[arg-type]
+        counts = await verify_service.spoof_report_counts(session)
+        numbers = await verify_service.spoofed_numbers(session, service.agencies["HANBIT"])
+    assert [(r.shown_number, r.agency_id) for r in reports] == [
+        ("+823151802114", service.agencies["HANBIT"]),
+        ("010-****-9876", None),  # no agency's number, maybe a person's: kept masked
+    ]
+    assert reports[0].seen_at is not None
+    assert reports[0].seen_at.isoformat() == "2026-11-24T05:02:00+00:00"
+    assert reports[0].note == "제 번호 [번호 삭제]로 대출 권유"
+    assert reports[0].ip_hash is not None
+    assert len(reports[0].ip_hash) == 64
+    assert counts == {service.agencies["HANBIT"]: 1}
+    assert numbers == [("+823151802114", 1)]
+    warnings = [r for r in caplog.records if r.name == "lettering.verify" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "HANBIT" in warnings[0].getMessage()
+    assert "031-5180-2114" in warnings[0].getMessage()
+
+    bad = await service.client.post("/verify/report", data={"shown_number": "not a number"})
+    assert bad.status_code == 400
+    assert "형식이 올바르지 않습니다" in bad.text
+    limited = await service.client.post("/verify/report", data=form)
+    assert limited.status_code == 429
+    assert "요청이 너무 많습니다" in limited.text
+    assert int(limited.headers["retry-after"]) > 0
+
+
+async def test_lookups_are_rate_limited_per_ip(service: Service) -> None:
+    assert (await service.client.get("/verify")).status_code == 200  # the empty form does not count
+    for _ in range(8):
+        assert (await service.client.get("/verify", params={"code": "ABCDEF"})).status_code == 200
+    limited = await service.client.get("/verify", params={"number": "031-5180-2114"})
+    assert limited.status_code == 429
+    assert "잠시 후 다시 시도해 주세요" in limited.text
+    assert (await service.client.get("/verify")).status_code == 200

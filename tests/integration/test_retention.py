@@ -1,0 +1,175 @@
+"""The retention sweep on each database, with a moved clock: what goes when, and what stays."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kakao_fallback.models import KakaoMessage
+from lettering import retention
+from lettering.audit import service as audit_service
+from lettering.audit.models import AuditAccessLog
+from lettering.calls.models import CallAttempt, CallRecord
+from lettering.db import session_scope, utcnow
+from lettering.optout.models import OptoutHistory
+from lettering.phone import PhoneVault
+from lettering.verify.models import VerifySpoofReport
+from lettering.webhook.models import WebhookDelivery
+from tests.integration.callpath.conftest import seed_directory
+
+pytestmark = pytest.mark.integration
+
+
+def vault() -> PhoneVault:
+    return PhoneVault(base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode())
+
+
+async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime) -> dict[str, int]:
+    """Four calls made `now`: a plain one (with attempts), one whose AlimTalk is still pending, one
+    whose AlimTalk is delivered, and one still ringing; plus the other records the sweep looks at."""
+    agencies = await seed_directory(sessions)
+    keys = vault()
+    ids: dict[str, int] = {}
+    async with session_scope(sessions) as session:
+        for n, name in enumerate(("plain", "pending", "delivered", "ringing")):
+            sealed = keys.seal(f"+82100070{n:04d}")
+            record = CallRecord.model_validate(
+                {
+                    "public_id": f"p{n}",
+                    "verify_code": f"ABCDE{n + 2}",
+                    "pbx_id": "hanbit-main",
+                    "call_id": f"c{n}",
+                    "agency_id": agencies["HANBIT"],
+                    "callee_hash": sealed.hash_hex,
+                    "callee_ciphertext": sealed.ciphertext,
+                    "callee_key_version": 1,
+                    "created_at": now if name != "ringing" else now + timedelta(days=2),
+                    "updated_at": now,
+                }
+            )
+            session.add(record)
+            await session.flush()
+            assert record.id is not None
+            ids[name] = record.id
+            if name == "plain":
+                session.add(
+                    CallAttempt(
+                        call_record_id=record.id, carrier="skt", outcome="accepted", code="0", latency_ms=9
+                    )
+                )
+            if name in ("pending", "delivered"):
+                finished = name == "delivered"
+                session.add(
+                    KakaoMessage.model_validate(
+                        {
+                            "call_record_id": record.id,
+                            "agency_id": agencies["HANBIT"],
+                            "kind": "identity_notice",
+                            "recipient_hash": sealed.hash_hex,
+                            "recipient_ciphertext": None if finished else sealed.ciphertext,
+                            "status": "delivered" if finished else "accepted",
+                            "idempotency_key": f"call-{record.id}",
+                            "finished_at": now if finished else None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                )
+        session.add(
+            WebhookDelivery(
+                pbx_id="hanbit-main", dedupe_key="m1", event_type="call.setup", call_id="c0", received_at=now
+            )
+        )
+        session.add(
+            OptoutHistory(
+                callee_hash="ab" * 32,
+                agency_id=agencies["HANBIT"],
+                from_scope="none",
+                to_scope="all",
+                via="link",
+                created_at=now,
+            )
+        )
+        session.add(
+            VerifySpoofReport(
+                shown_number="+823151802114", agency_id=agencies["HANBIT"], ip_hash="cd" * 32, created_at=now
+            )
+        )
+        row = await audit_service.log_access(
+            session, 1, "reveal_number", "call_record", ids["plain"], "민원 회신"
+        )
+        ids["audit"] = row.id or 0
+    return ids
+
+
+async def numbers_kept(sessions: async_sessionmaker[AsyncSession]) -> dict[int, bool]:
+    async with sessions() as session:
+        rows = await session.execute(select(CallRecord.id, CallRecord.callee_ciphertext))  # type: ignore[call-overload]
+        return {i: ct is not None for i, ct in rows.all()}
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], model: type) -> int:
+    async with sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSession]) -> None:
+    now = utcnow()
+    ids = await seed(sessions, now)
+
+    soon = await retention.purge(sessions, now + timedelta(hours=1), 90)
+    assert soon == retention.PurgeReport()  # within the ring window + AlimTalk expiry: all kept
+    assert all((await numbers_kept(sessions)).values())
+
+    later = await retention.purge(sessions, now + timedelta(days=2), 90, batch=1)
+    assert later.numbers_dropped == 2
+    assert await numbers_kept(sessions) == {
+        ids["plain"]: False,
+        ids["pending"]: True,  # its AlimTalk is still pending: it needs the number
+        ids["delivered"]: False,
+        ids["ringing"]: True,  # (made two days later: still in its window)
+    }
+    assert await count(sessions, CallRecord) == 4
+
+    after_period = await retention.purge(sessions, now + timedelta(days=91), 90, batch=1)
+    assert after_period.calls_deleted == 2  # plain and delivered; pending is still named by its message
+    assert after_period.messages_deleted == 1
+    assert after_period.webhook_deliveries_deleted == 1
+    assert after_period.report_ips_dropped == 1
+    assert after_period.access_log_deleted == 0
+    async with sessions() as session:
+        left = set((await session.execute(select(CallRecord.id))).scalars())  # type: ignore[call-overload]
+        statuses = list((await session.execute(select(KakaoMessage.status))).scalars())  # type: ignore[call-overload]
+        report = (await session.execute(select(VerifySpoofReport))).scalar_one()
+    assert left == {ids["pending"], ids["ringing"]}
+    assert statuses == ["accepted"]
+    assert await count(sessions, CallAttempt) == 0
+    assert await count(sessions, WebhookDelivery) == 0
+    assert report.ip_hash is None  # the count stays, the pseudonym goes
+    assert await count(sessions, AuditAccessLog) == 1  # the access log is kept two years
+    assert await count(sessions, OptoutHistory) == 1  # and the opt-out history for good
+
+    assert await retention.purge(sessions, now + timedelta(days=92), 90) == retention.PurgeReport(
+        numbers_dropped=0
+    )  # idempotent
+
+    two_years = await retention.purge(sessions, now + timedelta(days=731), 90)
+    assert two_years.access_log_deleted == 1
+    assert await count(sessions, AuditAccessLog) == 0
+    assert await count(sessions, OptoutHistory) == 1
+
+
+async def test_purge_job_uses_the_settings(sessions: async_sessionmaker[AsyncSession]) -> None:
+    from lettering.settings import Settings
+
+    now = utcnow()
+    await seed(sessions, now - timedelta(days=100))
+    job = retention.purge_job(sessions, Settings(_env_file=None, retention_days=30))  # type: ignore[call-arg]
+    report = await job()
+    assert (report.numbers_dropped, report.calls_deleted) == (3, 3)  # all but the pending one
+    assert retention.JOB_ID == "retention.purge"
