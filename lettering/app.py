@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
 from lettering.dispatch.service import Dispatcher
 from lettering.errors import install_error_handlers
+from lettering.optout import service as optout_service
 from lettering.optout.pages import router as optout_pages_router
 from lettering.optout.router import router as optout_router
 from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
@@ -100,6 +102,7 @@ def create_app(
             snapshot: directory_service.DirectorySnapshot = store.current.get(directory_service.SNAPSHOT_NAME)
             return snapshot
 
+        media_store = MediaStore(Path(settings.media_dir))
         dispatcher = Dispatcher(
             sessions,
             carriers,
@@ -108,6 +111,10 @@ def create_app(
             directory=directory,
             kakao=settings.kakao,
             optout=lambda: store.current.get(OPTOUT),
+            media=functools.lru_cache(maxsize=64)(
+                lambda sha: media_store.get(sha) if media_store.exists(sha) else None
+            ),
+            link_keys=optout_service.link_keys(settings),
         )
         app.state.settings = settings
         app.state.engine = engine
@@ -128,7 +135,7 @@ def create_app(
         alimtalk = build_alimtalk_client(settings)
         app.state.relay = relay = Relay(sessions, alimtalk, settings, vault)
         background = [poller]
-        app.state.media = media = MediaStore(Path(settings.media_dir))
+        app.state.media = media = media_store
         app.state.upload_limits = campaign_service.UploadLimits(
             max_bytes=settings.upload_max_bytes,
             max_pixels=settings.upload_max_pixels,

@@ -12,11 +12,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns.selection import ActiveCampaign
 from carriers import routes as carrier_routes
 from carriers.base import Lettering, PostCall
 from carriers.lgu import LguReport
@@ -28,6 +29,7 @@ from lettering.calls.service import CallRecordView
 from lettering.db import session_scope, utcnow
 from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
+from lettering.optout import service as optout_service
 from lettering.optout.service import OptoutIndex
 from lettering.phone import SealedNumber, hash_prefix
 from lettering.settings import KakaoSettings
@@ -93,6 +95,7 @@ class Dispatcher:
         kakao: KakaoSettings | None = None,
         optout: Callable[[], OptoutIndex] | None = None,
         media: Callable[[str], bytes | None] | None = None,
+        link_keys: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
         self._carriers = carriers
@@ -102,6 +105,7 @@ class Dispatcher:
         self._kakao = kakao or KakaoSettings()
         self._optout = optout or OptoutIndex
         self._media = media
+        self._link_keys = list(link_keys)
         self._tasks: set[asyncio.Task[Settled]] = set()
 
     async def push(self, job: PushJob, hold_deadline: float) -> Settled | None:
@@ -119,6 +123,16 @@ class Dispatcher:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("push task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _post_call(self, campaign: ActiveCampaign | None, job: PushJob) -> PostCall | None:
+        """The after-call link; the card-news page gets this citizen's opt-out token (never the number)."""
+        if campaign is None or not campaign.post_call_url:
+            return None
+        url = campaign.post_call_url
+        if self._link_keys and "/c/" in url:
+            token = optout_service.optout_token(self._link_keys, job.sealed.hash_hex, job.agency_id)
+            url = f"{url}?t={token}"
+        return PostCall(campaign.post_call_title, url)
 
     def _inline_image(self, sha256: str | None) -> bytes | None:
         """The bytes of a rendition sent inline (LG U+), from the media store (cached by the store)."""
@@ -152,9 +166,7 @@ class Dispatcher:
             # Only content the carrier has approved is in the snapshot; without it, identity only.
             content_refs=dict(campaign.content_refs) if campaign else {},
             inline_image_jpeg=self._inline_image(campaign.inline.get("lgu")) if campaign else None,
-            post_call=PostCall(campaign.post_call_title, campaign.post_call_url)
-            if campaign and campaign.post_call_url
-            else None,
+            post_call=self._post_call(campaign, job),
             callback_url=self._callback_url,
         )
         result = await route_push(

@@ -119,7 +119,11 @@ async def test_upload_submit_approve_then_a_call_carries_the_campaign(service: S
     seen = await service.wait_for(call_with_content, timeout_s=10)
     assert seen is not None
     assert seen["reply"]["lettering"] == "accepted"
-    assert seen["push"]["post_call"]["url"].endswith(f"/c/{campaign['slug']}")
+    link = seen["push"]["post_call"]["url"]
+    assert f"/c/{campaign['slug']}?t=" in link  # the citizen's own opt-out token, never the number
+    assert "1003001230" not in link
+    with_token = await service.client.get(link.removeprefix(service.url))
+    assert 'href="/o/' in with_token.text
     record = await service.call(seen["reply"]["call_id"])
     assert record.campaign_id == cid
     assert f"campaign {cid}: priority 5, agency target" in record.explanation
