@@ -1,0 +1,61 @@
+"""Real headless Chromium (Debian's `chromium`, driven by Playwright) against the running service.
+
+Playwright's own browser download is not used (it fails here): `executable_path` points at the
+system Chromium. Without it the browser tests are skipped, except on CI, where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    reason = "Debian's chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; on CI the browser tests are required", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    path = chromium_path()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+# The whole service on a real socket (SQLite is enough for what a browser sees).
+from pathlib import Path  # noqa: E402
+
+from lettering import migrate  # noqa: E402
+from tests.integration.callpath.conftest import service, service_overrides  # noqa: E402,F401
+from tests.integration.conftest import engine, sessions  # noqa: E402,F401
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'browser.db'}"
+    migrate.upgrade_head(url)
+    return url
