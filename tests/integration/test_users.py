@@ -288,7 +288,8 @@ async def test_cookie_requests_need_the_csrf_token_for_unsafe_methods(
     assert missing.status_code == 403
     assert missing.json()["error"] == "CsrfRejected"
     assert "X-CSRF-Token" in missing.json()["detail"]
-    wrong = await client.post("/probe/admin", headers={"X-CSRF-Token": csrf[:-1] + "A"})
+    wrong_token = csrf[:-1] + ("B" if csrf.endswith("A") else "A")  # always differs from the real one
+    wrong = await client.post("/probe/admin", headers={"X-CSRF-Token": wrong_token})
     assert wrong.status_code == 403
     assert (await client.get(ME)).status_code == 200  # safe methods need none
     ok = await client.post("/probe/admin", headers={"X-CSRF-Token": csrf})
