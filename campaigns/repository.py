@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -104,11 +105,11 @@ async def by_slug(session: AsyncSession, slug: str) -> Campaign | None:
     return (await session.execute(select(Campaign).where(col(Campaign.slug) == slug))).scalar_one_or_none()
 
 
-async def list_campaigns(session: AsyncSession, agency_id: int | None, state: str | None) -> list[Campaign]:
-    """Newest first; `agency_id` None means every agency (platform admins only)."""
-    query = select(Campaign).order_by(col(Campaign.id).desc()).limit(500)
-    if agency_id is not None:
-        query = query.where(col(Campaign.agency_id) == agency_id)
+async def list_campaigns(
+    session: AsyncSession, scoped: Callable[[Select[Any]], Select[Any]], state: str | None
+) -> list[Campaign]:
+    """Newest first, through the caller's tenant scope."""
+    query = scoped(select(Campaign).order_by(col(Campaign.id).desc()).limit(500))
     if state:
         query = query.where(col(Campaign.state) == state)
     return list((await session.execute(query)).scalars())

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from campaigns import media, preview, renditions, repository
 from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
@@ -24,6 +25,7 @@ from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
 from lettering.db import utcnow
 from lettering.errors import AppError, NotFound
 from lettering.snapshots.service import bump
+from lettering.users.deps import Principal, ensure_in_scope, scope
 
 MAX_IMAGES = 10
 CARRIERS_WITH_REGISTRATION = ("skt", "kt")
@@ -42,17 +44,8 @@ class Conflict(AppError):
     status_code = 409
 
 
-class Actor(Protocol):
-    """Who acts (the users package's Principal fits)."""
-
-    @property
-    def user_id(self) -> int: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def agency_id(self) -> int | None: ...
-    @property
-    def department_id(self) -> int | None: ...
+# Who acts: the authenticated principal of the users package.
+Actor = Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +211,12 @@ def _acting_agency(actor: Actor, requested: int | None) -> int:
 
 
 def visible(actor: Actor, campaign: Campaign) -> bool:
-    """Tenant scoping: other agencies' campaigns do not exist for this actor (404, never 403)."""
-    return actor.role == "platform_admin" or campaign.agency_id == actor.agency_id
+    """Tenant scoping (the users package's one helper): another agency's campaign is a 404."""
+    try:
+        ensure_in_scope(actor, campaign.agency_id)
+    except NotFound:
+        return False
+    return True
 
 
 def may_edit(actor: Actor, campaign: Campaign) -> bool:
@@ -533,8 +530,9 @@ async def add_image(
 
 async def list_campaigns(session: AsyncSession, actor: Actor, state: str | None = None) -> list[Campaign]:
     """The actor's agency's campaigns (platform admins: every agency's), newest first."""
-    agency = None if actor.role == "platform_admin" else actor.agency_id
-    return await repository.list_campaigns(session, agency, state)
+    return await repository.list_campaigns(
+        session, lambda query: scope(query, col(Campaign.agency_id), actor), state
+    )
 
 
 async def phone_preview_png(

@@ -14,26 +14,23 @@ from campaigns.service import CampaignInput
 from lettering.db import session_scope
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment
 from lettering.errors import AppError, NotFound
+from lettering.users.deps import Principal
 from lettering.users.models import UserAccount
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True)
-class Who:
-    user_id: int
-    role: str
-    agency_id: int | None
-    department_id: int | None
+def Who(user_id: int, role: str, agency_id: int | None, department_id: int | None) -> Principal:  # noqa: N802
+    return Principal(user_id, f"user{user_id}@example.kr", role, agency_id, department_id)
 
 
 @dataclass
 class World:
-    editor: Who
-    other_editor: Who
-    approver: Who
-    foreign_approver: Who
-    platform: Who
+    editor: Principal
+    other_editor: Principal
+    approver: Principal
+    foreign_approver: Principal
+    platform: Principal
     department_id: int
 
 
