@@ -24,6 +24,7 @@ from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
 from kakao_fallback.router import router as alimtalk_router
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
+from lettering import retention
 from lettering.audit.router import router as audit_router
 from lettering.db import make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
@@ -150,6 +151,7 @@ def create_app(
                     settings.content_sync_interval_s,
                 ),
                 Job("campaigns.end_past", lambda: campaign_jobs.end_past_campaigns(sessions), 600),
+                Job("retention.purge", retention.purge_job(sessions, settings), retention.JOB_INTERVAL_S),
                 Job(
                     "campaigns.expire_files",
                     lambda: campaign_jobs.expire_ended_files(

@@ -20,15 +20,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import column, delete, table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
-from lettering.db import UTCDateTime, session_scope, utcnow
+from lettering.db import session_scope, utcnow
 from lettering.settings import Settings
 from lettering.verify import service as verify_service
+from lettering.webhook import service as webhook_service
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,6 @@ JOB_ID = "retention.purge"
 JOB_INTERVAL_S = 3600.0
 ACCESS_LOG_DAYS = 730
 BATCH = 1000
-
-# lettering.webhook owns this table and has no purge function yet; until it has one, the sweep
-# names only the two columns it needs (no import of that package's models).
-_webhook_delivery = table("webhook_delivery", column("id"), column("received_at", UTCDateTime()))
 
 
 @dataclass(slots=True)
@@ -50,13 +46,6 @@ class PurgeReport:
     webhook_deliveries_deleted: int = 0
     access_log_deleted: int = 0
     report_ips_dropped: int = 0
-
-
-async def _delete_webhook_deliveries(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(
-        delete(_webhook_delivery).where(_webhook_delivery.c.received_at < older_than)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def drop_numbers(
@@ -112,7 +101,7 @@ async def purge(
         report.messages_deleted = await kakao_service.purge_messages(session, cutoff)
     report.calls_deleted = await delete_calls(sessions, cutoff, batch=batch)
     async with session_scope(sessions) as session:
-        report.webhook_deliveries_deleted = await _delete_webhook_deliveries(session, cutoff)
+        report.webhook_deliveries_deleted = await webhook_service.purge_deliveries(session, cutoff)
         report.access_log_deleted = await audit_service.purge_access_log(
             session, now - timedelta(days=access_log_days)
         )

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -391,3 +391,11 @@ class WebhookService:
                 completed_at=utcnow(),
             )
         )
+
+
+async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
+    """Retention: forget processed deliveries received before `older_than` (dedupe needs only hours)."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < older_than)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
