@@ -184,11 +184,9 @@ async def test_invalid_input_lists_every_problem(
 
 
 async def test_caps_are_counted_in_the_database_for_every_instance(
-    sessions: async_sessionmaker[AsyncSession],
-    engine,
-    world: World,  # type: ignore[no-untyped-def]
+    sessions: async_sessionmaker[AsyncSession], database_url: str, world: World
 ) -> None:
-    from lettering.db import make_sessionmaker
+    from lettering.db import make_engine, make_sessionmaker
 
     campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft(cap_per_day=2))
     await with_image(sessions, campaign.id)
@@ -198,7 +196,8 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
     async with sessions() as session:
         snapshot = await build(session)
     at = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
-    other_instance = make_sessionmaker(engine)  # a second worker: its own sessions, same database
+    second_engine = make_engine(database_url)  # a second worker: its own engine and pool, same database
+    other_instance = make_sessionmaker(second_engine)
     for factory in (sessions, other_instance):
         async with session_scope(factory) as session:
             await campaign_service.count_impression(session, campaign.id, "h" * 64, at)
@@ -206,6 +205,8 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
         counts = await campaign_service.load_counts(
             session, snapshot, world.editor.agency_id or 0, "h" * 64, at
         )
+    await second_engine.dispose()
+    await second_engine.dispose()
     assert counts.today[campaign.id] == 2
     assert counts.week[campaign.id] == 2
     assert counts.total[campaign.id] == 2
