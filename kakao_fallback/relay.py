@@ -148,7 +148,11 @@ class Relay:
         stats = RelayStats()
         batches = await self._claim(now, stats)
         for batch in batches:
-            await self._send(batch, stats)
+            try:
+                await self._send(batch, stats)
+            except Exception as exc:  # one bad batch must not hold up the others
+                log.exception("AlimTalk batch %s could not be sent", batch.key[:8])
+                await self._retry_later(batch, f"internal error: {type(exc).__name__}", None, stats)
         return stats
 
     # -- claiming ---------------------------------------------------------------------------
@@ -353,7 +357,7 @@ class Relay:
             # An earlier attempt of this very batch was accepted (its relay died before recording
             # it). Sending again would message citizens twice; the delivery result is not known.
             await self._finish(
-                batch.rows, "accepted", "accepted by an earlier attempt; delivery result unknown", final=False
+                batch.rows, "sent_unknown", "accepted by an earlier attempt; delivery result unknown"
             )
             stats.accepted += len(batch.rows)
             return

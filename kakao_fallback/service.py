@@ -88,7 +88,7 @@ async def enqueue_call_notice(
 
 # -- operators ----------------------------------------------------------------------------------
 
-STATUSES = ("queued", "sending", "accepted", "delivered", "failed", "dead", "dropped")
+STATUSES = ("queued", "sending", "accepted", "sent_unknown", "delivered", "failed", "dead", "dropped")
 
 
 async def list_messages(
@@ -129,7 +129,7 @@ async def purge_messages(session: AsyncSession, older_than: datetime) -> int:
     """Delete finished rows (delivered, failed, dead, dropped) last changed before `older_than`."""
     result = await session.execute(
         delete(KakaoMessage).where(
-            col(KakaoMessage.status).in_(["delivered", "failed", "dead", "dropped"]),
+            col(KakaoMessage.status).in_(["delivered", "sent_unknown", "failed", "dead", "dropped"]),
             col(KakaoMessage.updated_at) < older_than,
         )
     )

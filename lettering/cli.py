@@ -535,7 +535,7 @@ def follow_alimtalk(settings: Settings, pbx_id: str, call_id: str, timeout_s: fl
                 parts += [f"({message.last_error})"] if message.last_error else []
                 typer.echo(" ".join(parts))
                 seen = now
-            if message.status in ("delivered", "failed", "dead", "dropped"):
+            if message.status in ("delivered", "sent_unknown", "failed", "dead", "dropped"):
                 return
             if message.status == "queued" and message.next_attempt_at > utcnow() + timedelta(seconds=5):
                 opens = message.next_attempt_at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M")

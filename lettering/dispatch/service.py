@@ -150,6 +150,29 @@ class Dispatcher:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def _push_and_record(self, job: PushJob) -> Settled:
+        try:
+            return await self._push_and_record_unguarded(job)
+        except Exception:
+            log.exception("push for call %s failed inside the service; recording it as failed", job.public_id)
+            settled = Settled("failed", "internal_error", None, None)
+            try:
+                async with session_scope(self._sessions) as session:
+                    await call_service.update_call(
+                        session, job.record_id, final_outcome="failed", final_reason="internal_error"
+                    )
+                    if job.decision.fallback.carrier_failure:
+                        await self._enqueue(
+                            session, job.record_id, job.agency_id, "internal_error", job.decision.identity
+                        )
+                        settled = Settled("fallback", "internal_error", None, "alimtalk")
+                        await call_service.update_call(
+                            session, job.record_id, final_outcome="fallback", fallback="alimtalk"
+                        )
+            except Exception:
+                log.exception("could not record the failed push of call %s", job.public_id)
+            return settled
+
+    async def _push_and_record_unguarded(self, job: PushJob) -> Settled:
         now = utcnow()
         async with self._sessions() as session:
             learned = await carrier_routes.learned_carrier(session, job.sealed.hash_hex, now)

@@ -142,6 +142,8 @@ def _signed(
     timestamp = headers.get("webhook-timestamp")
     if not msg_id:
         raise Unauthorized("missing webhook-id header")
+    if len(msg_id) > 255:
+        raise Unauthorized("webhook-id is longer than 255 characters")
     if not timestamp:
         raise Unauthorized("missing webhook-timestamp header")
     try:

@@ -237,6 +237,14 @@ class WebhookService:
         assert event.callee_number is not None
         assert event.extension is not None
         hold_deadline = received + pbx.hold_ms / 1000
+        async with session_scope(self._sessions) as session:
+            seen = await call_service.find_call(session, pbx.id, event.call_id)
+            if seen is not None and seen.setup_received_at is not None:
+                # The same call's setup again (a retry after a failure, or a new webhook-id):
+                # answer what was decided and never push a second time.
+                reply = Reply(200, self._answer_from_record(seen, received).model_dump())
+                await self._store_reply(session, claim_id, reply)
+                return reply
         callee = parse_number(event.callee_number)
         explanation: list[str] = []
         caller_e164: str | None = None
@@ -309,6 +317,12 @@ class WebhookService:
                 await campaign_service.count_impression(
                     session, decision.campaign_id, sealed.hash_hex, event.occurred_at
                 )
+            if record.end_cause is not None:
+                # call.ended came first: its missed-call notice could not be queued without the number.
+                assert record.id is not None
+                refreshed = await call_service.get_call(session, record.id)
+                if refreshed is not None:
+                    await self._dispatcher.missed_call(session, refreshed)
         assert record.id is not None
         job = PushJob(
             record_id=record.id,
@@ -347,6 +361,20 @@ class WebhookService:
             response.elapsed_ms,
         )
         return reply
+
+    @staticmethod
+    def _answer_from_record(record: Any, received: float) -> SetupResponse:
+        return SetupResponse.model_validate(
+            {
+                "call_id": record.call_id,
+                "lettering": record.lettering or "pending",
+                "reason": record.reason,
+                "carrier": record.carrier if record.lettering in ("accepted", "fallback", "failed") else None,
+                "campaign_id": record.campaign_id,
+                "fallback": record.fallback if record.lettering == "fallback" else None,
+                "elapsed_ms": int((time.monotonic() - received) * 1000),
+            }
+        )
 
     async def _answer_now(
         self,

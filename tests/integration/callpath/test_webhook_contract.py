@@ -51,7 +51,7 @@ async def test_rotation_one_valid_signature_among_several_is_enough(service: Ser
     assert (await post_raw(service, raw, headers)).status_code == 200
 
 
-@pytest.mark.parametrize(("offset", "word"), [(-301, "old"), (301, "future")])
+@pytest.mark.parametrize(("offset", "word"), [(-310, "old"), (310, "future")]  # clear of second rounding)
 async def test_timestamp_outside_300_seconds_is_refused(service: Service, offset: int, word: str) -> None:
     raw = json.dumps(service.event()).encode()
     response = await post_raw(service, raw, service.signed_headers(raw, at=time.time() + offset))
@@ -223,3 +223,44 @@ async def test_event_for_an_unknown_call_is_recorded(service: Service) -> None:
     record = await service.call("never-set-up")
     assert record.answered is True
     assert record.lettering is None
+
+
+async def test_the_same_calls_setup_under_a_new_webhook_id_is_not_pushed_again(service: Service) -> None:
+    """A PBX that re-sends a setup with a fresh webhook-id (or retries after a failure) gets the
+    first answer and the citizen sees one lettering."""
+    body = service.event(callee_number="010-0410-1230")
+    first = (await service.post(body)).json()
+    again = (await service.post(body)).json()  # a new webhook-id each time
+    assert again["lettering"] == first["lettering"] == "accepted"
+    assert again["carrier"] == first["carrier"]
+    assert len(await service.pushes("+821004101230")) == 1
+
+
+async def test_missed_call_notice_when_ended_arrives_before_the_setup(service: Service) -> None:
+    call_id = "ended-first-missed"
+    ended = service.event(
+        "call.ended", call_id=call_id, answered=False, talk_seconds=0, end_cause="no_answer"
+    )
+    assert (await service.post(ended)).status_code == 202
+    await service.post(service.event(call_id=call_id, callee_number="010-0411-1230"))
+
+    async def queued() -> bool:
+        from sqlalchemy import select
+
+        from kakao_fallback.models import KakaoMessage
+
+        record = await service.call(call_id)
+        async with service.sessions() as session:
+            row = (
+                await session.execute(select(KakaoMessage).where(KakaoMessage.call_record_id == record.id))  # type: ignore[arg-type]
+            ).scalar_one_or_none()
+        return row is not None and row.kind == "missed_call"
+
+    assert await service.wait_for(queued, timeout_s=5)
+
+
+async def test_overlong_webhook_id_is_refused_not_a_500(service: Service) -> None:
+    raw = json.dumps(service.event()).encode()
+    response = await post_raw(service, raw, service.signed_headers(raw, msg_id="m" * 400))
+    assert response.status_code == 401
+    assert "255" in response.json()["detail"]
