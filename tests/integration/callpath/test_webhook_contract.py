@@ -51,7 +51,7 @@ async def test_rotation_one_valid_signature_among_several_is_enough(service: Ser
     assert (await post_raw(service, raw, headers)).status_code == 200
 
 
-@pytest.mark.parametrize(("offset", "word"), [(-310, "old"), (310, "future")]  # clear of second rounding)
+@pytest.mark.parametrize(("offset", "word"), [(-310, "old"), (310, "future")])  # clear of second rounding
 async def test_timestamp_outside_300_seconds_is_refused(service: Service, offset: int, word: str) -> None:
     raw = json.dumps(service.event()).encode()
     response = await post_raw(service, raw, service.signed_headers(raw, at=time.time() + offset))
