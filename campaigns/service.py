@@ -23,6 +23,7 @@ from campaigns.models import Campaign, CampaignImage, CampaignRendition, Campaig
 from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
 from lettering.db import utcnow
+from lettering.directory import service as directory_service
 from lettering.errors import AppError, NotFound
 from lettering.snapshots.service import bump
 from lettering.users.deps import Principal, ensure_in_scope, scope
@@ -245,6 +246,10 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
         if department_id not in (None, actor.department_id):
             raise NotAllowed("editors create campaigns for their own department")
         department_id = actor.department_id
+    named = [d for d in (department_id, *data.target_departments) if d is not None]
+    foreign = await directory_service.foreign_departments(session, agency_id, named)
+    if foreign:
+        raise CampaignProblem(f"departments not of this agency: {', '.join(map(str, sorted(set(foreign))))}")
     campaign = Campaign(
         agency_id=agency_id,
         department_id=department_id,
@@ -539,7 +544,6 @@ async def phone_preview_png(
     session: AsyncSession, actor: Actor, campaign_id: int, carrier: str, store: MediaStoreLike
 ) -> bytes:
     """A PNG of the ringing phone for `carrier`: the department's identity and the first image."""
-    from lettering.directory import service as directory_service
 
     if carrier not in ("skt", "kt", "lgu"):
         raise NotFound(f"no carrier {carrier!r}")

@@ -55,6 +55,7 @@ async def enqueue_call_notice(
     variables: dict[str, Any],
     now: datetime,
     idempotency_key: str | None = None,
+    expires_in: timedelta = NOTICE_EXPIRY,
 ) -> bool:
     """Write the outbox row for this call (at most one per call); False when one already exists.
 
@@ -76,7 +77,7 @@ async def enqueue_call_notice(
             attempts=0,
             idempotency_key=idempotency_key or f"call-{call_record_id}",
             next_attempt_at=now,
-            expires_at=now + NOTICE_EXPIRY,
+            expires_at=now + expires_in,
             created_at=now,
             updated_at=now,
         )

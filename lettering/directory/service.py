@@ -149,12 +149,23 @@ async def department_for_code(session: AsyncSession, code: str) -> tuple[int, in
     return department.id, department.agency_id
 
 
+async def foreign_departments(session: AsyncSession, agency_id: int, ids: list[int]) -> list[int]:
+    """The ids among `ids` that are not departments of `agency_id` (unknown ids included)."""
+    foreign: list[int] = []
+    for department_id in ids:
+        department = await session.get(DirectoryDepartment, department_id)
+        if department is None or department.agency_id != agency_id:
+            foreign.append(department_id)
+    return foreign
+
+
 async def department_codes(session: AsyncSession, ids: list[int]) -> dict[int, str]:
     """Department id -> code."""
     return await repository.department_codes_by_id(session, ids)
 
 
 __all__ = [
+    "foreign_departments",
     "CallerNumberMatch",
     "caller_number_matches",
     "department_guidance",

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -262,6 +263,7 @@ class Dispatcher:
                 verify_code=record.verify_code or "",
             ),
             now=utcnow(),
+            expires_in=timedelta(seconds=self._kakao.max_age_s),
         )
 
     async def _late_unsupported(self, session: AsyncSession, record_id: int) -> Settled | None:
@@ -333,6 +335,7 @@ class Dispatcher:
                 verify_code=record.verify_code or "",
             ),
             now=utcnow(),
+            expires_in=timedelta(seconds=self._kakao.max_age_s),
         )
 
     async def lgu_report(self, report: LguReport) -> str:

@@ -224,3 +224,24 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
     )
     assert chosen.campaign is None
     assert f"campaign {campaign.id} skipped: capped for this callee today" in chosen.explanation
+
+
+async def test_another_agencys_departments_cannot_be_targeted(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    async with session_scope(sessions) as session:
+        foreign = DirectoryDepartment(
+            agency_id=world.foreign_approver.agency_id or 0, code="P-1", name="민원과"
+        )
+        session.add(foreign)
+        await session.flush()
+        foreign_id = foreign.id
+    with pytest.raises(AppError, match=f"departments not of this agency: {foreign_id}"):
+        await act(
+            sessions,
+            campaign_service.create_campaign,
+            world.approver,
+            draft(agency_wide=False, target_departments=(foreign_id,)),
+        )
+    with pytest.raises(AppError, match="departments not of this agency"):
+        await act(sessions, campaign_service.create_campaign, world.approver, draft(department_id=foreign_id))
