@@ -26,6 +26,7 @@ from kakao_fallback.router import router as alimtalk_router
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering import retention
 from lettering.audit.router import router as audit_router
+from lettering.bodylimit import BodySizeLimit
 from lettering.db import make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
@@ -185,6 +186,12 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(title="Smart lettering", lifespan=lifespan)
+    # Bodies are capped while they stream in: uploads at the upload limit, everything else small.
+    app.add_middleware(
+        BodySizeLimit,
+        default_max=256 * 1024,
+        by_prefix={"/v1/campaigns/": settings.upload_max_bytes + 64 * 1024, "/sim/": 16 * 1024 * 1024},
+    )
     install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(dispatch_router)

@@ -139,3 +139,26 @@ async def test_upload_submit_approve_then_a_call_carries_the_campaign(service: S
 
 async def test_drafts_have_no_public_page(service: Service) -> None:
     assert (await service.client.get("/c/not-a-campaign")).status_code == 404
+
+
+async def test_an_oversized_upload_is_refused_while_it_streams(service: Service) -> None:
+    async def body():  # type: ignore[no-untyped-def]
+        # A well-formed start of a file part, then 12.8 MB, chunked: no Content-Length to check up front.
+        yield b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        yield b"Content-Type: image/jpeg\r\n\r\n"
+        for _ in range(200):
+            yield b"x" * 65536
+
+    approver = {"authorization": f"Bearer {(await people(service))['approver_token']}"}
+    created = await service.client.post(
+        "/v1/campaigns",
+        json={"title": "큰 파일", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "agency_wide": True},
+        headers=approver,
+    )
+    response = await service.client.post(
+        f"/v1/campaigns/{created.json()['id']}/images",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=zzz", **approver},
+    )
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
