@@ -239,17 +239,24 @@ class Dispatcher:
         return settled
 
     async def _enqueue(
-        self, session: AsyncSession, record_id: int, agency_id: int, reason: str, identity: Identity | None
-    ) -> None:
-        """The AlimTalk identity notice for this call, in the caller's transaction."""
+        self,
+        session: AsyncSession,
+        record_id: int,
+        agency_id: int,
+        reason: str,
+        identity: Identity | None,
+        *,
+        kind: str = FALLBACK_KIND,
+    ) -> bool:
+        """The AlimTalk notice of this call (at most one per call), in the caller's transaction."""
         record = await call_service.get_call(session, record_id)
         assert record is not None
         assert record.callee_hash is not None
-        await kakao_service.enqueue_call_notice(
+        return await kakao_service.enqueue_call_notice(
             session,
             call_record_id=record_id,
             agency_id=agency_id,
-            kind=FALLBACK_KIND,
+            kind=kind,
             reason=reason,
             recipient_hash=record.callee_hash,
             recipient_ciphertext=record.callee_ciphertext,
@@ -290,14 +297,20 @@ class Dispatcher:
         if not changed:
             return None
         if wanted:
-            ext = directory.extension(record.agency_id, record.extension or "")
-            identity = Identity(
-                agency.name if agency else "",
-                ext.department_name if ext else "",
-                (ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else "")),
-            )
+            identity = self._identity_of(record.agency_id, record.extension)
             await self._enqueue(session, record_id, record.agency_id, "unsupported_device", identity)
         return settled
+
+    def _identity_of(self, agency_id: int, extension: str | None) -> Identity:
+        """Who called, from the directory snapshot (department guidance, else the agency's default)."""
+        directory = self._directory()
+        agency = directory.agencies.get(agency_id)
+        ext = directory.extension(agency_id, extension or "")
+        return Identity(
+            agency.name if agency else "",
+            ext.department_name if ext else "",
+            ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else ""),
+        )
 
     async def missed_call(self, session: AsyncSession, record: CallRecordView) -> bool:
         """Queue the missed-call notice for an unanswered call when its agency has turned it on."""
@@ -316,26 +329,10 @@ class Dispatcher:
             return False
         if self._optout().scope_for(record.callee_hash, record.agency_id) == "all":
             return False
-        ext = directory.extension(record.agency_id, record.extension or "")
-        return await kakao_service.enqueue_call_notice(
-            session,
-            call_record_id=record.id or 0,
-            agency_id=record.agency_id,
-            kind="missed_call",
-            reason=record.end_cause,
-            recipient_hash=record.callee_hash,
-            recipient_ciphertext=record.callee_ciphertext,
-            key_version=record.callee_key_version or 1,
-            variables=kakao_service.call_notice_variables(
-                agency=agency.name,
-                department=ext.department_name if ext else "",
-                guidance=(ext.guidance if ext and ext.guidance else agency.default_guidance),
-                caller_e164=record.caller_e164,
-                occurred_at=record.occurred_at or record.created_at,
-                verify_code=record.verify_code or "",
-            ),
-            now=utcnow(),
-            expires_in=timedelta(seconds=self._kakao.max_age_s),
+        identity = self._identity_of(record.agency_id, record.extension)
+        assert record.id is not None
+        return await self._enqueue(
+            session, record.id, record.agency_id, record.end_cause, identity, kind="missed_call"
         )
 
     async def lgu_report(self, report: LguReport) -> str:
