@@ -47,6 +47,9 @@ class KakaoMessage(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=8)  # alimtalk | sms | lms: what reached the phone
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     poll_attempts: int = 0
+    # When the row's batch was first posted to the dealer: the dealer remembers an idempotency key
+    # for 10 minutes only, so a batch is never re-posted past that window (see relay.py).
+    first_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -61,6 +61,10 @@ def make_vault(settings: Settings) -> PhoneVault:
         settings.phone_hash_key.get_secret_value(),
         settings.phone_enc_key.get_secret_value(),
         settings.key_version,
+        {
+            version: (pair.hash_key.get_secret_value(), pair.enc_key.get_secret_value())
+            for version, pair in settings.phone_keys_old.items()
+        },
     )
 
 

@@ -34,6 +34,7 @@ MODEL_MODULES = (
     "campaigns.models",
     "lettering.verify.models",
     "lettering.audit.models",
+    "lettering.keyring.models",
 )
 
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import phonenumbers
@@ -86,41 +87,108 @@ class SealedNumber:
     hash_hex: str
     ciphertext: bytes
     key_version: int
+    # The number's hashes under the older key versions still configured (newest first): while a
+    # rotation runs, rows not yet re-indexed are still found by them.
+    previous_hashes: tuple[str, ...] = ()
 
     @property
     def hash_prefix(self) -> str:
         return self.hash_hex[:12]
 
+    @property
+    def all_hashes(self) -> tuple[str, ...]:
+        return (self.hash_hex, *self.previous_hashes)
+
+
+class UnknownKeyVersion(ValueError):
+    """Something was sealed under a key version this service is not configured with."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"key version {version} is not configured (phone_keys_old)")
+        self.version = version
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneKeys:
+    """One version of the pair of keys: HMAC-SHA256 index key and AES-256-GCM key."""
+
+    version: int
+    hash_key: bytes
+    enc_key: bytes
+
 
 class PhoneVault:
-    """Keyed hash and AES-GCM sealing of phone numbers under versioned keys."""
+    """Keyed hash and AES-GCM sealing of phone numbers under versioned keys.
 
-    def __init__(self, hash_key_b64: str, enc_key_b64: str, key_version: int = 1) -> None:
-        self._hash_key = base64.b64decode(hash_key_b64)
-        self._aead = AESGCM(base64.b64decode(enc_key_b64))
+    The current version hashes and seals; older versions (kept configured during and after a
+    rotation, see lettering/keys.py) still open what they sealed and still compute the hashes
+    rows not yet re-indexed carry.
+    """
+
+    def __init__(
+        self,
+        hash_key_b64: str,
+        enc_key_b64: str,
+        key_version: int = 1,
+        old_keys: Mapping[int, tuple[str, str]] | None = None,
+    ) -> None:
         self.key_version = key_version
+        self._current = PhoneKeys(key_version, base64.b64decode(hash_key_b64), base64.b64decode(enc_key_b64))
+        self._keys: dict[int, PhoneKeys] = {key_version: self._current}
+        for version, (hash_b64, enc_b64) in sorted((old_keys or {}).items(), reverse=True):
+            if version == key_version:
+                raise ValueError(f"key version {version} is both current and old")
+            self._keys[version] = PhoneKeys(version, base64.b64decode(hash_b64), base64.b64decode(enc_b64))
+        self._aeads = {v: AESGCM(k.enc_key) for v, k in self._keys.items()}
+        self._old = [k for v, k in self._keys.items() if v != key_version]
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """Every configured key version, the current one first."""
+        return tuple(self._keys)
 
     def hash(self, e164: str) -> str:
-        return hmac.new(self._hash_key, e164.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._current.hash_key, e164.encode(), hashlib.sha256).hexdigest()
+
+    def hashes(self, e164: str) -> tuple[str, ...]:
+        """The number's hash under every configured version, the current one first."""
+        return (self.hash(e164), *self._previous_hashes(e164))
+
+    def _previous_hashes(self, e164: str) -> tuple[str, ...]:
+        return tuple(hmac.new(k.hash_key, e164.encode(), hashlib.sha256).hexdigest() for k in self._old)
 
     def seal(self, e164: str) -> SealedNumber:
         nonce = os.urandom(12)
         aad = f"v{self.key_version}".encode()
-        ct = self._aead.encrypt(nonce, e164.encode(), aad)
-        return SealedNumber(hash_hex=self.hash(e164), ciphertext=nonce + ct, key_version=self.key_version)
+        ct = self._aeads[self.key_version].encrypt(nonce, e164.encode(), aad)
+        return SealedNumber(
+            hash_hex=self.hash(e164),
+            ciphertext=nonce + ct,
+            key_version=self.key_version,
+            previous_hashes=self._previous_hashes(e164),
+        )
+
+    def _aead(self, key_version: int) -> AESGCM:
+        aead = self._aeads.get(key_version)
+        if aead is None:
+            raise UnknownKeyVersion(key_version)
+        return aead
 
     def seal_secret(self, secret: str) -> bytes:
-        """Encrypt a service secret (a PBX's whsec_ key) for storage; the AAD keeps it apart from numbers."""
+        """Encrypt a service secret (a PBX's whsec_ key) under the current version; see open_secret."""
         nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, secret.encode(), f"secret-v{self.key_version}".encode())
-
-    def open_secret(self, sealed: bytes) -> str:
         aad = f"secret-v{self.key_version}".encode()
-        return self._aead.decrypt(sealed[:12], sealed[12:], aad).decode()
+        return nonce + self._aeads[self.key_version].encrypt(nonce, secret.encode(), aad)
+
+    def open_secret(self, sealed: bytes, key_version: int | None = None) -> str:
+        """A sealed service secret; the AAD keeps secrets and numbers apart."""
+        version = self.key_version if key_version is None else key_version
+        aad = f"secret-v{version}".encode()
+        return self._aead(version).decrypt(sealed[:12], sealed[12:], aad).decode()
 
     def open(self, ciphertext: bytes, key_version: int) -> str:
         aad = f"v{key_version}".encode()
-        return self._aead.decrypt(ciphertext[:12], ciphertext[12:], aad).decode()
+        return self._aead(key_version).decrypt(ciphertext[:12], ciphertext[12:], aad).decode()
 
 
 def hash_prefix(hash_hex: str) -> str:

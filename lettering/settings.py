@@ -111,6 +111,13 @@ class KakaoSettings(BaseModel):
         return self.agencies.get(agency_code) or self.agencies.get("*")
 
 
+class PhoneKeyPair(BaseModel):
+    """An earlier version of the citizen-number keys (base64 of 32 bytes each)."""
+
+    hash_key: SecretStr
+    enc_key: SecretStr
+
+
 class SimulatorSettings(BaseModel):
     latency_min_ms: int = 20
     latency_max_ms: int = 80
@@ -130,7 +137,10 @@ class Settings(BaseSettings):
     # Keys for the citizen's number: HMAC-SHA256 index key and AES-256-GCM key, base64 of 32 bytes.
     phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)
     phone_enc_key: SecretStr = SecretStr(DEV_PHONE_ENC_KEY)
-    key_version: int = 1
+    key_version: int = Field(1, ge=1)
+    # Earlier versions of those keys, kept while rows sealed or indexed under them remain (see
+    # `lettering keys rotate`), e.g. LETTERING_PHONE_KEYS_OLD='{"1": {"hash_key": "…", "enc_key": "…"}}'.
+    phone_keys_old: dict[int, PhoneKeyPair] = Field(default_factory=dict)
     # Signs the links in citizens' messages (opt-out); to rotate, move the old one to link_secrets_old.
     link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
     # Bearer token of the operators' API (outbox figures) until console users land.
@@ -171,17 +181,29 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         problems: list[str] = []
-        for name in ("phone_hash_key", "phone_enc_key"):
-            raw = getattr(self, name).get_secret_value()
-            try:
-                key = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError):
-                problems.append(f"{name} is not base64")
-                continue
-            if len(key) != 32:
-                problems.append(f"{name} must be 32 bytes (base64), got {len(key)}")
-        if self.phone_hash_key.get_secret_value() == self.phone_enc_key.get_secret_value():
-            problems.append("phone_hash_key and phone_enc_key must differ")
+        keyring = {
+            f"phone_keys_old.{v}": (pair.hash_key, pair.enc_key) for v, pair in self.phone_keys_old.items()
+        }
+        keyring[""] = (self.phone_hash_key, self.phone_enc_key)
+        seen: set[str] = set()
+        for prefix, pair in keyring.items():
+            for name, secret in zip(("hash_key", "enc_key"), pair, strict=True):
+                label = f"{prefix}.{name}" if prefix else f"phone_{name}"
+                raw = secret.get_secret_value()
+                try:
+                    key = base64.b64decode(raw, validate=True)
+                except (binascii.Error, ValueError):
+                    problems.append(f"{label} is not base64")
+                    continue
+                if len(key) != 32:
+                    problems.append(f"{label} must be 32 bytes (base64), got {len(key)}")
+                if raw in seen:
+                    problems.append(f"{label} is the same as another phone key (every key must differ)")
+                seen.add(raw)
+        if self.key_version in self.phone_keys_old:
+            problems.append(f"phone_keys_old must not hold the current key_version {self.key_version}")
+        if any(v < 1 for v in self.phone_keys_old):
+            problems.append("phone_keys_old versions must be 1 or more")
         if self.env != "dev":
             secrets = {
                 "phone_hash_key": self.phone_hash_key,

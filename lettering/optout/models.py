@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from lettering.db import UTCDateTime, utcnow
@@ -38,4 +38,31 @@ class OptoutHistory(SQLModel, table=True):
     admin_id: int | None = None
     ip_hash: str | None = Field(default=None, max_length=64)
     user_agent_hash: str | None = Field(default=None, max_length=64)
+    # The result notice (정보통신망법 §50 ⑦): "queued" in the outbox as optout-<id>, or "not_sent"
+    # when no number (or sending agency) was left to send it with.
+    notice: str | None = Field(default=None, max_length=16)
+    # Why an admin made the change (the citizen's request, as the admin recorded it).
+    reason: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CitizenNumber(SQLModel, table=True):
+    """The encrypted number behind a keyed hash, kept only while the service owes it something.
+
+    A number is kept here while an opt-out link sent to it may still be used (the result of
+    using it must be notified to that number, 정보통신망법 §50 ⑦) and while an opt-out is in force
+    for it (so the opt-out survives a key rotation, which must re-index it). The retention sweep
+    moves a call's ciphertext here when the call no longer needs it, and deletes rows whose last
+    contact is older than the link lifetime and that no opt-out needs.
+    """
+
+    __tablename__ = "citizen_number"
+
+    id: int | None = Field(default=None, primary_key=True)
+    callee_hash: str = Field(max_length=64, unique=True)
+    ciphertext: bytes = Field(sa_type=LargeBinary)
+    key_version: int
+    # The agency that last contacted the number (sends the notice when the link named none).
+    agency_id: int | None = None
+    last_contact_at: datetime = Field(sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -74,6 +74,7 @@ async def add_pbx(
         if not 24 <= len(raw) <= 64:
             raise PbxProblem(f"--secret must hold 24-64 bytes, got {len(raw)}")
         row.secret_sealed = vault.seal_secret(shown_secret)
+        row.secret_key_version = vault.key_version
     else:
         shown_token = token or secrets.token_urlsafe(32)
         if len(shown_token) < 24:
@@ -106,7 +107,7 @@ async def pbx_secret(session: AsyncSession, vault: PhoneVault, pbx_id: str | Non
     row = (await session.execute(query.limit(1))).scalar_one_or_none()
     if row is None or row.secret_sealed is None:
         raise PbxProblem("no signed PBX registered" + (f" with id {pbx_id!r}" if pbx_id else ""))
-    return row.id, vault.open_secret(row.secret_sealed)
+    return row.id, vault.open_secret(row.secret_sealed, row.secret_key_version)
 
 
 async def list_pbx(session: AsyncSession) -> list[WebhookPbx]:

@@ -75,7 +75,7 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
             webhook = None
             if pbx.auth_mode == "signed" and pbx.secret_sealed:
                 try:
-                    webhook = Webhook(vault.open_secret(pbx.secret_sealed))
+                    webhook = Webhook(vault.open_secret(pbx.secret_sealed, pbx.secret_key_version))
                 except Exception:  # a broken row must not take the other PBXs down
                     log.error("PBX %s: stored secret cannot be opened or decoded; it cannot sign in", pbx.id)
             views[pbx.id] = PbxView(

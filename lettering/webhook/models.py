@@ -20,6 +20,7 @@ class WebhookPbx(SQLModel, table=True):
     auth_mode: str = Field(default="signed", max_length=8)
     # The whsec_ secret, AES-GCM sealed with the service key (it must be usable, so not hashed).
     secret_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    secret_key_version: int = 1
     # Bearer tokens are only compared, so only their SHA-256 is kept.
     token_sha256: str | None = Field(default=None, max_length=64)
     allowed_nets: str = Field(default="[]", sa_type=Text)  # JSON list of CIDRs
