@@ -57,14 +57,18 @@ async def renditions_for(session: AsyncSession, hashes: Sequence[str]) -> list[C
 
 
 async def impression_counts(
-    session: AsyncSession, callee_hash: str, campaign_ids: Sequence[int], today: date, week_start: date
+    session: AsyncSession,
+    callee_hashes: Sequence[str],
+    campaign_ids: Sequence[int],
+    today: date,
+    week_start: date,
 ) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
     """(today, last 7 days, total) impressions per campaign for this callee."""
     if not campaign_ids:
         return {}, {}, {}
     rows = await session.execute(
         select(CampaignImpression.campaign_id, CampaignImpression.day, CampaignImpression.count).where(  # type: ignore[call-overload]
-            col(CampaignImpression.callee_hash) == callee_hash,
+            col(CampaignImpression.callee_hash).in_(list(callee_hashes)),
             col(CampaignImpression.campaign_id).in_(campaign_ids),
             col(CampaignImpression.day) >= week_start,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -19,18 +19,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from campaigns import media, preview, renditions, repository
-from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
+from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
 from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
 from lettering.db import utcnow
 from lettering.directory import service as directory_service
 from lettering.errors import AppError, NotFound
+from lettering.keyring.columns import HashColumn
 from lettering.snapshots.service import bump
 from lettering.users.deps import Principal, ensure_in_scope, scope
 
 MAX_IMAGES = 10
 CARRIERS_WITH_REGISTRATION = ("skt", "kt")
 INLINE_CARRIERS = ("lgu",)
+
+# Where this package keeps numbers' hashes, for `lettering keys rotate` (lettering/keyring).
+KEY_COLUMNS = (
+    HashColumn(
+        CampaignImpression.__table__,  # type: ignore[attr-defined]
+        hash="callee_hash",
+        merge="sum",
+        unique_with=("campaign_id", "day"),
+        sum_column="count",
+    ),
+)
 
 
 class CampaignProblem(AppError):
@@ -178,9 +190,16 @@ def post_call_url(public_base_url: str, campaign: Campaign) -> str | None:
 
 
 async def load_counts(
-    session: AsyncSession, snapshot: CampaignSnapshot, agency_id: int, callee_hash: str, at: datetime
+    session: AsyncSession,
+    snapshot: CampaignSnapshot,
+    agency_id: int,
+    callee_hashes: Sequence[str],
+    at: datetime,
 ) -> Counts:
-    """The callee's impressions of this agency's active campaigns (read before `decide`)."""
+    """The callee's impressions of this agency's active campaigns (read before `decide`).
+
+    `callee_hashes`: the callee's hash under every configured key version (current first).
+    """
     ids = [
         c.id for c in snapshot.by_agency.get(agency_id, ()) if c.cap_per_day or c.cap_per_week or c.cap_total
     ]
@@ -188,7 +207,7 @@ async def load_counts(
         return Counts()
     today = at.astimezone(SEOUL).date()
     day, week, total = await repository.impression_counts(
-        session, callee_hash, ids, today, today - timedelta(days=6)
+        session, callee_hashes, ids, today, today - timedelta(days=6)
     )
     return Counts(MappingProxyType(day), MappingProxyType(week), MappingProxyType(total))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -9,14 +10,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carriers.models import CarrierRoute
 from lettering.db_upsert import insert_for
+from lettering.keyring.columns import HashColumn
+
+# Learned routes are keyed by the number's hash: re-indexed by `lettering keys rotate`.
+KEY_COLUMNS = (
+    HashColumn(
+        CarrierRoute.__table__,  # type: ignore[attr-defined]
+        hash="callee_hash",
+        merge="newest",
+        newer_by="learned_at",
+    ),
+)
 
 
-async def learned_carrier(session: AsyncSession, callee_hash: str, now: datetime) -> str | None:
-    """The carrier that last knew this callee, unless that knowledge has expired."""
-    row = await session.get(CarrierRoute, callee_hash)
-    if row is None or row.expires_at <= now:
-        return None
-    return row.carrier
+async def learned_carrier(session: AsyncSession, callee_hashes: Sequence[str], now: datetime) -> str | None:
+    """The carrier that last knew this callee, unless that knowledge has expired.
+
+    `callee_hashes`: the callee's hash under every configured key version, current first.
+    """
+    for callee_hash in callee_hashes:
+        row = await session.get(CarrierRoute, callee_hash)
+        if row is not None and row.expires_at > now:
+            return row.carrier
+    return None
 
 
 async def learn_route(

@@ -13,9 +13,22 @@ from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
 from lettering.db_upsert import insert_for
+from lettering.keyring.columns import HashColumn, SealedColumns
 from lettering.phone import format_national
 
 SEOUL = ZoneInfo("Asia/Seoul")
+
+# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
+KEY_COLUMNS = (
+    SealedColumns(
+        KakaoMessage.__table__,  # type: ignore[attr-defined]
+        id="id",
+        hash="recipient_hash",
+        ciphertext="recipient_ciphertext",
+        version="key_version",
+    ),
+    HashColumn(KakaoMessage.__table__, hash="recipient_hash"),  # type: ignore[attr-defined]
+)
 
 
 def call_notice_variables(

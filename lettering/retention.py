@@ -2,7 +2,11 @@
 
 - A citizen's encrypted number stays on a call only while a message may still need it: once the
   ring window and the AlimTalk expiry have passed and no outbox row of the call is pending
-  (queued, sending, accepted), the ciphertext is dropped (the keyed hash stays).
+  (queued, sending, accepted), the ciphertext is dropped from the call (the keyed hash stays).
+  One copy per citizen moves to the register (citizen_number) for as long as an opt-out link
+  sent to the number still works (`optout_link_max_age_days`): using the link must be notified
+  to that number (정보통신망법 §50 ⑦). The register keeps it longer only while an opt-out is in
+  force (a key rotation must re-index it). Hash aliases of retired keys go with the links.
 - Call records, finished delivery records (kakao_message) and processed webhook deliveries are
   deleted after the retention period (setting `retention_days`, 90 days by default).
 - The access log is append-only and kept two years (`access_log_retention_days`): only rows
@@ -26,6 +30,8 @@ from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
 from lettering.db import session_scope, utcnow
+from lettering.keyring import service as keyring_service
+from lettering.optout import service as optout_service
 from lettering.settings import Settings
 from lettering.verify import service as verify_service
 from lettering.webhook import service as webhook_service
@@ -41,6 +47,8 @@ BATCH = 1000
 @dataclass(slots=True)
 class PurgeReport:
     numbers_dropped: int = 0
+    register_forgotten: int = 0
+    aliases_deleted: int = 0
     calls_deleted: int = 0
     messages_deleted: int = 0
     webhook_deliveries_deleted: int = 0
@@ -60,7 +68,20 @@ async def drop_numbers(
             if not ids:
                 return dropped
             pending = await kakao_service.calls_with_messages(session, ids, pending_only=True)
-            dropped += await call_service.drop_callee_numbers(session, [i for i in ids if i not in pending])
+            done = [i for i in ids if i not in pending]
+            # Same transaction: the number reaches the register before it leaves the call.
+            for callee_hash, ciphertext, version, agency_id, at in await call_service.callee_numbers(
+                session, done
+            ):
+                await optout_service.keep_number(
+                    session,
+                    callee_hash=callee_hash,
+                    ciphertext=ciphertext,
+                    key_version=version,
+                    agency_id=agency_id,
+                    contact_at=at,
+                )
+            dropped += await call_service.drop_callee_numbers(session, done)
         after = ids[-1]
 
 
@@ -88,6 +109,7 @@ async def purge(
     ring_window_s: float = 6.0,
     notice_expiry: timedelta = kakao_service.NOTICE_EXPIRY,
     access_log_days: int = ACCESS_LOG_DAYS,
+    link_max_age_days: int = 90,
     batch: int = BATCH,
 ) -> PurgeReport:
     """One sweep of the retention rules as of `now` (see the module docstring); what it removed."""
@@ -106,6 +128,14 @@ async def purge(
             session, now - timedelta(days=access_log_days)
         )
         report.report_ips_dropped = await verify_service.forget_report_ips(session, cutoff)
+    link_cutoff = now - timedelta(days=link_max_age_days)
+    while True:
+        async with session_scope(sessions) as session:
+            forgotten = await optout_service.forget_numbers(session, link_cutoff, batch=batch)
+            report.register_forgotten += forgotten
+            report.aliases_deleted += await keyring_service.purge_aliases(session, link_cutoff)
+        if forgotten < batch:
+            break
     if any(asdict(report).values()):
         log.info("retention sweep: %s", ", ".join(f"{k} {v}" for k, v in asdict(report).items() if v))
     return report
@@ -123,6 +153,7 @@ def purge_job(
             settings.retention_days,
             ring_window_s=settings.carriers.ring_window_ms / 1000,
             access_log_days=settings.access_log_retention_days,
+            link_max_age_days=settings.optout_link_max_age_days,
         )
 
     return run

@@ -167,8 +167,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Earlier link secrets, still accepted when checking a link (newest first); only link_secret signs.
     link_secrets_old: list[SecretStr] = Field(default_factory=list)
-    # An opt-out link works this long after the message that carried it.
-    optout_link_max_age_days: int = 180
+    # An opt-out link works this long after the message that carried it; the citizen's encrypted
+    # number is kept as long (to notify the result of using the link, 정보통신망법 §50 ⑦).
+    optout_link_max_age_days: int = Field(90, ge=1)
     # The confirmation form of an opt-out link must be sent back within this time.
     optout_form_max_age_s: int = 3600
     # The citizen call check (/verify): lookups and reports per client IP per window, in memory.

@@ -17,9 +17,22 @@ from carriers.base import PushResult
 from lettering.calls.models import CallAttempt, CallRecord
 from lettering.db import utcnow
 from lettering.db_upsert import insert_for
+from lettering.keyring.columns import HashColumn, SealedColumns
 
 # What other packages get to read of a call record (they never query the table themselves).
 CallRecordView = CallRecord
+
+# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
+KEY_COLUMNS = (
+    SealedColumns(
+        CallRecord.__table__,  # type: ignore[attr-defined]
+        id="id",
+        hash="callee_hash",
+        ciphertext="callee_ciphertext",
+        version="callee_key_version",
+    ),
+    HashColumn(CallRecord.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
+)
 
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
@@ -256,6 +269,33 @@ async def calls_keeping_numbers(
         .limit(limit)
     )
     return [int(i) for (i,) in (await session.execute(query)).all()]
+
+
+async def callee_numbers(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[tuple[str, bytes, int, int | None, datetime]]:
+    """(hash, ciphertext, key version, agency id, when) of these calls' numbers, oldest call first."""
+    if not ids:
+        return []
+    query = (
+        select(  # type: ignore[call-overload]
+            CallRecord.callee_hash,
+            CallRecord.callee_ciphertext,
+            CallRecord.callee_key_version,
+            CallRecord.agency_id,
+            CallRecord.created_at,
+        )
+        .where(
+            col(CallRecord.id).in_(list(ids)),
+            col(CallRecord.callee_ciphertext).is_not(None),
+            col(CallRecord.callee_hash).is_not(None),
+        )
+        .order_by(col(CallRecord.created_at), col(CallRecord.id))
+    )
+    return [
+        (str(h), bytes(ct), int(v or 1), agency, at)
+        for h, ct, v, agency, at in (await session.execute(query)).all()
+    ]
 
 
 async def drop_callee_numbers(session: AsyncSession, ids: Sequence[int]) -> int:

@@ -29,6 +29,8 @@ class CallFacts:
     occurred_at: datetime
     # The callee's impressions per campaign (from the database, read before deciding).
     counts: Counts = field(default_factory=Counts)
+    # The callee's hashes under older key versions (only while a key rotation is under way).
+    callee_previous_hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
             "extension_unknown",
             explanation=(f"extension {call.extension} is not in the {agency.code} directory",),
         )
-    scope = inputs.optout.scope_for(call.callee_hash, call.agency_id)
+    scope = inputs.optout.scope_for_any((call.callee_hash, *call.callee_previous_hashes), call.agency_id)
     if scope == "all":
         return Decision(
             "suppressed", "opted_out", explanation=("callee opted out of everything from this agency",)

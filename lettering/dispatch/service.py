@@ -176,7 +176,7 @@ class Dispatcher:
     async def _push_and_record_unguarded(self, job: PushJob) -> Settled:
         now = utcnow()
         async with self._sessions() as session:
-            learned = await carrier_routes.learned_carrier(session, job.sealed.hash_hex, now)
+            learned = await carrier_routes.learned_carrier(session, job.sealed.all_hashes, now)
         identity = job.decision.identity
         assert identity is not None
         campaign = job.decision.campaign

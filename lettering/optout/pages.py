@@ -121,7 +121,7 @@ async def optout_change(token: str, request: Request) -> HTMLResponse:
         result = await service.apply_change(
             session,
             request.app.state.vault,
-            subject=service.OptoutSubject(subject.callee_hash, agency_id),
+            subject=service.OptoutSubject(page.subject.callee_hash, agency_id),
             to_scope=scope,
             via="link",
             now=now,

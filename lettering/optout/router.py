@@ -89,6 +89,7 @@ async def change_optout(body: OptoutIn, request: Request, principal: CurrentAdmi
             ip_hash=audit_service.hash_client(key, "ip", client),
             user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
             number_e164=number.e164,
+            reason=body.reason,
         )
         if result.change.history_id is not None:
             await audit_service.log_access(

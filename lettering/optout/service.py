@@ -15,15 +15,18 @@ from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidTag
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
+from lettering.db import utcnow
 from lettering.db_upsert import insert_for
 from lettering.directory import service as directory_service
-from lettering.optout.models import ALL_AGENCIES, OptoutHistory, OptoutState
+from lettering.keyring import service as keyring_service
+from lettering.keyring.columns import HashColumn, SealedColumns
+from lettering.optout.models import ALL_AGENCIES, CitizenNumber, OptoutHistory, OptoutState
 from lettering.phone import PhoneVault, hash_prefix, mask_national
 from lettering.settings import Settings
 from lettering.snapshots.service import bump
@@ -34,6 +37,28 @@ SNAPSHOT_NAME = "optout"
 Scope = Literal["none", "promo", "all"]
 SCOPES: tuple[Scope, ...] = ("none", "promo", "all")
 _RANK: dict[str, int] = {"none": 0, "promo": 1, "all": 2}
+
+# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
+KEY_COLUMNS = (
+    SealedColumns(
+        CitizenNumber.__table__,  # type: ignore[attr-defined]
+        id="id",
+        hash="callee_hash",
+        ciphertext="ciphertext",
+        version="key_version",
+        merge="newest",
+        newer_by="last_contact_at",
+    ),
+    HashColumn(
+        OptoutState.__table__,  # type: ignore[attr-defined]
+        hash="callee_hash",
+        merge="newest",
+        unique_with=("agency_id",),
+        newer_by="updated_at",
+        snapshot=SNAPSHOT_NAME,
+    ),
+    HashColumn(OptoutHistory.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +73,11 @@ class OptoutIndex:
         platform = self.scopes.get((callee_hash, ALL_AGENCIES), "none")
         strictest = own if _RANK[own] >= _RANK[platform] else platform
         return "all" if strictest == "all" else "promo" if strictest == "promo" else "none"
+
+    def scope_for_any(self, callee_hashes: Sequence[str], agency_id: int) -> Scope:
+        """The strictest choice found under any of the citizen's hashes (one per key version)."""
+        scopes = [self.scope_for(h, agency_id) for h in callee_hashes]
+        return max(scopes, key=lambda s: _RANK[s], default="none")
 
 
 async def build_optout_index(session: AsyncSession) -> OptoutIndex:
@@ -210,6 +240,7 @@ async def change_optout(
     admin_id: int | None = None,
     ip_hash: str | None = None,
     user_agent_hash: str | None = None,
+    reason: str | None = None,
 ) -> OptoutChange:
     """Set the citizen's choice for one agency (0: all); history row and snapshot bump when it changes.
 
@@ -249,6 +280,7 @@ async def change_optout(
             "admin_id": admin_id,
             "ip_hash": ip_hash,
             "user_agent_hash": user_agent_hash,
+            "reason": reason,
             "created_at": now,
         }
     )
@@ -280,16 +312,80 @@ class RetainedNumber:
 
 
 async def retained_number(session: AsyncSession, callee_hash: str) -> RetainedNumber | None:
-    """The newest encrypted copy of this citizen's number still kept by a call or a message."""
+    """The newest encrypted copy of this citizen's number kept by a call, a message or the register."""
+    kept = await session.execute(
+        select(  # type: ignore[call-overload]
+            CitizenNumber.ciphertext,
+            CitizenNumber.key_version,
+            CitizenNumber.agency_id,
+            CitizenNumber.last_contact_at,
+        ).where(col(CitizenNumber.callee_hash) == callee_hash)
+    )
     found = [
-        RetainedNumber(*row)
+        RetainedNumber(bytes(row[0]), int(row[1]), row[2], row[3])
         for row in (
             await call_service.latest_callee_ciphertext(session, callee_hash),
             await kakao_service.latest_recipient_ciphertext(session, callee_hash),
+            kept.first(),
         )
         if row is not None
     ]
     return max(found, key=lambda r: r.at) if found else None
+
+
+async def keep_number(
+    session: AsyncSession,
+    *,
+    callee_hash: str,
+    ciphertext: bytes,
+    key_version: int,
+    agency_id: int | None,
+    contact_at: datetime,
+) -> None:
+    """Keep (or refresh) a citizen's encrypted number in the register; the newest contact wins."""
+    table = CitizenNumber.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert_for(session, table)
+        .values(
+            callee_hash=callee_hash,
+            ciphertext=ciphertext,
+            key_version=key_version,
+            agency_id=agency_id,
+            last_contact_at=contact_at,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.callee_hash])
+    )
+    await session.execute(
+        update(CitizenNumber)
+        .where(col(CitizenNumber.callee_hash) == callee_hash, col(CitizenNumber.last_contact_at) < contact_at)
+        .values(
+            ciphertext=ciphertext, key_version=key_version, agency_id=agency_id, last_contact_at=contact_at
+        )
+    )
+
+
+async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: int = 1000) -> int:
+    """Delete register rows last contacted before `older_than` that no opt-out in force needs."""
+    needed = select(col(OptoutState.callee_hash)).where(col(OptoutState.scope) != "none")
+    ids = (
+        (
+            await session.execute(
+                select(CitizenNumber.id)  # type: ignore[call-overload]
+                .where(
+                    col(CitizenNumber.last_contact_at) < older_than,
+                    col(CitizenNumber.callee_hash).not_in(needed),
+                )
+                .limit(batch)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    result = await session.execute(delete(CitizenNumber).where(col(CitizenNumber.id).in_(list(ids))))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def open_number(vault: PhoneVault, retained: RetainedNumber | None) -> str | None:
@@ -348,6 +444,8 @@ async def link_page(
     does not tell a forged link from a real one.
     """
     callee_hash, agency_id = (subject.callee_hash, subject.agency_id) if subject else _NOBODY
+    # A link signed before a key rotation names the number's hash under the retired key.
+    callee_hash = await keyring_service.current_hash(session, callee_hash)
     scopes = await current_scopes(session, callee_hash, agency_id)
     retained = await retained_number(session, callee_hash)
     agency_name, _ = await directory_service.names(session, max(agency_id, 0), None)
@@ -355,7 +453,7 @@ async def link_page(
     if subject is None or (agency_id != ALL_AGENCIES and not agency_name):
         return None
     return LinkPage(
-        subject=subject,
+        subject=OptoutSubject(callee_hash, agency_id),
         agency_name=agency_name if agency_id != ALL_AGENCIES else EVERY_AGENCY,
         masked_number=mask_national(number) if number else None,
         own_scope=scopes.get(agency_id, "none"),
@@ -386,6 +484,7 @@ async def apply_change(
     user_agent_hash: str | None = None,
     number_e164: str | None = None,
     sender_agency_id: int | None = None,
+    reason: str | None = None,
 ) -> ChangeResult:
     """Change a citizen's choice and queue the legally required notice of the result.
 
@@ -405,6 +504,7 @@ async def apply_change(
         admin_id=admin_id,
         ip_hash=ip_hash,
         user_agent_hash=user_agent_hash,
+        reason=reason,
     )
     target_name = EVERY_AGENCY
     if subject.agency_id != ALL_AGENCIES:
@@ -417,6 +517,15 @@ async def apply_change(
     if number_e164 is not None:
         fresh = vault.seal(number_e164)
         sealed = (fresh.ciphertext, fresh.key_version)
+        # Kept while the opt-out is in force (a key rotation must be able to re-index it).
+        await keep_number(
+            session,
+            callee_hash=subject.callee_hash,
+            ciphertext=fresh.ciphertext,
+            key_version=fresh.key_version,
+            agency_id=sender,
+            contact_at=now,
+        )
     elif retained is not None and open_number(vault, retained) is not None:
         sealed = (retained.ciphertext, retained.key_version)
     notice: NoticeOutcome = "not_sent"
@@ -437,6 +546,10 @@ async def apply_change(
             idempotency_key=f"optout-{change.history_id}",
         )
         notice = "queued"
+    history = await session.get(OptoutHistory, change.history_id)
+    if history is not None:  # the row is append-only; its notice outcome is part of the change
+        history.notice = notice
+        await session.flush()
     log.info(
         "opt-out %s agency %s: %s -> %s via %s (history %s); notice %s",
         hash_prefix(subject.callee_hash),

@@ -279,7 +279,7 @@ class WebhookService:
         # Caps are counted in the database (every worker sees them); read only when a campaign has caps.
         async with self._sessions() as session:
             counts = await campaign_service.load_counts(
-                session, campaigns, pbx.agency_id, sealed.hash_hex, event.occurred_at
+                session, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
             )
         decision = decide(
             CallFacts(
@@ -287,6 +287,7 @@ class WebhookService:
                 agency_id=pbx.agency_id,
                 extension=event.extension,
                 callee_hash=sealed.hash_hex,
+                callee_previous_hashes=sealed.previous_hashes,
                 caller_e164=caller_e164,
                 occurred_at=event.occurred_at,
                 counts=counts,

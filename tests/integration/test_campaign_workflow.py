@@ -203,7 +203,7 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
             await campaign_service.count_impression(session, campaign.id, "h" * 64, at)
     async with other_instance() as session:
         counts = await campaign_service.load_counts(
-            session, snapshot, world.editor.agency_id or 0, "h" * 64, at
+            session, snapshot, world.editor.agency_id or 0, ("h" * 64,), at
         )
     await second_engine.dispose()
     await second_engine.dispose()

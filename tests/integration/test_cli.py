@@ -95,3 +95,61 @@ def test_agency_policy_is_shown_and_changed(cli_env: CliRunner) -> None:
     assert "fallback_carrier_failure: False" in changed.output
     assert "enabled: False" in changed.output
     assert cli_env.invoke(app, ["directory", "agency", "NOPE"]).exit_code == 1
+
+
+def test_keys_generate_next_then_rotate_and_status(
+    cli_env: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    assert cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"]).exit_code == 0
+    generated = cli_env.invoke(app, ["keys", "generate", "--next"])
+    assert generated.exit_code == 0, generated.output
+    lines = [line for line in generated.output.splitlines() if line.startswith("LETTERING_")]
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "LETTERING_KEY_VERSION",
+        "LETTERING_PHONE_HASH_KEY",
+        "LETTERING_PHONE_ENC_KEY",
+        "LETTERING_PHONE_KEYS_OLD",
+    ]
+    for line in lines:
+        name, value = line.split("=", 1)
+        monkeypatch.setenv(name, value.strip("'"))
+    get_settings.cache_clear()
+    assert get_settings().key_version == 2
+    assert list(get_settings().phone_keys_old) == [1]
+
+    before = cli_env.invoke(app, ["keys", "status"])
+    assert before.exit_code == 0, before.output
+    assert "webhook_pbx: v1: 1" in before.output
+    assert "still in use: key versions [1]" in before.output
+
+    rotated = cli_env.invoke(app, ["keys", "rotate", "--batch", "10"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-sealed secrets webhook_pbx: 1" in rotated.output
+    assert "webhook_pbx: v2: 1" in rotated.output
+    assert "nothing depends on key versions [1] any more" in rotated.output
+
+    # Without the old key now, the PBX's secret still opens (it was re-sealed under version 2).
+    monkeypatch.delenv("LETTERING_PHONE_KEYS_OLD")
+    get_settings.cache_clear()
+    listed = cli_env.invoke(app, ["keys", "status"])
+    assert "nothing depends on an old key version" in listed.output
+    again = cli_env.invoke(app, ["keys", "rotate"])
+    assert again.exit_code == 0, again.output  # nothing left to do, and it says so
+    assert "re-sealed secrets webhook_pbx: 0" in again.output
+
+
+def test_rotate_without_the_old_key_exits_1_and_says_which(
+    cli_env: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    assert cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"]).exit_code == 0
+    generated = cli_env.invoke(app, ["keys", "generate", "--next"]).output
+    for line in generated.splitlines():
+        if line.startswith("LETTERING_") and not line.startswith("LETTERING_PHONE_KEYS_OLD"):
+            name, value = line.split("=", 1)
+            monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    refused = cli_env.invoke(app, ["keys", "rotate"])
+    assert refused.exit_code == 1
+    assert "key version 1, which is not configured" in refused.output

@@ -16,7 +16,8 @@ from lettering.audit import service as audit_service
 from lettering.audit.models import AuditAccessLog
 from lettering.calls.models import CallAttempt, CallRecord
 from lettering.db import session_scope, utcnow
-from lettering.optout.models import OptoutHistory
+from lettering.keyring.models import PhoneHashAlias
+from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 from lettering.phone import PhoneVault
 from lettering.verify.models import VerifySpoofReport
 from lettering.webhook.models import WebhookDelivery
@@ -57,6 +58,10 @@ async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime) -> dic
             assert record.id is not None
             ids[name] = record.id
             if name == "plain":
+                # This citizen opted out: the register keeps the number while the opt-out is in force.
+                session.add(
+                    OptoutState(callee_hash=sealed.hash_hex, agency_id=agencies["HANBIT"], scope="all")
+                )
                 session.add(
                     CallAttempt(
                         call_record_id=record.id, carrier="skt", outcome="accepted", code="0", latency_ms=9
@@ -95,6 +100,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime) -> dic
                 created_at=now,
             )
         )
+        session.add(PhoneHashAlias(old_hash="ef" * 32, new_hash="01" * 32, key_version=2, created_at=now))
         session.add(
             VerifySpoofReport(
                 shown_number="+823151802114", agency_id=agencies["HANBIT"], ip_hash="cd" * 32, created_at=now
@@ -135,6 +141,9 @@ async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSe
         ids["ringing"]: True,  # (made two days later: still in its window)
     }
     assert await count(sessions, CallRecord) == 4
+    # The dropped numbers went to the register: an opt-out link sent to them may still be used.
+    assert later.register_forgotten == 0
+    assert await count(sessions, CitizenNumber) == 2
 
     after_period = await retention.purge(sessions, now + timedelta(days=91), 90, batch=1)
     assert after_period.calls_deleted == 2  # plain and delivered; pending is still named by its message
@@ -142,6 +151,16 @@ async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSe
     assert after_period.webhook_deliveries_deleted == 1
     assert after_period.report_ips_dropped == 1
     assert after_period.access_log_deleted == 0
+    # Links have expired (90 days): the register forgets the number nobody's opt-out needs, and
+    # the hash alias of an old key goes with the links that could name it.
+    assert after_period.register_forgotten == 1
+    assert after_period.aliases_deleted == 1
+    async with sessions() as session:
+        kept = list((await session.execute(select(CitizenNumber.callee_hash))).scalars())  # type: ignore[call-overload]
+        opted_out = list((await session.execute(select(OptoutState.callee_hash))).scalars())  # type: ignore[call-overload]
+    # Kept: the opted-out citizen's, and the one called two days later (its links still work).
+    assert len(kept) == 2
+    assert set(opted_out) < set(kept)
     async with sessions() as session:
         left = set((await session.execute(select(CallRecord.id))).scalars())  # type: ignore[call-overload]
         statuses = list((await session.execute(select(KakaoMessage.status))).scalars())  # type: ignore[call-overload]

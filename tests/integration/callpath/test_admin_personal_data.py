@@ -73,6 +73,7 @@ async def test_admin_opts_a_citizen_out_on_request(service: Service) -> None:
         ("admin", int(people["hanbit_id"]["id"]), "none", "all", service.agencies["HANBIT"])
     ]
     assert rows[0].callee_hash == service.vault.hash(e164(citizen))
+    assert (rows[0].reason, rows[0].notice) == ("전화 요청 (민원 2026-1124)", "queued")
     assert [(a.action, a.record_kind, a.record_id, a.reason) for a in audit] == [
         ("optout_change", "optout", rows[0].id, "전화 요청 (민원 2026-1124)")
     ]

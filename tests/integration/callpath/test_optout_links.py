@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from campaigns.models import Campaign, CampaignTarget
 from kakao_fallback.models import KakaoMessage
+from lettering.calls.models import CallRecord
 from lettering.db import session_scope
 from lettering.optout import service as optout_service
 from lettering.optout.models import OptoutHistory, OptoutState
@@ -404,3 +405,41 @@ async def test_platform_wide_notice_goes_out_from_the_links_agency(service: Serv
         ).scalar_one()
     assert notice.agency_id == service.agencies["HANBIT"]
     assert "이 플랫폼의 모든 기관 - 홍보 메시지 수신 거부" in notice.variables
+
+
+async def test_a_link_used_days_later_still_gets_its_notice(service: Service) -> None:
+    """The call dropped the number long ago; the register kept it for the link's lifetime."""
+    from lettering.db import utcnow
+    from lettering.retention import drop_numbers
+
+    citizen = "010-0430-1230"
+    assert (await call(service, citizen))["lettering"] == "accepted"
+    await drop_numbers(service.sessions, utcnow() + timedelta(days=3))
+    async with service.sessions() as session:
+        record_ct = (
+            await session.execute(
+                select(func.count()).select_from(CallRecord).where(CallRecord.callee_ciphertext.is_not(None))  # type: ignore[union-attr]
+            )
+        ).scalar_one()
+    assert record_ct == 0  # no call keeps the number any more
+    page = await service.client.get(link(service, citizen))
+    assert "010-****-1230" in page.text
+    response = await choose(service, link(service, citizen), "promo")
+    assert response.status_code == 200
+    assert "알림톡" in response.text
+    rows = await history(service, citizen)
+    assert [(r.to_scope, r.notice) for r in rows] == [("promo", "queued")]
+    key = f"optout-{rows[0].id}"
+    async with service.sessions() as session:
+        query = select(KakaoMessage).where(KakaoMessage.idempotency_key == key)  # type: ignore[arg-type]
+        notice = (await session.execute(query)).scalar_one()
+    assert notice.recipient_ciphertext is not None or notice.status == "delivered"
+
+
+async def test_without_any_copy_of_the_number_the_history_says_not_sent(service: Service) -> None:
+    citizen = "010-0431-1230"
+    # A link for a number this service never called (so nothing keeps it): no notice can go.
+    response = await choose(service, link(service, citizen), "all")
+    assert response.status_code == 200
+    rows = await history(service, citizen)
+    assert [(r.to_scope, r.notice) for r in rows] == [("all", "not_sent")]
