@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from lettering import retention
+from lettering.db import utcnow
+from lettering.keyring import service as keyring_service
+from lettering.phone import PhoneVault
 from tests.integration.callpath.conftest import Service
+from tests.integration.callpath.test_optout_links import choose, link
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +52,23 @@ async def test_no_callee_number_in_logs_or_database(
     bad = await service.post(service.event(callee_number="010-0165-12x0", extension="x"))
     assert bad.status_code == 422
     await service.wait_for(lambda: _no_pushes_in_flight(service), timeout_s=8)
+    # A citizen opts out by link, a day passes (numbers move to the register), keys rotate.
+    optout_path = link(service, CALLEES[0])
+    assert (await choose(service, optout_path, "all")).status_code == 200
+    await retention.drop_numbers(service.sessions, utcnow() + timedelta(days=1))
+    rotated = PhoneVault(
+        base64.b64encode(os.urandom(32)).decode(),
+        base64.b64encode(os.urandom(32)).decode(),
+        2,
+        {
+            1: (
+                service.settings.phone_hash_key.get_secret_value(),
+                service.settings.phone_enc_key.get_secret_value(),
+            )
+        },
+    )
+    report = await keyring_service.rotate(service.sessions, rotated, batch=2)
+    assert report.resealed["citizen_number"] >= 1
 
     logged = caplog.text
     assert "setup" in logged  # the service did log about these calls
