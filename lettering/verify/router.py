@@ -1,4 +1,12 @@
-"""The public call check `/verify`: Korean, mobile-first, plain HTML forms (no JavaScript)."""
+"""The public call check `/verify`: Korean, mobile-first, plain HTML forms (no JavaScript).
+
+- The number check ("is this the city's number?") is a POST: the number a citizen types never
+  goes into a URL (access logs, browser history, Referer). A GET still carrying `?number=` from an
+  old bookmark shows the empty form and looks nothing up.
+- The code check stays a GET (`?code=`): the code is a random per-call code, not a phone
+  number, and its answer only shows the called number masked.
+- Both checks count against the same per-IP lookup limit; the empty form does not.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException
 
 from lettering.audit import service as audit_service
 from lettering.db import session_scope, utcnow
@@ -22,6 +31,7 @@ from lettering.verify import service
 TEMPLATES = Path(__file__).resolve().parents[2] / "static" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 SEOUL = ZoneInfo("Asia/Seoul")
+BAD_FORM = "입력 내용을 읽을 수 없습니다. 화면을 새로 고친 뒤 다시 입력해 주세요."
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 router = APIRouter(include_in_schema=False)
@@ -62,6 +72,7 @@ def _page(status_code: int = 200, **context: Any) -> HTMLResponse:
         "number_result": None,
         "report_result": None,
         "report_error": None,
+        "number_error": None,
     }
     values.update(context)
     return HTMLResponse(_env.get_template("verify.html").render(**values), status_code, headers=HEADERS)
@@ -72,36 +83,55 @@ def _too_many(retry_after_s: int) -> HTMLResponse:
     return HTMLResponse(html, 429, headers={**HEADERS, "Retry-After": str(retry_after_s)})
 
 
+async def _form_fields(request: Request) -> dict[str, str] | None:
+    """The posted form's text fields; None when the body is not a form Starlette can parse."""
+    try:
+        async with request.form() as form:  # closes (deletes) any file part on the way out
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+    except HTTPException:  # a malformed multipart body (Starlette would answer it in JSON)
+        return None
+
+
 @router.api_route("/verify", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def verify_page(request: Request, code: str | None = None, number: str | None = None) -> HTMLResponse:
-    """The forms; with `code` and/or `number`, their answers (each lookup counts against the limit)."""
+async def verify_page(request: Request, code: str | None = None) -> HTMLResponse:
+    """The forms; with `code`, the call it belongs to (counts against the limit).
+
+    Any `number` in the query is ignored on purpose: the number check is a POST only."""
     code = (code or "").strip()[:40]
-    number = (number or "").strip()[:40]
-    if not code and not number:
+    if not code:
         return _page()
     wait = _limits(request).lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     settings: Settings = request.app.state.settings
-    context: dict[str, Any] = {"code_value": code, "number_value": number}
-    async with _sessions(request)() as session:
-        if code:
-            normalized = service.normalize_code(code)
-            call = (
-                await service.check_code(
-                    session, request.app.state.vault, normalized, utcnow(), settings.retention_days
-                )
-                if normalized
-                else None
+    normalized = service.normalize_code(code)
+    call = None
+    if normalized:
+        async with _sessions(request)() as session:
+            call = await service.check_code(
+                session, request.app.state.vault, normalized, utcnow(), settings.retention_days
             )
-            context["code_result"] = {"invalid": normalized is None, "call": call}
-        if number:
-            try:
-                lookup: service.NumberLookup | None = await service.lookup_number(session, number)
-            except service.InvalidNumber:
-                lookup = None
-            context["number_result"] = {"invalid": lookup is None, "lookup": lookup}
-    return _page(**context)
+    return _page(code_value=code, code_result={"invalid": normalized is None, "call": call})
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def check_number(request: Request) -> HTMLResponse:
+    """ "Is this the city's number, and whose?": the directory's answer (counts against the limit)."""
+    fields = await _form_fields(request)
+    if fields is None:
+        return _page(400, number_error=BAD_FORM)
+    number = fields.get("number", "").strip()[:40]
+    if not number:
+        return _page(400, number_error="확인할 전화번호를 넣어 주세요. 예: 031-5180-2114")
+    wait = _limits(request).lookups.hit(_client(request))
+    if wait is not None:
+        return _too_many(wait)
+    try:
+        async with _sessions(request)() as session:
+            lookup = await service.lookup_number(session, number)
+    except service.InvalidNumber:
+        return _page(400, number_value=number, number_result={"invalid": True, "lookup": None})
+    return _page(number_value=number, number_result={"invalid": False, "lookup": lookup})
 
 
 def _seen_at(raw: str) -> datetime | None:
@@ -125,8 +155,9 @@ async def report_spoofing(request: Request) -> HTMLResponse:
     wait = _limits(request).reports.hit(client)
     if wait is not None:
         return _too_many(wait)
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await _form_fields(request)
+    if fields is None:
+        return _page(400, report_error=BAD_FORM)
     shown = fields.get("shown_number", "").strip()[:40]
     try:
         seen_at = _seen_at(fields.get("seen_at", "")[:40])

@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from kakao_fallback.models import KakaoMessage
+from lettering.db import session_scope
+from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service
 
 pytestmark = pytest.mark.integration
@@ -104,6 +106,15 @@ async def test_answered_call_gets_no_missed_call_notice(service: Service) -> Non
     assert await message_of(service, setup["call_id"]) is None
 
 
+async def bearer_of(service: Service, email: str, role: str, agency: str | None) -> dict[str, str]:
+    async with session_scope(service.sessions) as session:
+        department = "HANBIT-0100" if role == "editor" else None
+        user = await user_service.create_user(
+            session, email, role, "correct horse battery", role, agency, department
+        )
+        return {"authorization": f"Bearer {await user_service.create_api_token(session, user.id, 'figures')}"}
+
+
 async def test_agency_figures_count_deliveries_by_channel(service: Service) -> None:
     for callee in ("010-0210-1210", "010-0211-1910"):  # an AlimTalk and a failover
         body = service.event(callee_number=callee)
@@ -111,11 +122,41 @@ async def test_agency_figures_count_deliveries_by_channel(service: Service) -> N
         assert await finished(service, body["call_id"]) is not None
     unauthorised = await service.client.get("/v1/agencies/HANBIT/alimtalk")
     assert unauthorised.status_code == 401
-    headers = {"authorization": "Bearer test-admin-token"}
-    figures = (await service.client.get("/v1/agencies/HANBIT/alimtalk", headers=headers)).json()
+    platform = await bearer_of(service, "ops@platform.kr", "platform_admin", None)
+    figures = (await service.client.get("/v1/agencies/HANBIT/alimtalk", headers=platform)).json()
     assert figures["by_status"]["delivered"] == 2
     assert figures["delivered"]["alimtalk"] == 1
     assert figures["delivered"]["sms"] + figures["delivered"]["lms"] == 1
-    other = (await service.client.get("/v1/agencies/PUREUN/alimtalk", headers=headers)).json()
+    other = (await service.client.get("/v1/agencies/PUREUN/alimtalk", headers=platform)).json()
     assert other["total"] == 0
-    assert (await service.client.get("/v1/agencies/NOPE/alimtalk", headers=headers)).status_code == 404
+    assert (await service.client.get("/v1/agencies/NOPE/alimtalk", headers=platform)).status_code == 404
+
+
+async def test_agency_figures_are_the_users_own_agency_only(service: Service) -> None:
+    body = service.event(callee_number="010-0212-1210")
+    await service.post(body)
+    assert await finished(service, body["call_id"]) is not None
+    for role in ("editor", "approver", "admin"):
+        own = await bearer_of(service, f"{role}@hanbit.go.kr", role, "HANBIT")
+        figures = await service.client.get("/v1/agencies/HANBIT/alimtalk", headers=own)
+        assert figures.status_code == 200, (role, figures.text)
+        assert figures.json()["agency"] == "HANBIT"
+        assert figures.json()["delivered"]["alimtalk"] == 1
+        foreign = await service.client.get("/v1/agencies/PUREUN/alimtalk", headers=own)
+        unknown = await service.client.get("/v1/agencies/NOPE/alimtalk", headers=own)
+        # Another agency's code looks exactly like one that does not exist.
+        assert (foreign.status_code, foreign.json()) == (unknown.status_code, unknown.json())
+        assert foreign.status_code == 404
+    pureun = await bearer_of(service, "admin@pureun.go.kr", "admin", "PUREUN")
+    assert (await service.client.get("/v1/agencies/HANBIT/alimtalk", headers=pureun)).status_code == 404
+    own_pureun = await service.client.get("/v1/agencies/PUREUN/alimtalk", headers=pureun)
+    assert own_pureun.status_code == 200
+    assert own_pureun.json()["total"] == 0
+
+    # The old global admin token is no credential any more; neither is a bad API token.
+    for token in ("test-admin-token", "not-a-token"):
+        refused = await service.client.get(
+            "/v1/agencies/HANBIT/alimtalk", headers={"authorization": f"Bearer {token}"}
+        )
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == "Bearer"

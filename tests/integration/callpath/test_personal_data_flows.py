@@ -58,7 +58,7 @@ async def test_no_number_in_clear_after_the_flows(service: Service, caplog: pyte
     assert admin_change.status_code == 200
     record = await service.call(call_ids[0])
     assert (await service.client.get("/verify", params={"code": record.verify_code})).status_code == 200
-    assert (await service.client.get("/verify", params={"number": "031-5180-2114"})).status_code == 200
+    assert (await service.client.post("/verify", data={"number": "031-5180-2114"})).status_code == 200
     report = await service.client.post(
         "/verify/report", data={"shown_number": "031-5180-2114", "note": f"제 번호는 {TYPED} 입니다"}
     )

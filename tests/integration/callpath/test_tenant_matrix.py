@@ -95,6 +95,7 @@ async def test_no_cross_agency_2xx(service: Service) -> None:
     objects = await foreign_objects(service, bearer)
     routes = routes_with_objects(service)
     assert any("{campaign_id}" in path for _, path in routes)
+    assert ("GET", "/v1/agencies/{agency_code}/alimtalk") in routes
     checked = 0
     for method, path in routes:
         names = re.findall(r"{(\w+)}", path)
@@ -112,6 +113,9 @@ async def test_no_cross_agency_2xx(service: Service) -> None:
             assert not 200 <= response.status_code < 300, (
                 f"PUREUN {role}: {method} {url} -> {response.status_code}"
             )
+            # A valid user's token is never a 401: a route that answers one does not authenticate
+            # through lettering.users, so its tenant scoping is not what this test checks.
+            assert response.status_code != 401, f"PUREUN {role}: {method} {url} -> 401 {response.text}"
             checked += 1
     assert checked >= 3 * 7
     listed = await service.client.get(

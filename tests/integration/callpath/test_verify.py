@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -51,16 +53,79 @@ async def test_a_real_calls_code_shows_who_called(service: Service) -> None:
 
 async def test_is_this_number_the_citys(service: Service) -> None:
     for typed in ("031-5180-2114", "03151802114", "+82 31-5180-2114", "(031) 5180 2114"):
-        page = await service.client.get("/verify", params={"number": typed})
+        page = await service.client.post("/verify", data={"number": typed})
         assert page.status_code == 200
         assert "031-5180-2114은(는) 등록된 기관 번호입니다" in page.text, typed
         assert "한빛특례시 민원여권과" in page.text
-    other = await service.client.get("/verify", params={"number": "031-5180-9999"})
+        assert page.headers["cache-control"] == "no-store"
+    other = await service.client.post("/verify", data={"number": "031-5180-9999"})
+    assert other.status_code == 200
     assert "등록된 기관 번호가 아닙니다" in other.text
-    pureun = await service.client.get("/verify", params={"number": "061-530-7000"})
+    pureun = await service.client.post("/verify", data={"number": "061-530-7000"})
     assert "푸른군 민원과" in pureun.text
-    junk = await service.client.get("/verify", params={"number": "hello"})
-    assert "형식이 올바르지 않습니다" in junk.text
+    as_multipart = await service.client.post(
+        "/verify", files={"number": (None, "031-5180-2114")}
+    )  # a browser may send any form encoding
+    assert "한빛특례시 민원여권과" in as_multipart.text
+
+
+async def test_the_number_form_posts_and_the_page_has_no_number_in_links(service: Service) -> None:
+    page = await service.client.get("/verify")
+    assert page.status_code == 200
+    forms = re.findall(r"<form[^>]*>", page.text)
+    number_form = next(f for f in forms if "#number-title" in f)
+    assert 'method="post"' in number_form
+    assert 'action="/verify#number-title"' in number_form
+    assert "<script" not in page.text
+
+
+async def test_a_number_in_the_url_is_never_looked_up(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def must_not_run(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a number from the URL was looked up")
+
+    monkeypatch.setattr(verify_service, "lookup_number", must_not_run)
+    for _ in range(20):  # more than the limit: an ignored number is no lookup, so it is not counted
+        page = await service.client.get("/verify", params={"number": "031-5180-2114"})
+        assert page.status_code == 200
+        assert "등록된 기관 번호" not in page.text
+        assert "형식이 올바르지 않습니다" not in page.text
+        assert 'name="number" value=""' in page.text  # the empty form: nothing echoed back
+        assert "5180-2114" not in page.text.replace("예: 031-5180-2114", "")
+    head = await service.client.head("/verify", params={"number": "031-5180-2114"})
+    assert head.status_code == 200
+
+
+async def test_number_refusals_are_korean_pages(service: Service) -> None:
+    junk = await service.client.post("/verify", data={"number": "hello"})
+    assert junk.status_code == 400
+    assert "전화번호 형식이 올바르지 않습니다" in junk.text
+    empty = await service.client.post("/verify", data={"number": "   "})
+    assert empty.status_code == 400
+    assert "확인할 전화번호를 넣어 주세요" in empty.text
+    missing = await service.client.post("/verify", data={})
+    assert missing.status_code == 400
+    assert "확인할 전화번호를 넣어 주세요" in missing.text
+    as_json = await service.client.post("/verify", json={"number": "031-5180-2114"})
+    assert as_json.status_code == 400
+    assert "확인할 전화번호를 넣어 주세요" in as_json.text
+    broken = await service.client.post(
+        "/verify",
+        content=b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name--",
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert broken.status_code == 400
+    assert "입력 내용을 읽을 수 없습니다" in broken.text
+    as_file = await service.client.post(
+        "/verify", files={"number": ("n.txt", b"031-5180-2114", "text/plain")}
+    )
+    assert as_file.status_code == 400
+    for response in (junk, empty, missing, as_json, broken, as_file):
+        assert response.headers["content-type"].startswith("text/html")
+        assert "기관 전화번호 확인" in response.text
+    code_only = await service.client.post("/verify", data={"code": "ABCDEF"})
+    assert code_only.status_code == 400  # the code check is the GET form; a POST only checks numbers
 
 
 async def test_spoofing_report_is_stored_counted_and_told_to_the_agency(
@@ -112,9 +177,31 @@ async def test_spoofing_report_is_stored_counted_and_told_to_the_agency(
 
 async def test_lookups_are_rate_limited_per_ip(service: Service) -> None:
     assert (await service.client.get("/verify")).status_code == 200  # the empty form does not count
-    for _ in range(8):
+    for _ in range(4):
         assert (await service.client.get("/verify", params={"code": "ABCDEF"})).status_code == 200
-    limited = await service.client.get("/verify", params={"number": "031-5180-2114"})
+    for _ in range(4):  # the number check shares the code check's budget
+        assert (await service.client.post("/verify", data={"number": "031-5180-2114"})).status_code == 200
+    limited = await service.client.post("/verify", data={"number": "031-5180-2114"})
     assert limited.status_code == 429
     assert "잠시 후 다시 시도해 주세요" in limited.text
+    assert int(limited.headers["retry-after"]) > 0
+    assert "한빛특례시" not in limited.text
+    by_code = await service.client.get("/verify", params={"code": "ABCDEF"})
+    assert by_code.status_code == 429
     assert (await service.client.get("/verify")).status_code == 200
+
+
+async def test_the_number_check_alone_is_rate_limited_per_ip(service: Service) -> None:
+    for _ in range(8):
+        assert (await service.client.post("/verify", data={"number": "061-530-7000"})).status_code == 200
+    limited = await service.client.post("/verify", data={"number": "061-530-7000"})
+    assert limited.status_code == 429
+    assert "요청이 너무 많습니다" in limited.text
+    assert "푸른군" not in limited.text
+    # Another address has its own budget.
+    async with httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2"), base_url=service.url
+    ) as other:
+        elsewhere = await other.post("/verify", data={"number": "061-530-7000"})
+    assert elsewhere.status_code == 200
+    assert "푸른군 민원과" in elsewhere.text
