@@ -110,7 +110,6 @@ def settings_for(
         phone_hash_key=key(),
         phone_enc_key=key(),
         link_secret=SecretStr("bench-link-secret"),
-        admin_token=SecretStr("bench-admin-token"),
         media_dir=f"{tmp}/media",
         carriers=CarrierSettings(
             skt=SktSettings(

@@ -18,7 +18,6 @@ DEV_PHONE_HASH_KEY = "ZGV2LW9ubHktcGhvbmUtaGFzaC1rZXktMDAwMDAwMDA="
 DEV_PHONE_ENC_KEY = "ZGV2LW9ubHktcGhvbmUtZW5jcnlwdC1rZXktMDAwMDA="
 DEV_CARRIER_SECRET = "dev-carrier-secret"
 DEV_LINK_SECRET = "dev-link-secret"
-DEV_ADMIN_TOKEN = "dev-admin-token"
 PLACEHOLDERS = {
     "",
     "change-me",
@@ -27,7 +26,6 @@ PLACEHOLDERS = {
     DEV_PHONE_ENC_KEY,
     DEV_CARRIER_SECRET,
     DEV_LINK_SECRET,
-    DEV_ADMIN_TOKEN,
 }
 
 
@@ -143,8 +141,6 @@ class Settings(BaseSettings):
     phone_keys_old: dict[int, PhoneKeyPair] = Field(default_factory=dict)
     # Signs the links in citizens' messages (opt-out); to rotate, move the old one to link_secrets_old.
     link_secret: SecretStr = SecretStr(DEV_LINK_SECRET)
-    # Bearer token of the operators' API (outbox figures) until console users land.
-    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     carriers: CarrierSettings = Field(default_factory=CarrierSettings)
     kakao: KakaoSettings = Field(default_factory=KakaoSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
@@ -214,7 +210,6 @@ class Settings(BaseSettings):
                 "carriers.lgu.api_key": self.carriers.lgu.api_key,
                 "carriers.lgu.callback_secret": self.carriers.lgu.callback_secret,
                 "link_secret": self.link_secret,
-                "admin_token": self.admin_token,
             }
             for code, account in self.kakao.agencies.items():
                 secrets[f"kakao.agencies.{code}.secret_key"] = account.secret_key

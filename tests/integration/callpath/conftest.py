@@ -59,7 +59,6 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
         "phone_hash_key": random_key(),
         "phone_enc_key": random_key(),
         "link_secret": SecretStr("test-link-secret"),
-        "admin_token": SecretStr("test-admin-token"),
         "carriers": CarrierSettings(
             skt=SktSettings(client_id="test-client", client_secret=SecretStr("skt-test-secret")),
             kt=KtSettings(api_key="kt-test-key", secret=SecretStr("kt-test-secret")),

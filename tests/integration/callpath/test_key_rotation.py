@@ -76,7 +76,6 @@ def next_version(settings: Settings, base_url: str, *, keep_old: bool, **changes
         phone_keys_old=old,
         # model_dump() reveals SecretStr as '**********': pass every secret again.
         link_secret=settings.link_secret,
-        admin_token=settings.admin_token,
         carriers=settings.carriers,
         kakao=settings.kakao,
     )
