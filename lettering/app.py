@@ -129,7 +129,7 @@ def create_app(
         app.state.snapshots = store
         app.state.carriers = carriers
         app.state.dispatcher = dispatcher
-        app.state.webhooks = WebhookService(
+        webhooks = app.state.webhooks = WebhookService(
             sessions,
             store,
             dispatcher,
@@ -177,6 +177,7 @@ def create_app(
                     background.append(asyncio.create_task(relay.run(), name="alimtalk-relay"))
                 yield
                 # Pushes still running finish and record before the process goes.
+                await webhooks.drain(settings.carriers.ring_window_ms / 1000)
                 await dispatcher.drain(settings.carriers.ring_window_ms / 1000)
         finally:
             await scheduler.stop()
@@ -217,6 +218,7 @@ def create_app(
                 "status": "ok",
                 "snapshots": dict(store.current.versions),
                 "pushes_in_flight": dispatcher.in_flight,
+                "deliveries_in_flight": request.app.state.webhooks.in_flight,
             }
         )
 

@@ -117,9 +117,27 @@ class WebhookService:
         self._tolerance_s = tolerance_s
         self._ring_window_s = ring_window_ms / 1000
         self._done: dict[tuple[str, str], asyncio.Event] = {}
+        # Deliveries still being processed (a setup answered `pending` goes on in the background).
+        self._tasks: set[asyncio.Task[Reply]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let deliveries still being processed finish (shutdown), up to `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def handle(self, raw: bytes, headers: Mapping[str, str], client_host: str | None) -> Reply:
-        """Process one delivery (or replay the response to its first delivery)."""
+        """Process one delivery (or replay the response to its first delivery).
+
+        A `call.setup` is answered at the latest when the PBX's hold budget runs out, whatever
+        holds up the processing (a slow database, a duplicate waiting for its first delivery):
+        then the answer is `pending` and the processing goes on in the background, as it does for
+        a push still under way. The processing never depends on the request: a PBX hanging up
+        does not cancel it.
+        """
         received = time.monotonic()
         registry = self._snapshots.current.get(PBX)
         auth = authenticate(registry, headers, raw, client_host, time.time(), self._tolerance_s)
@@ -128,6 +146,51 @@ class WebhookService:
         key = (
             auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"
         )
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
+        self._tasks.add(work)
+        work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, event.call_id))
+        if event.type != "call.setup":
+            return await asyncio.shield(answer)
+        budget = received + pbx.hold_ms / 1000 - time.monotonic()
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), max(budget, 0.0))
+        except TimeoutError:
+            answer.add_done_callback(_consume)
+            log.warning(
+                "setup %s/%s not decided within the hold budget (%d ms): answered pending, goes on",
+                pbx.id,
+                event.call_id,
+                pbx.hold_ms,
+            )
+            response = SetupResponse(
+                call_id=event.call_id,
+                lettering="pending",
+                elapsed_ms=int((time.monotonic() - received) * 1000),
+            )
+            return Reply(200, response.model_dump())
+
+    def _settle(
+        self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, call_id: str
+    ) -> None:
+        """The delivery's task ended: its reply (or error) answers the request if nothing has yet."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            if not answer.done():
+                answer.cancel()
+            return
+        error = task.exception()
+        if answer.done():
+            if error is not None:
+                log.error("delivery %s/%s failed after it was answered", pbx_id, call_id, exc_info=error)
+        elif error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(task.result())
+
+    async def _deliver(
+        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
+    ) -> Reply:
         claim_id = await self._claim(pbx.id, key, event)
         if claim_id is None:
             replay = await self._replay(pbx, key, event)
@@ -136,7 +199,7 @@ class WebhookService:
             claim_id = replay
         waiter = self._done.setdefault((pbx.id, key), asyncio.Event())
         try:
-            reply = await self._process(pbx, event, received, claim_id)
+            reply = await self._process(pbx, event, received, claim_id, answer)
         except BaseException:
             # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
             async with session_scope(self._sessions) as session:
@@ -212,9 +275,11 @@ class WebhookService:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _process(self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int) -> Reply:
+    async def _process(
+        self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int, answer: asyncio.Future[Reply]
+    ) -> Reply:
         if event.type == "call.setup":
-            return await self._setup(pbx, event, received, claim_id)
+            return await self._setup(pbx, event, received, claim_id, answer)
         async with session_scope(self._sessions) as session:
             record = await call_service.record_progress(
                 session,
@@ -233,7 +298,9 @@ class WebhookService:
             await self._store_reply(session, claim_id, reply)
         return reply
 
-    async def _setup(self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int) -> Reply:
+    async def _setup(
+        self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int, answer: asyncio.Future[Reply]
+    ) -> Reply:
         assert event.callee_number is not None
         assert event.extension is not None
         hold_deadline = received + pbx.hold_ms / 1000
@@ -344,6 +411,8 @@ class WebhookService:
             response.fallback = settled.fallback  # type: ignore[assignment]
         response.elapsed_ms = int((time.monotonic() - received) * 1000)
         reply = Reply(200, response.model_dump())
+        if not answer.done():
+            answer.set_result(reply)  # the PBX has its answer; recording it follows
         async with session_scope(self._sessions) as session:
             await call_service.update_call(
                 session,
@@ -420,6 +489,12 @@ class WebhookService:
                 completed_at=utcnow(),
             )
         )
+
+
+def _consume(future: asyncio.Future[Reply]) -> None:
+    """Retrieve the outcome of an answer nobody awaits any more (no 'never retrieved' warning)."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
