@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -224,6 +225,11 @@ async def measure(one, client, calls: int, width: int):  # type: ignore[no-untyp
     return latencies, outcomes, time.perf_counter() - started
 
 
+def _client_main(url: str, calls: int, concurrency: int) -> None:
+    print("webhooks sent from their own process")
+    asyncio.run(bench_http(url, calls, concurrency))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=400)
@@ -232,6 +238,11 @@ def main() -> None:
         "--external-simulator",
         action="store_true",
         help="run the carrier simulator in its own process (else mounted in the service, sharing its loop)",
+    )
+    parser.add_argument(
+        "--client-process",
+        action="store_true",
+        help="send the webhooks from another process (else from the service's process, another thread)",
     )
     parser.add_argument(
         "--sim-latency-ms", type=int, nargs=2, default=[20, 80], help="carrier simulator latency range"
@@ -250,7 +261,14 @@ def main() -> None:
         asyncio.run(bench_decide(db))
         live = serve(create_app(settings), sock)
         try:
-            asyncio.run(bench_http(url, args.calls, args.concurrency))
+            if args.client_process:
+                client = multiprocessing.get_context("spawn").Process(
+                    target=_client_main, args=(url, args.calls, args.concurrency)
+                )
+                client.start()
+                client.join()
+            else:
+                asyncio.run(bench_http(url, args.calls, args.concurrency))
         finally:
             stop(live)
             if simulator:

@@ -268,6 +268,8 @@ def serve(
     """Run the service with uvicorn."""
     import uvicorn
 
+    from lettering.serving import NoDelayH11Protocol
+
     if "LETTERING_PUBLIC_BASE_URL" not in os.environ:
         # The in-process simulators and LG U+ callbacks are reached at the address actually served.
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -284,6 +286,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        http=NoDelayH11Protocol,
     )
 
 

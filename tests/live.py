@@ -21,7 +21,7 @@ class LiveServer:
 
 def free_socket() -> socket.socket:
     """A listening-ready socket bound to a free port (so the URL is known before the app is made)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
