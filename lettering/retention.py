@@ -12,6 +12,7 @@
 - The access log is append-only and kept two years (`access_log_retention_days`): only rows
   older than that are ever deleted. Opt-out history is kept (it proves a citizen's choice).
 - Spoofing reports keep their counts; their hashed client IP goes after the retention period.
+- Expired console sessions are deleted (they hold a token hash and a CSRF token, nothing else).
 
 Each step runs in short transactions of at most `batch` rows, so a long backlog never holds
 locks for long, and the whole sweep is idempotent (a second run finds nothing to do).
@@ -33,6 +34,7 @@ from lettering.db import session_scope, utcnow
 from lettering.keyring import service as keyring_service
 from lettering.optout import service as optout_service
 from lettering.settings import Settings
+from lettering.users import service as user_service
 from lettering.verify import service as verify_service
 from lettering.webhook import service as webhook_service
 
@@ -49,6 +51,7 @@ class PurgeReport:
     numbers_dropped: int = 0
     register_forgotten: int = 0
     aliases_deleted: int = 0
+    sessions_deleted: int = 0
     calls_deleted: int = 0
     messages_deleted: int = 0
     webhook_deliveries_deleted: int = 0
@@ -128,6 +131,7 @@ async def purge(
             session, now - timedelta(days=access_log_days)
         )
         report.report_ips_dropped = await verify_service.forget_report_ips(session, cutoff)
+        report.sessions_deleted = await user_service.purge_expired_sessions(session, now=now)
     link_cutoff = now - timedelta(days=link_max_age_days)
     while True:
         async with session_scope(sessions) as session:

@@ -19,6 +19,7 @@ from lettering.db import session_scope, utcnow
 from lettering.keyring.models import PhoneHashAlias
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 from lettering.phone import PhoneVault
+from lettering.users import service as user_service
 from lettering.verify.models import VerifySpoofReport
 from lettering.webhook.models import WebhookDelivery
 from tests.integration.callpath.conftest import seed_directory
@@ -127,6 +128,11 @@ async def count(sessions: async_sessionmaker[AsyncSession], model: type) -> int:
 async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSession]) -> None:
     now = utcnow()
     ids = await seed(sessions, now)
+    async with session_scope(sessions) as session:
+        user = await user_service.create_user(
+            session, "admin@hanbit.go.kr", "관리자", "correct horse battery", "admin", "HANBIT"
+        )
+        await user_service.start_session(session, user.id, now=now)
 
     soon = await retention.purge(sessions, now + timedelta(hours=1), 90)
     assert soon == retention.PurgeReport()  # within the ring window + AlimTalk expiry: all kept
@@ -134,6 +140,7 @@ async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSe
 
     later = await retention.purge(sessions, now + timedelta(days=2), 90, batch=1)
     assert later.numbers_dropped == 2
+    assert later.sessions_deleted == 1  # an expired console session
     assert await numbers_kept(sessions) == {
         ids["plain"]: False,
         ids["pending"]: True,  # its AlimTalk is still pending: it needs the number
