@@ -4,6 +4,13 @@ Nothing queued may be lost or sent twice. Rows are claimed with a lease (a crash
 come back when it ends) and formed into batches whose key is stored on the rows before the
 request goes out: every retry of a batch, by this process or the next one, sends the same rows
 with the same idempotency key, so the dealer refuses a second copy of anything it accepted.
+
+The dealer remembers a key for 10 minutes only (spec/alimtalk.md). A batch's first post is
+recorded (`first_sent_at`, committed before the request goes out), and a batch whose first post
+is older than `REPOST_WINDOW` is never posted again: it ends as `sent_unknown`, like a batch the
+dealer refused as a duplicate. Every attempt (first, retry, or a dead relay's batch taken over)
+checks again, right before posting, that its lease still holds and that each message has not
+expired and its citizen has not opted out in the meantime.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -45,6 +53,18 @@ log = logging.getLogger(__name__)
 
 SEOUL = policy.SEOUL
 DUE = ("queued", "sending")
+# How long the dealer remembers an idempotency key (spec/alimtalk.md, "within 10 minutes").
+DEALER_KEY_MEMORY = timedelta(minutes=10)
+# A batch is posted again only this soon after its first post. The minute to spare covers the
+# retry's own request (it must reach the dealer while the key is remembered), the checks before
+# it, and clock differences between relay hosts; past it, a second post could be sent twice.
+REPOST_WINDOW = timedelta(minutes=9)
+# Failures of a post that certainly never reached the dealer's processing (see client.py).
+NEVER_RECEIVED = frozenset({"connect_error", "http_429"})
+# The message that tells its citizen of an opt-out goes out even after "all" (the law requires it).
+OPTOUT_NOTICE_KIND = "optout_notice"
+EXPIRED = "expired before it could be sent (sending hours or dealer trouble)"
+OPTED_OUT = "recipient opted out of all messages from this agency"
 # The approved template each kind of message is sent with.
 TEMPLATE_FOR_KIND = {
     "identity_notice": "IDENTITY_NOTICE_01",
@@ -61,6 +81,28 @@ class Batch:
     account: KakaoAgencySettings
     template: Template
     rows: list[KakaoMessage]
+    # The lease this relay holds the rows under (it is renewed right before each post).
+    lease: datetime
+    # Whether this attempt is the batch's first post (it set `first_sent_at`).
+    first_post: bool = False
+
+
+class PassClock:
+    """The time during one relay pass: the pass's start (`relay_once(now)`) plus the time spent since.
+
+    The pass's decisions (expiry, the dealer's key memory, the next attempt) read this clock, so a
+    given `now` holds for the whole pass, and a long pass (many batches, a slow dealer) still sees
+    time move on.
+    """
+
+    __slots__ = ("_start", "_started")
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._started = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._started)
 
 
 @dataclass(slots=True)
@@ -124,6 +166,10 @@ class Relay:
             kind: templates[code] for kind, code in TEMPLATE_FOR_KIND.items() if code in templates
         }
         self._postgres = False
+        # A configured request timeout longer than the spare minute shortens the window.
+        self._repost_window = min(
+            REPOST_WINDOW, DEALER_KEY_MEMORY - timedelta(seconds=self._kakao.request_timeout_s)
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -144,15 +190,15 @@ class Relay:
 
     async def relay_once(self, now: datetime | None = None) -> RelayStats:
         """One pass: claim due batches and fresh rows, send each batch once."""
-        now = now or utcnow()
+        clock = PassClock(now or utcnow())
         stats = RelayStats()
-        batches = await self._claim(now, stats)
+        batches = await self._claim(clock(), stats)
         for batch in batches:
             try:
-                await self._send(batch, stats)
+                await self._send(batch, stats, clock)
             except Exception as exc:  # one bad batch must not hold up the others
                 log.exception("AlimTalk batch %s could not be sent", batch.key[:8])
-                await self._retry_later(batch, f"internal error: {type(exc).__name__}", None, stats)
+                await self._retry_later(batch, f"internal error: {type(exc).__name__}", None, stats, clock)
         return stats
 
     # -- claiming ---------------------------------------------------------------------------
@@ -209,7 +255,7 @@ class Relay:
                 )
                 stats.dead += len(batch_rows)
                 continue
-            batches.append(Batch(key, code, account, template, batch_rows))
+            batches.append(Batch(key, code, account, template, batch_rows, lease))
         return batches
 
     async def _due_batch_keys(self, session: AsyncSession, now: datetime) -> list[str]:
@@ -249,7 +295,7 @@ class Relay:
         opening = policy.next_send_time(now, self._kakao.send_from, self._kakao.send_until)
         groups: dict[tuple[int, str], list[KakaoMessage]] = defaultdict(list)
         for row in rows:
-            problem = await self._refusal(session, row, now)
+            problem = self._refusal(row, now)
             if problem is not None:
                 status, why = problem
                 row.status, row.last_error, row.finished_at, row.updated_at = status, why, now, now
@@ -278,6 +324,7 @@ class Relay:
                     )
                     .values(
                         batch_key=key,
+                        first_sent_at=None,  # a new key: the dealer has not seen it yet
                         status="sending",
                         lease_until=lease,
                         attempts=KakaoMessage.attempts + 1,
@@ -289,20 +336,16 @@ class Relay:
                     keys.append(key)
         return keys
 
-    async def _refusal(
-        self, session: AsyncSession, row: KakaoMessage, now: datetime
-    ) -> tuple[str, str] | None:
-        """Why this row must not go out at all: ('dead' | 'dropped', reason), or None."""
+    def _refusal(self, row: KakaoMessage, now: datetime) -> tuple[str, str] | None:
+        """Why this fresh row must not go out at all: ('dead', reason), or None.
+
+        The opt-out is not read here: it is checked right before every post (`_preflight`), under
+        every key version's hash, which needs the number opened, once, then.
+        """
         if row.expires_at is not None and row.expires_at <= now:
-            return "dead", "expired before it could be sent (sending hours or dealer trouble)"
+            return "dead", EXPIRED
         if row.recipient_ciphertext is None:
             return "dead", "no recipient number kept"
-        # The notice of an opt-out is the one message the law requires even after "all".
-        if (
-            row.kind != "optout_notice"
-            and await optout_service.scope_now(session, row.recipient_hash, row.agency_id) == "all"
-        ):
-            return "dropped", "recipient opted out of all messages from this agency"
         template = self._templates.get(row.kind)
         if template is None:
             return "dead", f"no template for {row.kind}"
@@ -327,13 +370,15 @@ class Relay:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def _send(self, batch: Batch, stats: RelayStats) -> None:
+    async def _send(self, batch: Batch, stats: RelayStats, clock: PassClock) -> None:
+        ready = await self._preflight(batch, clock, stats)
+        if not ready:
+            return
         recipients: list[Recipient] = []
         resend_types: dict[str, str] = {}
-        for row in batch.rows:
-            rendered = render(batch.template, self._parameters(row))
-            assert row.recipient_ciphertext is not None
-            number = self._vault.open(row.recipient_ciphertext, row.key_version)
+        for row, number in ready:
+            parameters = self._parameters(row)
+            rendered = render(batch.template, parameters)
             resend = (
                 Resend.from_rendered(rendered, batch.account.sender_no)
                 if batch.account.sms_failover
@@ -341,9 +386,7 @@ class Relay:
             )
             if resend is not None:
                 resend_types[row.idempotency_key] = resend.type
-            recipients.append(
-                Recipient(national_mobile(number), self._parameters(row), row.idempotency_key, resend)
-            )
+            recipients.append(Recipient(national_mobile(number), parameters, row.idempotency_key, resend))
         stats.sent += len(recipients)
         now = utcnow()
         try:
@@ -351,7 +394,11 @@ class Relay:
                 batch.account, batch.template.code, recipients, batch.key, self._kakao.request_timeout_s
             )
         except DealerUnavailable as exc:
-            await self._retry_later(batch, str(exc), exc.retry_after_s, stats)
+            # A first post that surely never reached the dealer (no connection; a 429 is refused
+            # before anything is processed) leaves no key for the dealer to remember: its retry is
+            # a first post again, so a long outage does not use up the key's 10-minute window.
+            unsent = batch.first_post and exc.reason in NEVER_RECEIVED
+            await self._retry_later(batch, str(exc), exc.retry_after_s, stats, clock, unsent=unsent)
             return
         except DuplicateRequest:
             # An earlier attempt of this very batch was accepted (its relay died before recording
@@ -407,10 +454,148 @@ class Relay:
             result.request_id,
         )
 
-    async def _retry_later(
-        self, batch: Batch, error: str, retry_after_s: float | None, stats: RelayStats
+    async def _preflight(
+        self, batch: Batch, clock: PassClock, stats: RelayStats
+    ) -> list[tuple[KakaoMessage, str]]:
+        """Right before every post of a batch: what may still go out, with the opened numbers.
+
+        First attempt, retry or a dead relay's batch taken over, alike: the lease must still be
+        this relay's (it is renewed for the request), the batch's first post must be recent enough
+        for the dealer to still remember its key, and each message must not have expired nor its
+        citizen opted out since it was queued. The rows kept get `first_sent_at` (if they have none)
+        in the same transaction, committed before the request goes out: a relay that dies after
+        posting leaves the time of the post behind. `batch.rows` becomes the rows kept.
+        """
+        async with session_scope(self._sessions) as session:
+            now = clock()
+            ids = [row.id for row in batch.rows]
+            lease = now + timedelta(seconds=self._kakao.lease_s)
+            held = await session.execute(
+                update(KakaoMessage)
+                .where(
+                    col(KakaoMessage.id).in_(ids),
+                    col(KakaoMessage.status) == "sending",
+                    col(KakaoMessage.lease_until) == batch.lease,
+                )
+                .values(lease_until=lease)
+                .execution_options(synchronize_session=False)
+            )
+            if held.rowcount != len(ids):  # type: ignore[attr-defined]
+                # Our lease ran out during a long pass and another relay has taken the batch over.
+                await session.rollback()
+                log.warning("AlimTalk batch %s: lease lost before posting; left to its holder", batch.key[:8])
+                batch.rows = []
+                return []
+            batch.lease = lease
+            first_sent = min((r.first_sent_at for r in batch.rows if r.first_sent_at), default=None)
+            if first_sent is not None and now - first_sent > self._repost_window:
+                # The dealer may have accepted the first post and forgotten its key by now: a
+                # second post would reach the citizens twice. Whether the first got through is
+                # not known, as with a batch refused as a duplicate.
+                age_s = (now - first_sent).total_seconds()
+                why = (
+                    f"not posted again: first posted {age_s:.0f} s ago, past the dealer's "
+                    f"{DEALER_KEY_MEMORY.total_seconds() / 60:.0f}-minute idempotency memory; "
+                    "delivery result unknown"
+                )
+                await self._finish_in(session, ids, "sent_unknown", why, now)
+                stats.accepted += len(ids)
+                log.warning(
+                    "AlimTalk batch %s (%d messages, ids %s) not posted again: first posted %.0f s ago; "
+                    "recorded as sent_unknown",
+                    batch.key[:8],
+                    len(ids),
+                    _id_list(ids),
+                    age_s,
+                )
+                batch.rows = []
+                return []
+            ready: list[tuple[KakaoMessage, str]] = []
+            refused: dict[tuple[str, str], list[int]] = defaultdict(list)
+            for row in batch.rows:
+                assert row.id is not None
+                if row.expires_at is not None and row.expires_at <= now:
+                    refused[("dead", EXPIRED)].append(row.id)
+                    continue
+                if row.recipient_ciphertext is None:
+                    refused[("dead", "no recipient number kept")].append(row.id)
+                    continue
+                number = self._vault.open(row.recipient_ciphertext, row.key_version)
+                if await self._opted_out(session, row, number):
+                    refused[("dropped", OPTED_OUT)].append(row.id)
+                    continue
+                ready.append((row, number))
+            for (status, why), refused_ids in refused.items():
+                await self._finish_in(session, refused_ids, status, why, now)
+                stats.dead += len(refused_ids) if status == "dead" else 0
+                stats.dropped += len(refused_ids) if status == "dropped" else 0
+                log.info(
+                    "AlimTalk batch %s: %d messages %s before posting (%s), ids %s",
+                    batch.key[:8],
+                    len(refused_ids),
+                    status,
+                    why,
+                    _id_list(refused_ids),
+                )
+            batch.first_post = first_sent is None
+            if ready:
+                await session.execute(
+                    update(KakaoMessage)
+                    .where(
+                        col(KakaoMessage.id).in_([row.id for row, _ in ready]),
+                        col(KakaoMessage.first_sent_at).is_(None),
+                    )
+                    .values(first_sent_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        batch.rows = [row for row, _ in ready]
+        return ready
+
+    async def _opted_out(self, session: AsyncSession, row: KakaoMessage, number: str) -> bool:
+        """An opt-out of everything in force, found under the number's hash of any key version.
+
+        While keys rotate, the citizen's opt-out may still be indexed under an older version's hash
+        than the message (or a newer one): every configured version is looked up.
+        """
+        if row.kind == OPTOUT_NOTICE_KIND:  # the one message the law requires even after "all"
+            return False
+        hashes = dict.fromkeys((*self._vault.hashes(number), row.recipient_hash))
+        for callee_hash in hashes:
+            if await optout_service.scope_now(session, callee_hash, row.agency_id) == "all":
+                return True
+        return False
+
+    async def _finish_in(
+        self, session: AsyncSession, ids: Sequence[int | None], status: str, why: str, now: datetime
     ) -> None:
-        now = utcnow()
+        """Finish rows for good inside the caller's transaction; their number is released."""
+        await session.execute(
+            update(KakaoMessage)
+            .where(col(KakaoMessage.id).in_(list(ids)))
+            .values(
+                status=status,
+                last_error=why,
+                lease_until=None,
+                finished_at=now,
+                recipient_ciphertext=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _retry_later(
+        self,
+        batch: Batch,
+        error: str,
+        retry_after_s: float | None,
+        stats: RelayStats,
+        clock: PassClock,
+        *,
+        unsent: bool = False,
+    ) -> None:
+        if not batch.rows:
+            return
+        now = clock()
         attempts = max(r.attempts for r in batch.rows)
         wait = policy.backoff_s(attempts, self._kakao.retry_base_s, self._kakao.retry_cap_s, self._rng())
         if retry_after_s is not None:
@@ -430,13 +615,14 @@ class Relay:
         async with session_scope(self._sessions) as session:
             await session.execute(
                 update(KakaoMessage)
-                .where(col(KakaoMessage.batch_key) == batch.key)
+                .where(col(KakaoMessage.id).in_([r.id for r in batch.rows]))
                 .values(
                     status="queued",
                     lease_until=None,
                     next_attempt_at=now + timedelta(seconds=wait),
                     last_error=error[:500],
                     updated_at=now,
+                    **({"first_sent_at": None} if unsent else {}),
                 )
             )
         stats.retried += len(batch.rows)
@@ -574,4 +760,19 @@ def by_key_rows(by_key: dict[str, list[KakaoMessage]]) -> list[KakaoMessage]:
     return [row for rows in by_key.values() for row in rows]
 
 
-__all__ = ["Batch", "Relay", "RelayStats", "hash_prefix", "template_parameters"]
+def _id_list(ids: Sequence[int | None], shown: int = 10) -> str:
+    """Row ids for a log line (never numbers): the first few, and how many more."""
+    head = ",".join(str(i) for i in ids[:shown])
+    return head if len(ids) <= shown else f"{head},… (+{len(ids) - shown})"
+
+
+__all__ = [
+    "DEALER_KEY_MEMORY",
+    "REPOST_WINDOW",
+    "Batch",
+    "PassClock",
+    "Relay",
+    "RelayStats",
+    "hash_prefix",
+    "template_parameters",
+]

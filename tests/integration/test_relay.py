@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kakao_fallback.client import build_client
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.policy import SEOUL
-from kakao_fallback.relay import Relay
-from kakao_fallback.service import call_notice_variables, enqueue_call_notice
+from kakao_fallback.relay import Relay, RelayStats
+from kakao_fallback.service import NOTICE_EXPIRY, call_notice_variables, enqueue_call_notice, retry_messages
 from kakao_fallback.simulator.app import create_alimtalk_simulator
 from lettering.db import session_scope, utcnow
 from lettering.directory.models import DirectoryAgency
@@ -63,11 +64,11 @@ async def relay_for(sessions: async_sessionmaker[AsyncSession], dealer: LiveServ
     made: list[Relay] = []
     clients: list[Any] = []
 
-    def make(**kakao: Any) -> Relay:
+    def make(vault: PhoneVault = VAULT, **kakao: Any) -> Relay:
         settings = relay_settings(dealer.url, **kakao)
         client = build_client(settings)
         clients.append(client)
-        relay = Relay(sessions, client, settings, VAULT, rng=lambda: 1.0)
+        relay = Relay(sessions, client, settings, vault, rng=lambda: 1.0)
         made.append(relay)
         return relay
 
@@ -89,6 +90,8 @@ async def queue(
     *,
     e_digit: int = 1,
     at: datetime = NOON,
+    vault: PhoneVault = VAULT,
+    expires_in: timedelta = NOTICE_EXPIRY,
     **overrides: Any,
 ) -> list[str]:
     """Queue identity notices to test citizens 010-0ABC-1{E}10 (E decides the dealer's answer)."""
@@ -102,7 +105,7 @@ async def queue(
         assert agency.id is not None
         base = (await session.execute(select(KakaoMessage.id))).all()  # type: ignore[call-overload]
         for i, number in enumerate(numbers):
-            sealed = VAULT.seal(number)
+            sealed = vault.seal(number)
             variables = call_notice_variables(
                 agency="한빛특례시",
                 department="민원여권과",
@@ -120,10 +123,11 @@ async def queue(
                 reason="unsupported_device",
                 recipient_hash=sealed.hash_hex,
                 recipient_ciphertext=sealed.ciphertext,
-                key_version=1,
+                key_version=sealed.key_version,
                 variables=variables,
                 now=at,
                 idempotency_key=f"m-{len(base) + i}",
+                expires_in=expires_in,
             )
     return numbers
 
@@ -279,3 +283,242 @@ async def test_a_late_ready_never_overwrites_completed(
     assert not await relay.record_result(row.id, "READY", None, None, utcnow())
     (row,) = await rows(sessions)
     assert (row.status, row.delivery_status) == ("delivered", "COMPLETED")
+
+
+# -- every attempt checks again, right before it posts ------------------------------------------
+
+ROTATING = PhoneVault(  # keys being rotated: version 2 is current, version 1 (VAULT's) still configured
+    base64.b64encode(b"H" * 32).decode(),
+    base64.b64encode(b"E" * 32).decode(),
+    2,
+    {1: (base64.b64encode(b"h" * 32).decode(), base64.b64encode(b"e" * 32).decode())},
+)
+
+
+class CountingVault(PhoneVault):
+    """VAULT's keys, counting how often a number is opened."""
+
+    def __init__(self) -> None:
+        super().__init__(base64.b64encode(b"h" * 32).decode(), base64.b64encode(b"e" * 32).decode())
+        self.opened = 0
+
+    def open(self, ciphertext: bytes, key_version: int) -> str:
+        self.opened += 1
+        return super().open(ciphertext, key_version)
+
+
+async def lose_the_answer(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """What a relay killed right after the dealer accepted its post leaves: rows still `sending`
+    under a lease that runs out a minute after NOON, the acceptance never recorded."""
+    async with session_scope(sessions) as session:
+        await session.execute(
+            update(KakaoMessage).values(
+                status="sending",
+                lease_until=NOON + timedelta(seconds=60),
+                request_id=None,
+                recipient_seq=None,
+                accepted_at=None,
+                next_poll_at=None,
+            )
+        )
+
+
+async def test_a_batch_first_posted_11_minutes_ago_is_not_posted_again(
+    sessions: async_sessionmaker[AsyncSession],
+    relay_for: Any,
+    dealer: LiveServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    numbers = await queue(sessions, 2)
+    relay: Relay = relay_for()
+    assert (await relay.relay_once(NOON)).accepted == 2
+    first = (await rows(sessions))[0]
+    key, first_sent_at = first.batch_key, first.first_sent_at
+    assert first_sent_at is not None
+    assert NOON <= first_sent_at < NOON + timedelta(seconds=10)
+    await lose_the_answer(sessions)
+    # Eleven minutes on, the dealer no longer remembers the key: a second post would be sent again.
+    await dealer_control(dealer, "PUT", "/config", json={"idempotency_ttl_s": 0})
+    with caplog.at_level(logging.INFO, logger="kakao_fallback.relay"):
+        stats = await relay.relay_once(NOON + timedelta(minutes=11))
+    assert (stats.sent, stats.accepted) == (0, 2)
+    assert await dealer_control(dealer, "GET", "/sends") == {key: {"accepted": 1, "duplicates": 0}}
+    assert len(await dealer_control(dealer, "GET", "/messages")) == 2
+    for row in await rows(sessions):
+        assert (row.status, row.recipient_ciphertext, row.lease_until) == ("sent_unknown", None, None)
+        assert row.first_sent_at == first_sent_at
+        assert "10-minute idempotency memory" in (row.last_error or "")
+    assert "not posted again" in caplog.text
+    for number in numbers:
+        assert number not in caplog.text
+        assert "0" + number[3:] not in caplog.text
+
+
+@pytest.mark.parametrize("first_attempt", ["answer_lost", "throttled"])
+async def test_a_batch_first_posted_2_minutes_ago_is_posted_again_with_the_same_key(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer, first_attempt: str
+) -> None:
+    await queue(sessions, 2)
+    relay: Relay = relay_for()
+    if first_attempt == "answer_lost":
+        assert (await relay.relay_once(NOON)).accepted == 2
+        await lose_the_answer(sessions)
+    else:
+        await dealer_control(dealer, "PUT", "/config", json={"throttle": True})
+        assert (await relay.relay_once(NOON)).retried == 2
+        await dealer_control(dealer, "PUT", "/config", json={"throttle": False})
+    first = (await rows(sessions))[0]
+    key, first_sent_at = first.batch_key, first.first_sent_at
+    if first_attempt == "answer_lost":
+        assert first_sent_at is not None
+    else:  # a 429 is refused before processing: nothing for the dealer to remember
+        assert first_sent_at is None
+    stats = await relay.relay_once(NOON + timedelta(minutes=2))
+    assert stats.sent == 2  # posted again, with the key of the first post
+    sends = await dealer_control(dealer, "GET", "/sends")
+    if first_attempt == "answer_lost":  # the dealer still remembers the key and refuses the copy
+        assert sends == {key: {"accepted": 1, "duplicates": 1}}
+        expected = "sent_unknown"
+    else:  # the dealer never accepted the first post: this one goes out
+        assert sends == {key: {"accepted": 1, "duplicates": 0}}
+        expected = "accepted"
+    assert len(await dealer_control(dealer, "GET", "/messages")) == 2
+    for row in await rows(sessions):
+        assert (row.status, row.batch_key) == (expected, key)
+        if first_sent_at is not None:
+            assert row.first_sent_at == first_sent_at
+        else:  # the post two minutes later was the first one
+            assert row.first_sent_at is not None
+            assert timedelta(0) <= row.first_sent_at - (NOON + timedelta(minutes=2)) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("trouble", "after_15_minutes"), [("throttle", "accepted"), ("outage", "sent_unknown")]
+)
+async def test_a_long_outage_loses_only_what_the_dealer_may_have_taken(
+    sessions: async_sessionmaker[AsyncSession],
+    relay_for: Any,
+    dealer: LiveServer,
+    trouble: str,
+    after_15_minutes: str,
+) -> None:
+    """15 minutes of 429s: the dealer never took the batch, so it is posted when it recovers.
+    15 minutes of 503s: the first post may have been processed, so it is never posted again."""
+    await queue(sessions, 2)
+    relay: Relay = relay_for(retry_base_s=60.0, retry_cap_s=60.0)
+    await dealer_control(dealer, "PUT", "/config", json={trouble: True})
+    for minute in range(0, 15, 2):
+        await relay.relay_once(NOON + timedelta(minutes=minute, seconds=5))
+    await dealer_control(dealer, "PUT", "/config", json={trouble: False})
+    await relay.relay_once(NOON + timedelta(minutes=16))
+    assert {r.status for r in await rows(sessions)} == {after_15_minutes}
+    sends = await dealer_control(dealer, "GET", "/sends")
+    assert sum(use["accepted"] for use in sends.values()) == (1 if after_15_minutes == "accepted" else 0)
+
+
+async def test_a_batch_leased_by_a_relay_that_died_before_posting_is_posted_however_late(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    await queue(sessions, 2)
+    relay: Relay = relay_for()
+    (batch,) = await relay._claim(NOON, RelayStats())  # leased, then the relay died: never posted
+    assert {row.first_sent_at for row in await rows(sessions)} == {None}
+    stats = await relay.relay_once(NOON + timedelta(hours=1))
+    assert stats.accepted == 2
+    assert await dealer_control(dealer, "GET", "/sends") == {batch.key: {"accepted": 1, "duplicates": 0}}
+
+
+async def test_a_message_sent_again_by_an_operator_is_a_new_batch_posted_at_once(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    (number,) = await queue(sessions, 1)
+    wrong = KakaoAgencySettings(app_key=APP_KEY, secret_key=SecretStr(SECRET), sender_key="x" * 40)
+    assert (await relay_for(agencies={"*": wrong}).relay_once(NOON)).dead == 1
+    (row,) = await rows(sessions)
+    assert row.first_sent_at is not None
+    assert row.id is not None
+    old_key, later = row.batch_key, NOON + timedelta(hours=1)
+    async with session_scope(sessions) as session:
+        # Only a message whose number is still kept can be sent again.
+        await session.execute(update(KakaoMessage).values(recipient_ciphertext=VAULT.seal(number).ciphertext))
+        assert await retry_messages(session, [row.id], later) == 1
+    # The first post of the old batch says nothing about the new batch's key.
+    assert (await relay_for().relay_once(later)).accepted == 1
+    (row,) = await rows(sessions)
+    assert row.status == "accepted"
+    assert row.batch_key != old_key
+    assert row.first_sent_at is not None
+    assert row.first_sent_at >= later
+    assert await dealer_control(dealer, "GET", "/sends") == {row.batch_key: {"accepted": 1, "duplicates": 0}}
+
+
+@pytest.mark.parametrize("interrupted_by", ["dealer_trouble", "relay_died"])
+async def test_a_batch_retried_after_its_messages_expired_is_dead_not_posted(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer, interrupted_by: str
+) -> None:
+    await queue(sessions, 2, expires_in=timedelta(minutes=5))
+    relay: Relay = relay_for()
+    if interrupted_by == "dealer_trouble":
+        await dealer_control(dealer, "PUT", "/config", json={"throttle": True})
+        assert (await relay.relay_once(NOON)).retried == 2
+        await dealer_control(dealer, "PUT", "/config", json={"throttle": False})
+    else:
+        await relay._claim(NOON, RelayStats())  # leased, then the relay died before posting
+    assert {(row.status, row.batch_key is not None) for row in await rows(sessions)} <= {
+        ("queued", True),
+        ("sending", True),
+    }
+    stats = await relay.relay_once(NOON + timedelta(minutes=6))
+    assert (stats.sent, stats.dead) == (0, 2)
+    for row in await rows(sessions):
+        assert (row.status, row.recipient_ciphertext, row.lease_until) == ("dead", None, None)
+        assert "expired" in (row.last_error or "")
+    assert await dealer_control(dealer, "GET", "/messages") == []
+    assert await dealer_control(dealer, "GET", "/sends") == {}
+
+
+async def test_a_citizen_who_opts_out_before_the_retry_is_dropped_not_sent(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    (number, _) = await queue(sessions, 2)
+    vault = CountingVault()
+    relay: Relay = relay_for(vault=vault)
+    await dealer_control(dealer, "PUT", "/config", json={"throttle": True})
+    assert (await relay.relay_once(NOON)).retried == 2
+    await dealer_control(dealer, "PUT", "/config", json={"throttle": False})
+    (first, second) = await rows(sessions)
+    async with session_scope(sessions) as session:
+        session.add(OptoutState(callee_hash=VAULT.hash(number), agency_id=first.agency_id, scope="all"))
+    stats = await relay.relay_once(NOON + timedelta(minutes=1))
+    assert (stats.sent, stats.accepted, stats.dropped) == (1, 1, 1)
+    assert vault.opened == 4  # each number once per attempt
+    messages = await dealer_control(dealer, "GET", "/messages")
+    assert [m["grouping_key"] for m in messages] == [second.idempotency_key]
+    (first, second) = await rows(sessions)
+    assert (first.status, first.recipient_ciphertext) == ("dropped", None)
+    assert "opted out" in (first.last_error or "")
+    assert second.status == "accepted"
+
+
+@pytest.mark.parametrize(("sealed_under", "optout_under"), [(2, 1), (1, 2)])
+async def test_an_opt_out_indexed_under_any_key_version_drops_the_message(
+    sessions: async_sessionmaker[AsyncSession],
+    relay_for: Any,
+    dealer: LiveServer,
+    sealed_under: int,
+    optout_under: int,
+) -> None:
+    (number, other) = await queue(sessions, 2, vault=ROTATING if sealed_under == 2 else VAULT)
+    hash_under = dict(zip(ROTATING.versions, ROTATING.hashes(number), strict=True))
+    (row, _) = await rows(sessions)
+    assert row.key_version == sealed_under
+    assert row.recipient_hash == hash_under[sealed_under] != hash_under[optout_under]
+    async with session_scope(sessions) as session:
+        session.add(OptoutState(callee_hash=hash_under[optout_under], agency_id=0, scope="all"))
+    stats = await relay_for(vault=ROTATING).relay_once(NOON)
+    assert (stats.dropped, stats.accepted) == (1, 1)
+    (row, kept) = await rows(sessions)
+    assert row.status == "dropped"
+    messages = await dealer_control(dealer, "GET", "/messages")
+    assert [m["grouping_key"] for m in messages] == [kept.idempotency_key]
+    assert messages[0]["recipient_no"] == "0" + other[3:]
