@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -117,26 +118,49 @@ async def list_messages(
     return list((await session.execute(query)).scalars())
 
 
-async def retry_messages(session: AsyncSession, ids: list[int], now: datetime) -> int:
-    """Send dead or failed messages again (a new batch and key), if their number is still kept."""
-    result = await session.execute(
-        update(KakaoMessage)
-        .where(
-            col(KakaoMessage.id).in_(ids),
-            col(KakaoMessage.status).in_(["dead", "failed"]),
-            col(KakaoMessage.recipient_ciphertext).is_not(None),
-        )
-        .values(
-            status="queued",
-            batch_key=None,
-            lease_until=None,
-            next_attempt_at=now,
-            expires_at=now + NOTICE_EXPIRY,
-            finished_at=None,
-            updated_at=now,
+async def retry_messages(
+    session: AsyncSession,
+    ids: list[int],
+    now: datetime,
+    number_of: Callable[[str], Awaitable[tuple[bytes, int] | None]] | None = None,
+) -> int:
+    """Send dead or failed messages again (a new batch and key); how many could be.
+
+    A finished message no longer keeps its number: `number_of(recipient hash)` finds a copy still
+    kept elsewhere (the call, the citizen register) as (ciphertext, key version). Messages with
+    no number to be found stay as they are.
+    """
+    m = KakaoMessage
+    rows = await session.execute(
+        select(m.id, m.recipient_hash, m.recipient_ciphertext, m.key_version).where(  # type: ignore[call-overload]
+            col(m.id).in_(ids), col(m.status).in_(["dead", "failed"])
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    queued = 0
+    for row_id, recipient_hash, ciphertext, key_version in rows.all():
+        found = (bytes(ciphertext), int(key_version)) if ciphertext is not None else None
+        if found is None and number_of is not None:
+            found = await number_of(recipient_hash)
+        if found is None:
+            continue
+        await session.execute(
+            update(KakaoMessage)
+            .where(col(KakaoMessage.id) == row_id)
+            .values(
+                status="queued",
+                recipient_ciphertext=found[0],
+                key_version=found[1],
+                batch_key=None,
+                first_sent_at=None,
+                lease_until=None,
+                next_attempt_at=now,
+                expires_at=now + NOTICE_EXPIRY,
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        queued += 1
+    return queued
 
 
 async def purge_messages(session: AsyncSession, older_than: datetime) -> int:

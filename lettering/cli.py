@@ -370,9 +370,18 @@ def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dea
     """Queue dead or failed messages again."""
     from kakao_fallback import service as kakao_service
     from lettering.db import utcnow
+    from lettering.optout import service as optout_service
 
     settings = settings_or_exit()
-    count = asyncio.run(with_session(settings, lambda s: kakao_service.retry_messages(s, ids, utcnow())))
+
+    async def retry(session: Any) -> int:
+        async def number_of(recipient_hash: str) -> tuple[bytes, int] | None:
+            kept = await optout_service.retained_number(session, recipient_hash)
+            return (kept.ciphertext, kept.key_version) if kept is not None else None
+
+        return await kakao_service.retry_messages(session, ids, utcnow(), number_of)
+
+    count = asyncio.run(with_session(settings, retry))
     typer.echo(f"{count} of {len(ids)} message(s) queued again")
     if count < len(ids):
         typer.echo("the others are not dead/failed, or their number was already purged", err=True)

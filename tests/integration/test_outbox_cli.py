@@ -12,9 +12,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from kakao_fallback.models import KakaoMessage
+from lettering.app import make_vault
 from lettering.cli import app
 from lettering.db import make_engine, make_sessionmaker, session_scope, utcnow
 from lettering.directory.models import DirectoryAgency
+from lettering.optout.models import CitizenNumber
 from lettering.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -99,6 +101,36 @@ def test_retry_requeues_only_what_can_still_be_sent(runner: CliRunner, database_
     result = runner.invoke(app, ["outbox", "retry", "1", "2", "3"])
     assert "1 of 3 message(s) queued again" in result.output
     assert statuses(database_url) == ["queued", "dead", "delivered", "queued"]
+
+
+def test_retry_finds_the_number_a_finished_message_no_longer_keeps(
+    runner: CliRunner, database_url: str
+) -> None:
+    """The relay releases a message's number when it ends; the citizen register still keeps it."""
+    seed(database_url)
+    sealed = make_vault(get_settings()).seal("+821001234567")
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        row = await session.get(KakaoMessage, 2)  # dead ("expired"), number released
+        row.recipient_hash = sealed.hash_hex
+        session.add(
+            CitizenNumber(
+                callee_hash=sealed.hash_hex,
+                ciphertext=sealed.ciphertext,
+                key_version=sealed.key_version,
+                last_contact_at=utcnow(),
+            )
+        )
+
+    run(database_url, work)
+    result = runner.invoke(app, ["outbox", "retry", "2"])
+    assert "1 of 1 message(s) queued again" in result.output
+    assert statuses(database_url) == ["dead", "queued", "delivered", "queued"]
+
+    async def kept(session):  # type: ignore[no-untyped-def]
+        return (await session.get(KakaoMessage, 2)).recipient_ciphertext
+
+    assert run(database_url, kept) == sealed.ciphertext
 
 
 def test_purge_deletes_old_finished_messages_only(runner: CliRunner, database_url: str) -> None:
