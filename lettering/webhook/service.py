@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(seconds=15)
 # How often a duplicate delivery looks for the first one's response in the database.
 REPLAY_POLL_S = 0.02
+# Of the hold budget, what is kept for recording the answer before it is sent: the push is awaited
+# until this much before the budget ends, so the record shows the answer when the PBX gets it.
+RECORDING_MARGIN_S = 0.05
+# A setup that fails after the PBX was answered `pending` is processed again after these waits.
+AFTER_ANSWER_RETRIES_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class InvalidEvent(AppError):
@@ -156,7 +161,6 @@ class WebhookService:
         try:
             return await asyncio.wait_for(asyncio.shield(answer), max(budget, 0.0))
         except TimeoutError:
-            answer.add_done_callback(_consume)
             log.warning(
                 "setup %s/%s not decided within the hold budget (%d ms): answered pending, goes on",
                 pbx.id,
@@ -168,7 +172,10 @@ class WebhookService:
                 lettering="pending",
                 elapsed_ms=int((time.monotonic() - received) * 1000),
             )
-            return Reply(200, response.model_dump())
+            pending = Reply(200, response.model_dump())
+            # What the PBX was told: the processing records this answer, not a later one.
+            answer.set_result(pending)
+            return pending
 
     def _settle(
         self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, call_id: str
@@ -189,6 +196,26 @@ class WebhookService:
             answer.set_result(task.result())
 
     async def _deliver(
+        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
+    ) -> Reply:
+        """Process the delivery; once the PBX has been answered (`pending`) it will not retry, so a
+        failure is retried here instead (processing again never pushes twice: see `_setup`)."""
+        for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
+            try:
+                return await self._deliver_once(pbx, key, event, received, answer)
+            except Exception:
+                if not answer.done() or wait_s is None:
+                    raise
+                log.exception(
+                    "setup %s/%s failed after it was answered pending; processing it again in %.1f s",
+                    pbx.id,
+                    event.call_id,
+                    wait_s,
+                )
+                await asyncio.sleep(wait_s)
+        raise AssertionError("unreachable")
+
+    async def _deliver_once(
         self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
     ) -> Reply:
         claim_id = await self._claim(pbx.id, key, event)
@@ -309,7 +336,7 @@ class WebhookService:
             if seen is not None and seen.setup_received_at is not None:
                 # The same call's setup again (a retry after a failure, or a new webhook-id):
                 # answer what was decided and never push a second time.
-                reply = Reply(200, self._answer_from_record(seen, received).model_dump())
+                reply = told(answer, Reply(200, self._answer_from_record(seen, received).model_dump()))
                 await self._store_reply(session, claim_id, reply)
                 return reply
         callee = parse_number(event.callee_number)
@@ -339,6 +366,7 @@ class WebhookService:
                 "callee_not_mobile",
                 base,
                 ["callee is not a Korean mobile number"],
+                answer,
             )
         sealed = self._vault.seal(callee.e164)
         snapshots = self._snapshots.current
@@ -367,7 +395,7 @@ class WebhookService:
         base.update(callee_hash=sealed.hash_hex, department_id=decision.department_id)
         if decision.verdict == "suppressed":
             return await self._answer_now(
-                claim_id, pbx, event, received, "suppressed", decision.reason, base, explanation
+                claim_id, pbx, event, received, "suppressed", decision.reason, base, explanation, answer
             )
         async with session_scope(self._sessions) as session:
             record = await call_service.record_setup(
@@ -402,7 +430,9 @@ class WebhookService:
             decision=decision,
             deadline=received + self._ring_window_s,
         )
-        settled = await self._dispatcher.push(job, hold_deadline)
+        settled = await self._dispatcher.push(
+            job, hold_deadline - min(RECORDING_MARGIN_S, pbx.hold_ms / 10_000)
+        )
         response = SetupResponse(call_id=event.call_id, lettering="pending", campaign_id=decision.campaign_id)
         if settled is not None:
             response.lettering = settled.lettering  # type: ignore[assignment]
@@ -410,16 +440,14 @@ class WebhookService:
             response.carrier = settled.carrier
             response.fallback = settled.fallback  # type: ignore[assignment]
         response.elapsed_ms = int((time.monotonic() - received) * 1000)
-        reply = Reply(200, response.model_dump())
-        if not answer.done():
-            answer.set_result(reply)  # the PBX has its answer; recording it follows
+        reply = told(answer, Reply(200, response.model_dump()))
         async with session_scope(self._sessions) as session:
             await call_service.update_call(
                 session,
                 record.id,
-                lettering=response.lettering,
-                reason=response.reason,
-                elapsed_ms=response.elapsed_ms,
+                lettering=reply.body["lettering"],
+                reason=reply.body.get("reason"),
+                elapsed_ms=reply.body.get("elapsed_ms"),
             )
             await self._store_reply(session, claim_id, reply)
         log.info(
@@ -427,8 +455,8 @@ class WebhookService:
             pbx.id,
             event.call_id,
             hash_prefix(sealed.hash_hex),
-            response.lettering,
-            response.elapsed_ms,
+            reply.body["lettering"],
+            reply.body.get("elapsed_ms") or 0,
         )
         return reply
 
@@ -456,21 +484,22 @@ class WebhookService:
         reason: str | None,
         base: dict[str, Any],
         explanation: list[str],
+        answer: asyncio.Future[Reply],
     ) -> Reply:
         """Answer without a push (skipped, suppressed), recording the call and the reply together."""
         elapsed = int((time.monotonic() - received) * 1000)
         response = SetupResponse.model_validate(
             {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
         )
-        reply = Reply(200, response.model_dump())
+        reply = told(answer, Reply(200, response.model_dump()))
         async with session_scope(self._sessions) as session:
             await call_service.record_setup(
                 session,
                 pbx.id,
                 event.call_id,
                 explanation=explanation,
-                lettering=outcome,
-                reason=reason,
+                lettering=reply.body["lettering"],
+                reason=reply.body.get("reason"),
                 final_outcome=outcome,
                 final_reason=reason,
                 elapsed_ms=elapsed,
@@ -491,10 +520,12 @@ class WebhookService:
         )
 
 
-def _consume(future: asyncio.Future[Reply]) -> None:
-    """Retrieve the outcome of an answer nobody awaits any more (no 'never retrieved' warning)."""
-    if not future.cancelled():
-        future.exception()
+def told(answer: asyncio.Future[Reply], reply: Reply) -> Reply:
+    """The reply to record: what the PBX was already told (`pending` when the hold budget ran out
+    first), else `reply`. A duplicate delivery is answered with the same."""
+    if answer.done() and not answer.cancelled() and answer.exception() is None:
+        return answer.result()
+    return reply
 
 
 async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:

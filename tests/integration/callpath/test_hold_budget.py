@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import NoResultFound, OperationalError
 
 from lettering.calls import service as call_service
 from tests.integration.callpath.conftest import Service
@@ -72,10 +73,19 @@ async def test_a_stalled_setup_is_answered_pending_and_still_pushed_once(
     assert len(await service.pushes("+82" + callee.replace("-", "")[1:])) == 1
 
 
-async def test_call_end_events_are_not_cut_short(service: Service, stalled_database: threading.Event) -> None:
+async def test_call_end_events_wait_for_their_recording(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the setup has a hold budget: a call.ended is answered once it is recorded."""
     body = service.event(callee_number="010-0601-1230")
-    await service.post(body)  # (stalled, answered pending)
+    assert (await service.post(body)).json()["lettering"] == "accepted"
+    original = call_service.record_progress
+
+    async def slow_record_progress(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1.0)  # twice the hold budget
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(call_service, "record_progress", slow_record_progress)
     ended = await service.post(
         service.event(
             "call.ended", call_id=body["call_id"], answered=True, talk_seconds=30, end_cause="normal"
@@ -83,3 +93,39 @@ async def test_call_end_events_are_not_cut_short(service: Service, stalled_datab
     )
     assert ended.status_code == 202
     assert ended.json() == {"call_id": body["call_id"], "recorded": True}
+    record = await service.call(body["call_id"])  # recorded when answered, not later
+    assert (record.end_cause, record.talk_seconds) == ("normal", 30)
+
+
+async def test_a_setup_failing_after_its_pending_answer_is_processed_again(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PBX got 200 `pending` and will not retry: the service does, and pushes once."""
+    original = call_service.find_call
+    calls = {"n": 0}
+
+    async def stall_then_fail_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            await asyncio.sleep(1.0)
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(call_service, "find_call", stall_then_fail_once)
+    callee = "010-0602-1230"
+    body = service.event(callee_number=callee)
+    reply = await service.post(body)
+    assert (reply.status_code, reply.json()["lettering"]) == (200, "pending")
+
+    async def recorded() -> Any:
+        try:
+            record = await service.call(body["call_id"])
+        except NoResultFound:
+            return None
+        return record if record.final_outcome is not None else None
+
+    record = await service.wait_for(recorded, timeout_s=8)
+    assert record is not None, "the setup was dropped after its pending answer"
+    assert record.final_outcome == "accepted"
+    assert calls["n"] >= 2
+    assert len(await service.pushes("+82" + callee.replace("-", "")[1:])) == 1
