@@ -521,6 +521,13 @@ def _print_key_status(settings: Settings) -> None:
         if count:
             typer.echo(f"  {name}: {count} rows still under an old hash")
     old = sorted(set(state.configured) - {state.key_version})
+    if state.optouts_by_hash_only:
+        typer.secho(
+            f"  {state.optouts_by_hash_only} opt-out(s) in force are known by their keyed hash only (no copy "
+            "of the number is kept): a rotation cannot re-index them; they stay in force only while the "
+            "key version they were made under stays configured",
+            fg="yellow",
+        )
     if state.done:
         if old:
             typer.echo(f"nothing depends on key versions {old} any more: remove them from PHONE_KEYS_OLD")

@@ -350,6 +350,26 @@ async def _reindex_table(session: AsyncSession, spec: HashColumn, mapping: dict[
     return moved, merged
 
 
+async def adopt(session: AsyncSession, vault: PhoneVault, e164: str) -> str:
+    """One citizen's rotation, now: rows under an older version's hash move to the current one.
+
+    For a change made while keys rotate (an opt-out by link or by an admin): the change must apply
+    to the choice in force, wherever it is indexed. Runs in the caller's transaction; returns the
+    number's current hash.
+    """
+    current, *previous = vault.hashes(e164)
+    specs = [s for s in key_columns() if isinstance(s, HashColumn)]
+    for old in previous:
+        await _record_alias(session, old, current, vault.key_version)
+        bumped: set[str] = set()
+        for spec in specs:
+            moved, merged = await _reindex_table(session, spec, {old: current})
+            if (moved or merged) and spec.snapshot and spec.snapshot not in bumped:
+                await bump(session, spec.snapshot)
+                bumped.add(spec.snapshot)
+    return current
+
+
 # -- status, aliases -------------------------------------------------------------------------
 
 
@@ -361,6 +381,8 @@ class KeyStatus:
     sealed: dict[str, dict[int, int]]
     # table -> rows still under a hash the last rotation has an alias for
     not_reindexed: dict[str, int]
+    # Opt-outs in force known by their hash only (no copy of the number): not re-indexable.
+    optouts_by_hash_only: int = 0
 
     @property
     def old_versions_in_use(self) -> set[int]:
@@ -370,13 +392,21 @@ class KeyStatus:
 
     @property
     def done(self) -> bool:
-        return not self.old_versions_in_use and not any(self.not_reindexed.values())
+        """Nothing needs the old key versions any more (they may leave the configuration)."""
+        old_configured = set(self.configured) - {self.key_version}
+        return (
+            not self.old_versions_in_use
+            and not any(self.not_reindexed.values())
+            and not (old_configured and self.optouts_by_hash_only)
+        )
 
 
 async def status(
     sessions: async_sessionmaker[AsyncSession], vault: PhoneVault, columns: Sequence[KeyColumns] | None = None
 ) -> KeyStatus:
     """What depends on which key version (read only)."""
+    from lettering.optout import service as optout_service
+
     specs = list(columns if columns is not None else key_columns())
     alias = PhoneHashAlias.__table__  # type: ignore[attr-defined]
     sealed: dict[str, dict[int, int]] = {}
@@ -398,7 +428,8 @@ async def status(
                     select(func.count()).select_from(spec.table).where(c[spec.hash].in_(olds))
                 )
                 not_reindexed[spec.table.name] = int(count.scalar_one())
-    return KeyStatus(vault.key_version, vault.versions, sealed, not_reindexed)
+        by_hash_only = await optout_service.optouts_without_number(session, vault.key_version)
+    return KeyStatus(vault.key_version, vault.versions, sealed, not_reindexed, by_hash_only)
 
 
 async def current_hash(session: AsyncSession, callee_hash: str) -> str:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidTag
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -252,7 +252,7 @@ async def change_optout(
     table = OptoutState.__table__  # type: ignore[attr-defined]
     # Make sure the row exists, then lock it: two changes at once are applied one after the other,
     # and each history row names the scope it really changed from.
-    await session.execute(
+    inserted = await session.execute(
         insert_for(session, table)
         .values(callee_hash=callee_hash, agency_id=agency_id, scope="none", updated_at=now)
         .on_conflict_do_nothing(index_elements=[table.c.callee_hash, table.c.agency_id])
@@ -267,6 +267,11 @@ async def change_optout(
     ).scalar_one()
     from_scope = _scope(state.scope)
     if from_scope == to_scope:
+        if inserted.rowcount:  # type: ignore[attr-defined]
+            # Nothing changes: leave no row behind (a fresh "none" row would look like a newer
+            # choice than one kept under an older key version's hash, see lettering/keyring).
+            await session.delete(state)
+            await session.flush()
         return OptoutChange(callee_hash, agency_id, from_scope, to_scope, None)
     state.scope = to_scope
     state.updated_at = now
@@ -363,6 +368,21 @@ async def keep_number(
             ciphertext=ciphertext, key_version=key_version, agency_id=agency_id, last_contact_at=contact_at
         )
     )
+
+
+async def optouts_without_number(session: AsyncSession, key_version: int) -> int:
+    """Opt-outs in force whose number the register does not keep under `key_version`.
+
+    They are found by their keyed hash only: a key rotation cannot re-index them, so they stay in
+    force only while the key version they were made under stays configured.
+    """
+    kept = select(col(CitizenNumber.callee_hash)).where(col(CitizenNumber.key_version) == key_version)
+    query = (
+        select(func.count())
+        .select_from(OptoutState)
+        .where(col(OptoutState.scope) != "none", col(OptoutState.callee_hash).not_in(kept))
+    )
+    return int((await session.execute(query)).scalar_one())
 
 
 async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: int = 1000) -> int:
@@ -493,10 +513,20 @@ async def apply_change(
     can be sent: the log says so, and the missing `optout-<history id>` outbox row records it.
     It is sent by the agency of the choice, else `sender_agency_id` (the agency whose link the
     citizen used), else the agency that last called.
+
+    When the number is known (given, or a copy kept), the citizen's rows still indexed under an
+    older key version's hash are first moved to the current one (lettering/keyring), so the change
+    applies to the choice actually in force; and the number is kept in the register while the
+    opt-out is in force (a key rotation must be able to re-index it).
     """
+    retained = await retained_number(session, subject.callee_hash)
+    number = number_e164 if number_e164 is not None else open_number(vault, retained)
+    callee_hash = subject.callee_hash
+    if number is not None:
+        callee_hash = await keyring_service.adopt(session, vault, number)
     change = await change_optout(
         session,
-        callee_hash=subject.callee_hash,
+        callee_hash=callee_hash,
         agency_id=subject.agency_id,
         to_scope=to_scope,
         via=via,
@@ -511,30 +541,26 @@ async def apply_change(
         target_name, _ = await directory_service.names(session, subject.agency_id, None)
     if not change.changed:
         return ChangeResult(change, target_name, "unchanged")
-    retained = await retained_number(session, subject.callee_hash)
     sender = subject.agency_id or sender_agency_id or (retained.agency_id if retained else None)
     sealed: tuple[bytes, int] | None = None
-    if number_e164 is not None:
-        fresh = vault.seal(number_e164)
+    if number is not None:
+        fresh = vault.seal(number)
         sealed = (fresh.ciphertext, fresh.key_version)
-        # Kept while the opt-out is in force (a key rotation must be able to re-index it).
         await keep_number(
             session,
-            callee_hash=subject.callee_hash,
+            callee_hash=callee_hash,
             ciphertext=fresh.ciphertext,
             key_version=fresh.key_version,
             agency_id=sender,
-            contact_at=now,
+            contact_at=retained.at if retained is not None and number_e164 is None else now,
         )
-    elif retained is not None and open_number(vault, retained) is not None:
-        sealed = (retained.ciphertext, retained.key_version)
     notice: NoticeOutcome = "not_sent"
     if sealed is not None and sender:
         sender_name, _ = await directory_service.names(session, sender, None)
         await kakao_service.enqueue_optout_notice(
             session,
             agency_id=sender,
-            recipient_hash=subject.callee_hash,
+            recipient_hash=callee_hash,
             recipient_ciphertext=sealed[0],
             key_version=sealed[1],
             variables={
@@ -552,7 +578,7 @@ async def apply_change(
         await session.flush()
     log.info(
         "opt-out %s agency %s: %s -> %s via %s (history %s); notice %s",
-        hash_prefix(subject.callee_hash),
+        hash_prefix(callee_hash),
         subject.agency_id,
         change.from_scope,
         change.to_scope,

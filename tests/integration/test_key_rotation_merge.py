@@ -189,3 +189,74 @@ async def test_a_missing_key_version_stops_the_rotation_with_a_clear_message(
     async with sessions() as session:
         row = (await session.execute(select(CitizenNumber))).scalar_one()
     assert (row.key_version, row.callee_hash) == (1, sealed.hash_hex)  # untouched
+
+
+async def test_a_hash_only_opt_out_keeps_the_old_key_needed(
+    sessions: async_sessionmaker[AsyncSession], vaults: tuple[PhoneVault, PhoneVault]
+) -> None:
+    """An opt-out whose number nobody keeps cannot be re-indexed: status never calls that done."""
+    v1, v2 = vaults
+    agencies = await seed_directory(sessions)
+    async with session_scope(sessions) as session:
+        session.add(OptoutState(callee_hash=v1.hash(OTHER), agency_id=agencies["HANBIT"], scope="all"))
+    await keyring_service.rotate(sessions, v2)
+    state = await keyring_service.status(sessions, v2)
+    assert state.optouts_by_hash_only == 1
+    assert not state.done  # version 1 must stay configured: its hash key still finds that opt-out
+    v2_alone = PhoneVault(key(), key(), 2)
+    assert (await keyring_service.status(sessions, v2_alone)).optouts_by_hash_only == 1
+
+
+async def test_a_change_during_the_key_window_applies_to_the_choice_in_force(
+    sessions: async_sessionmaker[AsyncSession], vaults: tuple[PhoneVault, PhoneVault]
+) -> None:
+    """Opted out under the old hash; an admin opts the citizen back in after the keys switched."""
+    from lettering.optout import service as optout_service
+
+    v1, v2 = vaults
+    agencies = await seed_directory(sessions)
+    hanbit = agencies["HANBIT"]
+    async with session_scope(sessions) as session:
+        session.add(OptoutState(callee_hash=v1.hash(NUMBER), agency_id=hanbit, scope="all"))
+    async with session_scope(sessions) as session:
+        result = await optout_service.apply_change(
+            session,
+            v2,
+            subject=optout_service.OptoutSubject(v2.hash(NUMBER), hanbit),
+            to_scope="none",
+            via="admin",
+            now=utcnow(),
+            admin_id=1,
+            number_e164=NUMBER,
+            reason="전화 요청",
+        )
+    assert (result.change.from_scope, result.change.to_scope) == ("all", "none")
+    async with sessions() as session:
+        states = [(r.callee_hash, r.scope) for r in (await session.execute(select(OptoutState))).scalars()]
+        history = [
+            (r.callee_hash, r.to_scope) for r in (await session.execute(select(OptoutHistory))).scalars()
+        ]
+        assert await keyring_service.current_hash(session, v1.hash(NUMBER)) == v2.hash(NUMBER)
+    assert states == [(v2.hash(NUMBER), "none")]
+    assert history == [(v2.hash(NUMBER), "none")]
+
+
+async def test_a_change_to_what_is_already_in_force_leaves_no_row(
+    sessions: async_sessionmaker[AsyncSession], vaults: tuple[PhoneVault, PhoneVault]
+) -> None:
+    from lettering.optout import service as optout_service
+
+    _, v2 = vaults
+    agencies = await seed_directory(sessions)
+    async with session_scope(sessions) as session:
+        change = await optout_service.change_optout(
+            session,
+            callee_hash=v2.hash(NUMBER),
+            agency_id=agencies["HANBIT"],
+            to_scope="none",
+            via="link",
+            now=utcnow(),
+        )
+    assert not change.changed
+    async with sessions() as session:
+        assert list((await session.execute(select(OptoutState))).scalars()) == []

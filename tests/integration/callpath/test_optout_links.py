@@ -433,7 +433,14 @@ async def test_a_link_used_days_later_still_gets_its_notice(service: Service) ->
     async with service.sessions() as session:
         query = select(KakaoMessage).where(KakaoMessage.idempotency_key == key)  # type: ignore[arg-type]
         notice = (await session.execute(query)).scalar_one()
-    assert notice.recipient_ciphertext is not None or notice.status == "delivered"
+    assert notice.kind == "optout_notice"
+
+    async def reached_the_phone() -> list[dict[str, Any]]:
+        return [n for n in await optout_notices(service) if n["recipient_no"] == citizen.replace("-", "")]
+
+    sent = await service.wait_for(reached_the_phone, timeout_s=10)
+    assert len(sent) == 1
+    assert "홍보 메시지 수신 거부" in sent[0]["text"]
 
 
 async def test_without_any_copy_of_the_number_the_history_says_not_sent(service: Service) -> None:
