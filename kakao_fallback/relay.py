@@ -65,6 +65,7 @@ NEVER_RECEIVED = frozenset({"connect_error", "http_429"})
 OPTOUT_NOTICE_KIND = "optout_notice"
 EXPIRED = "expired before it could be sent (sending hours or dealer trouble)"
 OPTED_OUT = "recipient opted out of all messages from this agency"
+EXPIRED_AFTER_A_POST = "expired before a retry; an earlier post may have been accepted: result unknown"
 # The approved template each kind of message is sent with.
 TEMPLATE_FOR_KIND = {
     "identity_notice": "IDENTITY_NOTICE_01",
@@ -410,7 +411,7 @@ class Relay:
             return
         except DealerRefused as exc:
             log.error("AlimTalk refused for agency %s: %s; messages dead-lettered", batch.agency_code, exc)
-            await self._finish(batch.rows, "dead", f"configuration: {exc}")
+            await self._finish(batch.rows, "dead", f"configuration: {exc}", never_accepted=True)
             stats.dead += len(batch.rows)
             return
         by_key = {r.grouping_key: r for r in result.results}
@@ -515,7 +516,11 @@ class Relay:
             for row in batch.rows:
                 assert row.id is not None
                 if row.expires_at is not None and row.expires_at <= now:
-                    refused[("dead", EXPIRED)].append(row.id)
+                    if row.first_sent_at is not None:
+                        # An earlier post may have reached the dealer: not known to be unsent.
+                        refused[("sent_unknown", EXPIRED_AFTER_A_POST)].append(row.id)
+                    else:
+                        refused[("dead", EXPIRED)].append(row.id)
                     continue
                 if row.recipient_ciphertext is None:
                     refused[("dead", "no recipient number kept")].append(row.id)
@@ -529,6 +534,7 @@ class Relay:
                 await self._finish_in(session, refused_ids, status, why, now)
                 stats.dead += len(refused_ids) if status == "dead" else 0
                 stats.dropped += len(refused_ids) if status == "dropped" else 0
+                stats.accepted += len(refused_ids) if status == "sent_unknown" else 0
                 log.info(
                     "AlimTalk batch %s: %d messages %s before posting (%s), ids %s",
                     batch.key[:8],
@@ -629,10 +635,18 @@ class Relay:
         log.warning("AlimTalk batch %s: %s; retry in %.1f s", batch.key[:8], error, wait)
 
     async def _finish(
-        self, rows: Sequence[KakaoMessage], status: str, why: str, *, final: bool = True
+        self,
+        rows: Sequence[KakaoMessage],
+        status: str,
+        why: str,
+        *,
+        final: bool = True,
+        never_accepted: bool = False,
     ) -> None:
         now = utcnow()
         values: dict[str, Any] = {"status": status, "last_error": why, "lease_until": None, "updated_at": now}
+        if never_accepted:  # the dealer refused the whole request: an operator may send it again
+            values["first_sent_at"] = None
         if final:
             values.update(finished_at=now, recipient_ciphertext=None)
         async with session_scope(self._sessions) as session:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -133,7 +133,9 @@ async def retry_messages(
     m = KakaoMessage
     rows = await session.execute(
         select(m.id, m.recipient_hash, m.recipient_ciphertext, m.key_version).where(  # type: ignore[call-overload]
-            col(m.id).in_(ids), col(m.status).in_(["dead", "failed"])
+            col(m.id).in_(ids),
+            # A dead message once posted may have reached the dealer: never sent again from here.
+            or_(col(m.status) == "failed", and_(col(m.status) == "dead", col(m.first_sent_at).is_(None))),
         )
     )
     queued = 0

@@ -435,7 +435,7 @@ async def test_a_message_sent_again_by_an_operator_is_a_new_batch_posted_at_once
     wrong = KakaoAgencySettings(app_key=APP_KEY, secret_key=SecretStr(SECRET), sender_key="x" * 40)
     assert (await relay_for(agencies={"*": wrong}).relay_once(NOON)).dead == 1
     (row,) = await rows(sessions)
-    assert row.first_sent_at is not None
+    assert row.first_sent_at is None  # the dealer refused the whole request: nothing was taken
     assert row.id is not None
     old_key, later = row.batch_key, NOON + timedelta(hours=1)
     async with session_scope(sessions) as session:
@@ -450,6 +450,27 @@ async def test_a_message_sent_again_by_an_operator_is_a_new_batch_posted_at_once
     assert row.first_sent_at is not None
     assert row.first_sent_at >= later
     assert await dealer_control(dealer, "GET", "/sends") == {row.batch_key: {"accepted": 1, "duplicates": 0}}
+
+
+async def test_a_message_that_expired_after_an_uncertain_post_is_never_sent_again(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    """503 on the first post: the dealer may have taken it. Expired before the retry, the message
+    ends as sent_unknown (not dead), and an operator's retry does not send it a second time."""
+    (number,) = await queue(sessions, 1, expires_in=timedelta(minutes=5))
+    relay: Relay = relay_for()
+    await dealer_control(dealer, "PUT", "/config", json={"outage": True})
+    assert (await relay.relay_once(NOON)).retried == 1
+    await dealer_control(dealer, "PUT", "/config", json={"outage": False})
+    await relay.relay_once(NOON + timedelta(minutes=6))
+    (row,) = await rows(sessions)
+    assert row.status == "sent_unknown"
+    assert row.first_sent_at is not None
+    async with session_scope(sessions) as session:
+        await session.execute(update(KakaoMessage).values(status="dead"))  # even if marked dead
+        await session.execute(update(KakaoMessage).values(recipient_ciphertext=VAULT.seal(number).ciphertext))
+        assert await retry_messages(session, [row.id or 0], NOON + timedelta(hours=1)) == 0
+    assert await dealer_control(dealer, "GET", "/messages") == []
 
 
 @pytest.mark.parametrize("interrupted_by", ["dealer_trouble", "relay_died"])
