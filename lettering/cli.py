@@ -268,7 +268,7 @@ def serve(
     """Run the service with uvicorn."""
     import uvicorn
 
-    from lettering.serving import NoDelayH11Protocol
+    from lettering.serving import http_protocol
 
     if "LETTERING_PUBLIC_BASE_URL" not in os.environ:
         # The in-process simulators and LG U+ callbacks are reached at the address actually served.
@@ -286,7 +286,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        http=NoDelayH11Protocol,
+        http=http_protocol(),
     )
 
 

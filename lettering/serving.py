@@ -1,9 +1,12 @@
 """How uvicorn serves the app: every accepted TCP connection gets TCP_NODELAY.
 
 asyncio enables TCP_NODELAY on an accepted socket only when the listening socket reports
-`proto == IPPROTO_TCP`. uvicorn binds the listening socket itself for `--workers N` with `proto`
-left at 0 (uvicorn issue #3149), so without this every keep-alive request after the first waits
-on the client's delayed ACK: about 40 ms on Linux, most of a PBX's hold budget.
+`proto == IPPROTO_TCP`. A listener bound with `proto` left at 0 (uvicorn issue #3149 lists the
+paths: a pre-bound socket, the gunicorn worker) leaves Nagle on, and every keep-alive request
+after the first then waits on the client's delayed ACK: about 40 ms on Linux, most of a PBX's hold
+budget. The test harness had such a socket (44 ms per request, 1 ms with this). `uvicorn --workers
+2` itself was not affected on the machine this was measured on; this is the guard for the paths
+that are.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ import contextlib
 import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:  # uvicorn prefers httptools when it is installed (uvicorn[standard])
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - depends on the installation
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -29,3 +37,20 @@ class NoDelayH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(transport)
+
+
+if HttpToolsProtocol is not None:
+
+    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol, with TCP_NODELAY on every connection it serves."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            set_nodelay(transport)
+            super().connection_made(transport)
+
+
+def http_protocol() -> type[asyncio.Protocol]:
+    """The protocol `lettering serve` runs: the one uvicorn would pick, with TCP_NODELAY."""
+    if HttpToolsProtocol is not None:
+        return NoDelayHttpToolsProtocol
+    return NoDelayH11Protocol
