@@ -17,7 +17,7 @@ from lettering.errors import AppError
 from lettering.keyring.columns import SealedSecrets
 from lettering.phone import PhoneVault
 from lettering.snapshots.service import bump
-from lettering.webhook.auth import SNAPSHOT_NAME, token_digest
+from lettering.webhook.auth import SNAPSHOT_NAME, open_pbx_secret, token_digest
 from lettering.webhook.models import WebhookPbx
 
 # The PBXs' whsec_ secrets are sealed with the number keys: re-sealed by `lettering keys rotate`.
@@ -119,7 +119,7 @@ async def pbx_secret(session: AsyncSession, vault: PhoneVault, pbx_id: str | Non
     row = (await session.execute(query.limit(1))).scalar_one_or_none()
     if row is None or row.secret_sealed is None:
         raise PbxProblem("no signed PBX registered" + (f" with id {pbx_id!r}" if pbx_id else ""))
-    return row.id, vault.open_secret(row.secret_sealed, row.secret_key_version)
+    return row.id, open_pbx_secret(vault, row.secret_sealed, row.secret_key_version)
 
 
 async def list_pbx(session: AsyncSession) -> list[WebhookPbx]:

@@ -7,6 +7,7 @@ package before the body is parsed; the PBX is the one whose secret verifies. Tok
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -27,6 +28,21 @@ from lettering.webhook.models import WebhookPbx
 log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "pbx"
+
+
+def open_pbx_secret(vault: PhoneVault, sealed: bytes, key_version: int) -> str:
+    """A PBX's whsec_ secret. Rows sealed before the key version was recorded say version 1 (the
+    migration's default) while they were sealed under the version then current: try that too."""
+    try:
+        return vault.open_secret(sealed, key_version)
+    except Exception:
+        for version in vault.versions:
+            if version != key_version:
+                with contextlib.suppress(Exception):
+                    return vault.open_secret(sealed, version)
+        raise
+
+
 _V1_SIGNATURE = re.compile(r"^v1,[A-Za-z0-9+/]+={0,2}$")
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,7 +91,7 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
             webhook = None
             if pbx.auth_mode == "signed" and pbx.secret_sealed:
                 try:
-                    webhook = Webhook(vault.open_secret(pbx.secret_sealed, pbx.secret_key_version))
+                    webhook = Webhook(open_pbx_secret(vault, pbx.secret_sealed, pbx.secret_key_version))
                 except Exception:  # a broken row must not take the other PBXs down
                     log.error("PBX %s: stored secret cannot be opened or decoded; it cannot sign in", pbx.id)
             views[pbx.id] = PbxView(
