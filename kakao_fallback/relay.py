@@ -433,6 +433,17 @@ class Relay:
                         last_error=None,
                     )
                     stats.accepted += 1
+                    if row.kind != OPTOUT_NOTICE_KIND and row.recipient_ciphertext is not None:
+                        # The message carries an opt-out link, valid from now: the number is kept
+                        # as long, to notify the result of using it (lettering/optout).
+                        await optout_service.keep_number(
+                            session,
+                            callee_hash=row.recipient_hash,
+                            ciphertext=row.recipient_ciphertext,
+                            key_version=row.key_version,
+                            agency_id=row.agency_id,
+                            contact_at=now,
+                        )
                 else:
                     code = str(answer.result_code) if answer else "missing"
                     message = answer.result_message if answer else "no result for this recipient"

@@ -124,6 +124,8 @@ class WebhookService:
         self._done: dict[tuple[str, str], asyncio.Event] = {}
         # Deliveries still being processed (a setup answered `pending` goes on in the background).
         self._tasks: set[asyncio.Task[Reply]] = set()
+        # The answer of each delivery being processed here, shared with copies that arrive meanwhile.
+        self._answers: dict[tuple[str, str], asyncio.Future[Reply]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -151,16 +153,22 @@ class WebhookService:
         key = (
             auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"
         )
-        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
-        self._tasks.add(work)
-        work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, event.call_id))
+        answer = self._answers.get((pbx.id, key))
+        if answer is None:
+            answer = asyncio.get_running_loop().create_future()
+            self._answers[(pbx.id, key)] = answer
+            work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
+            self._tasks.add(work)
+            work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
+        # else: a copy of a delivery this process is still processing: it gets the same answer.
         if event.type != "call.setup":
             return await asyncio.shield(answer)
         budget = received + pbx.hold_ms / 1000 - time.monotonic()
         try:
             return await asyncio.wait_for(asyncio.shield(answer), max(budget, 0.0))
         except TimeoutError:
+            if answer.done():  # a copy's budget ran out first: the same answer for both
+                return answer.result()
             log.warning(
                 "setup %s/%s not decided within the hold budget (%d ms): answered pending, goes on",
                 pbx.id,
@@ -178,10 +186,12 @@ class WebhookService:
             return pending
 
     def _settle(
-        self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, call_id: str
+        self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, key: str, call_id: str
     ) -> None:
         """The delivery's task ended: its reply (or error) answers the request if nothing has yet."""
         self._tasks.discard(task)
+        if self._answers.get((pbx_id, key)) is answer:
+            del self._answers[(pbx_id, key)]
         if task.cancelled():
             if not answer.done():
                 answer.cancel()

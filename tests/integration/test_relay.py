@@ -22,7 +22,7 @@ from kakao_fallback.service import NOTICE_EXPIRY, call_notice_variables, enqueue
 from kakao_fallback.simulator.app import create_alimtalk_simulator
 from lettering.db import session_scope, utcnow
 from lettering.directory.models import DirectoryAgency
-from lettering.optout.models import OptoutState
+from lettering.optout.models import CitizenNumber, OptoutState
 from lettering.phone import PhoneVault
 from lettering.settings import KakaoAgencySettings, KakaoSettings, Settings
 from tests.live import LiveServer, serve, stop
@@ -151,6 +151,20 @@ async def test_batches_of_at_most_batch_size_and_results_to_completed(
     assert {(r.status, r.delivery_status, r.channel) for r in await rows(sessions)} == {
         ("delivered", "COMPLETED", "alimtalk")
     }
+
+
+async def test_a_posted_link_keeps_its_number_in_the_register_from_the_post(
+    sessions: async_sessionmaker[AsyncSession], relay_for: Any, dealer: LiveServer
+) -> None:
+    """The opt-out link in the message works from the post on: the register keeps the number."""
+    (number,) = await queue(sessions, 1)
+    later = NOON + timedelta(hours=3)  # posted three hours after the call (sending hours, retries)
+    assert (await relay_for().relay_once(later)).accepted == 1
+    async with sessions() as session:
+        kept = (await session.execute(select(CitizenNumber))).scalar_one()
+    assert kept.callee_hash == VAULT.hash(number)
+    assert VAULT.open(kept.ciphertext, kept.key_version) == number
+    assert kept.last_contact_at >= later
 
 
 async def test_dealer_trouble_is_retried_with_the_same_idempotency_key(

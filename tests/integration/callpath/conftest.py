@@ -45,6 +45,7 @@ from tests.live import LiveServer, free_socket, serve, stop
 SECRET = "whsec_" + base64.b64encode(b"hanbit-main-test-secret-0123456789ab").decode()
 TOKEN = "token-for-the-legacy-pbx-0123456789"
 PASSPORT_GUIDANCE = "여권 발급 관련 안내 전화입니다"
+TEST_HOLD_MS = 1500
 
 
 def random_key() -> SecretStr:
@@ -242,7 +243,12 @@ async def service(
         raise
     vault = make_vault(settings)
     async with session_scope(sessions) as session:
-        await add_pbx(session, vault, pbx_id="hanbit-main", agency_code="HANBIT", secret=SECRET)
+        # A hold budget of 1.5 s (the default is 0.5 s): on a loaded CI machine a setup may take
+        # longer than 0.5 s, and the answer would then be `pending` instead of the outcome a test
+        # checks. The hold budget itself is tested with stalls longer than this.
+        await add_pbx(
+            session, vault, pbx_id="hanbit-main", agency_code="HANBIT", secret=SECRET, hold_ms=TEST_HOLD_MS
+        )
         await add_pbx(
             session,
             vault,
@@ -251,6 +257,7 @@ async def service(
             auth_mode="token",
             token=TOKEN,
             allow_nets=["127.0.0.0/8"],
+            hold_ms=TEST_HOLD_MS,
         )
         await add_pbx(
             session,
@@ -262,7 +269,12 @@ async def service(
             allow_nets=["10.20.0.0/16"],
         )
         await add_pbx(
-            session, vault, pbx_id="pureun-main", agency_code="PUREUN", secret=SECRET.replace("a", "b")
+            session,
+            vault,
+            pbx_id="pureun-main",
+            agency_code="PUREUN",
+            secret=SECRET.replace("a", "b"),
+            hold_ms=TEST_HOLD_MS,
         )
     live = serve(create_app(settings), sock)
     async with httpx.AsyncClient(base_url=base_url, timeout=15) as client:

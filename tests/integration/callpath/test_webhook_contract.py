@@ -170,7 +170,7 @@ async def test_stalled_carrier_answers_pending_then_records_the_outcome(service:
     answered_after = time.monotonic() - started
     assert reply["lettering"] == "pending"
     assert reply["carrier"] is None
-    assert answered_after < 2.5  # the stall is 3 s; the hold budget is 0.5 s
+    assert answered_after < 2.9  # the stall is 3 s; the test PBX's hold budget is 1.5 s
     record = await service.call(body["call_id"])
     assert record.lettering == "pending"
 
