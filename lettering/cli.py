@@ -50,6 +50,13 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def configure_logging(settings: Settings) -> None:
+    """The service's log format; the scheduler's line per job run (every 10 s) only from WARNING."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.getLevelName(settings.log_level)
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, level if isinstance(level, int) else 0))
+
+
 def settings_or_exit() -> Settings:
     try:
         return get_settings()
@@ -278,7 +285,7 @@ def serve(
     settings = settings_or_exit()
     if workers > 1 and settings.database_url.startswith("sqlite"):
         typer.secho("several workers on SQLite: writes will queue; use PostgreSQL in production", fg="yellow")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     uvicorn.run(
         "lettering.app:create_app",
         factory=True,
@@ -321,7 +328,7 @@ def worker() -> None:
     from lettering.db import make_engine, make_sessionmaker
 
     settings = settings_or_exit()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
 
     async def run() -> None:
         engine = make_engine(settings.database_url)
