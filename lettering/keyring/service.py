@@ -33,6 +33,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -98,15 +99,23 @@ async def rotate(
     """Bring every number and secret to the vault's current key version (resumable; see module doc)."""
     specs = list(columns if columns is not None else key_columns())
     report = RotationReport(vault.key_version)
-    for spec in specs:
-        if isinstance(spec, SealedColumns):
-            name = spec.table.name
-            report.resealed[name] = await _reseal(sessions, vault, spec, batch, progress)
-    for spec in specs:
-        if isinstance(spec, SealedSecrets):
-            report.secrets[spec.table.name] = await _reseal_secrets(sessions, vault, spec, progress)
-    hash_specs = [s for s in specs if isinstance(s, HashColumn)]
-    await _reindex(sessions, vault.key_version, hash_specs, batch, progress, report)
+    try:
+        for spec in specs:
+            if isinstance(spec, SealedColumns):
+                name = spec.table.name
+                report.resealed[name] = await _reseal(sessions, vault, spec, batch, progress)
+        for spec in specs:
+            if isinstance(spec, SealedSecrets):
+                report.secrets[spec.table.name] = await _reseal_secrets(sessions, vault, spec, progress)
+        hash_specs = [s for s in specs if isinstance(s, HashColumn)]
+        await _reindex(sessions, vault.key_version, hash_specs, batch, progress, report)
+    except IntegrityError as exc:
+        # The running service wrote a row under the new hash between this batch's check and its
+        # write: the batch was rolled back, everything before it is kept.
+        raise RotationError(
+            f"a row was written under a new hash while its batch ran ({type(exc.orig).__name__}); "
+            "the batch was rolled back: run `lettering keys rotate` again"
+        ) from None
     log.info(
         "key rotation to version %s: resealed %s, re-indexed %s, merged %s, secrets %s",
         vault.key_version,

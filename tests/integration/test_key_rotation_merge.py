@@ -260,3 +260,39 @@ async def test_a_change_to_what_is_already_in_force_leaves_no_row(
     assert not change.changed
     async with sessions() as session:
         assert list((await session.execute(select(OptoutState))).scalars()) == []
+
+
+async def test_a_row_written_meanwhile_stops_the_batch_cleanly_and_a_rerun_finishes(
+    sessions: async_sessionmaker[AsyncSession],
+    vaults: tuple[PhoneVault, PhoneVault],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    v1, v2 = vaults
+    agencies = await seed_directory(sessions)
+    async with session_scope(sessions) as session:
+        sealed = v1.seal(NUMBER)
+        session.add(
+            CitizenNumber(
+                callee_hash=sealed.hash_hex,
+                ciphertext=sealed.ciphertext,
+                key_version=1,
+                last_contact_at=utcnow(),
+            )
+        )
+        session.add(OptoutState(callee_hash=sealed.hash_hex, agency_id=agencies["HANBIT"], scope="all"))
+    original = keyring_service._reindex_table
+
+    async def collide_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(keyring_service, "_reindex_table", original)
+        raise IntegrityError("UPDATE optout_state", {}, Exception("unique constraint"))
+
+    monkeypatch.setattr(keyring_service, "_reindex_table", collide_once)
+    with pytest.raises(keyring_service.RotationError, match="run `lettering keys rotate` again"):
+        await keyring_service.rotate(sessions, v2)
+    await keyring_service.rotate(sessions, v2)
+    assert (await keyring_service.status(sessions, v2)).done
+    async with sessions() as session:
+        state = (await session.execute(select(OptoutState))).scalar_one()
+    assert (state.callee_hash, state.scope) == (v2.hash(NUMBER), "all")
