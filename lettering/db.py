@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -108,4 +109,46 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
 
 
-__all__ = ["Engine", "import_all_models", "make_engine", "make_sessionmaker", "session_scope", "utcnow"]
+_WRITE_LOCKS: dict[tuple[int, int], asyncio.Lock] = {}
+
+
+def _write_lock(factory: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    """This process's lock for writing through `factory`'s SQLite engine (None on PostgreSQL)."""
+    bind = factory.kw.get("bind")
+    if bind is None or bind.url.get_backend_name() != "sqlite":
+        return None
+    key = (id(factory), id(asyncio.get_running_loop()))
+    lock = _WRITE_LOCKS.get(key)
+    if lock is None:
+        lock = _WRITE_LOCKS[key] = asyncio.Lock()
+    return lock
+
+
+@asynccontextmanager
+async def write_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """`session_scope` for the call path's short write transactions.
+
+    On SQLite one writer at a time holds the database lock, and a writer that finds it taken waits
+    in SQLite's busy handler, which sleeps in steps of up to 100 ms: under a few concurrent calls
+    that, not the work, made setups miss their hold budget. Here the process's writers queue on an
+    asyncio lock instead and each goes the moment the previous one commits. Only for blocks that
+    do database work alone (no network, no nested scope); PostgreSQL needs none of this.
+    """
+    lock = _write_lock(factory)
+    if lock is None:
+        async with session_scope(factory) as session:
+            yield session
+    else:
+        async with lock, session_scope(factory) as session:
+            yield session
+
+
+__all__ = [
+    "Engine",
+    "import_all_models",
+    "make_engine",
+    "make_sessionmaker",
+    "session_scope",
+    "utcnow",
+    "write_scope",
+]

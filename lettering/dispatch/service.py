@@ -27,7 +27,7 @@ from carriers.routing import RouteResult, route_push
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView
-from lettering.db import session_scope, utcnow
+from lettering.db import utcnow, write_scope
 from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
 from lettering.optout import service as optout_service
@@ -157,7 +157,7 @@ class Dispatcher:
             log.exception("push for call %s failed inside the service; recording it as failed", job.public_id)
             settled = Settled("failed", "internal_error", None, None)
             try:
-                async with session_scope(self._sessions) as session:
+                async with write_scope(self._sessions) as session:
                     await call_service.update_call(
                         session, job.record_id, final_outcome="failed", final_reason="internal_error"
                     )
@@ -197,7 +197,7 @@ class Dispatcher:
             self._carriers.adapters, self._carriers.order, learned, lettering, job.deadline
         )
         settled = settle(result, job.decision.fallback)
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             shown = await call_service.display_result_of(session, job.record_id)
             await call_service.add_attempts(session, job.record_id, result.attempts, shown)
             notes = [note for push in result.attempts for note in push.notes]
@@ -337,7 +337,7 @@ class Dispatcher:
 
     async def lgu_report(self, report: LguReport) -> str:
         """Record an LG U+ display report once: 'recorded', 'repeat' or 'unknown'."""
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             outcome = await call_service.record_display_result(session, report.tid, report.result, report.at)
             if isinstance(outcome, str):
                 return outcome

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
-from lettering.db import session_scope, utcnow
+from lettering.db import utcnow, write_scope
 from lettering.decision.service import CallFacts, DecisionInputs, decide
 from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
 from lettering.dispatch.service import Dispatcher, PushJob
@@ -239,7 +239,7 @@ class WebhookService:
             reply = await self._process(pbx, event, received, claim_id, answer)
         except BaseException:
             # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
-            async with session_scope(self._sessions) as session:
+            async with write_scope(self._sessions) as session:
                 await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id == claim_id))  # type: ignore[arg-type]
             raise
         finally:
@@ -250,7 +250,7 @@ class WebhookService:
     async def _claim(self, pbx_id: str, key: str, event: PbxEvent) -> int | None:
         """Insert the delivery row (committed at once); None if it was already there."""
         try:
-            async with session_scope(self._sessions) as session:
+            async with write_scope(self._sessions) as session:
                 row = WebhookDelivery(
                     pbx_id=pbx_id, dedupe_key=key, event_type=event.type, call_id=event.call_id
                 )
@@ -300,7 +300,7 @@ class WebhookService:
                 await asyncio.sleep(REPLAY_POLL_S)
 
     async def _take_over(self, claim_id: int | None) -> bool:
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             result = await session.execute(
                 update(WebhookDelivery)
                 .where(
@@ -317,7 +317,7 @@ class WebhookService:
     ) -> Reply:
         if event.type == "call.setup":
             return await self._setup(pbx, event, received, claim_id, answer)
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             record = await call_service.record_progress(
                 session,
                 pbx.id,
@@ -341,7 +341,7 @@ class WebhookService:
         assert event.callee_number is not None
         assert event.extension is not None
         hold_deadline = received + pbx.hold_ms / 1000
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             seen = await call_service.find_call(session, pbx.id, event.call_id)
             if seen is not None and seen.setup_received_at is not None:
                 # The same call's setup again (a retry after a failure, or a new webhook-id):
@@ -407,7 +407,7 @@ class WebhookService:
             return await self._answer_now(
                 claim_id, pbx, event, received, "suppressed", decision.reason, base, explanation, answer
             )
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             record = await call_service.record_setup(
                 session,
                 pbx.id,
@@ -451,7 +451,7 @@ class WebhookService:
             response.fallback = settled.fallback  # type: ignore[assignment]
         response.elapsed_ms = int((time.monotonic() - received) * 1000)
         reply = told(answer, Reply(200, response.model_dump()))
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             await call_service.update_call(
                 session,
                 record.id,
@@ -502,7 +502,7 @@ class WebhookService:
             {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
         )
         reply = told(answer, Reply(200, response.model_dump()))
-        async with session_scope(self._sessions) as session:
+        async with write_scope(self._sessions) as session:
             await call_service.record_setup(
                 session,
                 pbx.id,
