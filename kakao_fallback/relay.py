@@ -583,9 +583,18 @@ class Relay:
         return False
 
     async def _finish_in(
-        self, session: AsyncSession, ids: Sequence[int | None], status: str, why: str, now: datetime
+        self,
+        session: AsyncSession,
+        ids: Sequence[int | None],
+        status: str,
+        why: str,
+        now: datetime,
+        *,
+        never_accepted: bool = False,
     ) -> None:
         """Finish rows for good inside the caller's transaction; their number is released."""
+        # never_accepted: the dealer refused the whole request, so an operator may send it again.
+        reset = {"first_sent_at": None} if never_accepted else {}
         await session.execute(
             update(KakaoMessage)
             .where(col(KakaoMessage.id).in_(list(ids)))
@@ -596,6 +605,7 @@ class Relay:
                 finished_at=now,
                 recipient_ciphertext=None,
                 updated_at=now,
+                **reset,
             )
             .execution_options(synchronize_session=False)
         )
@@ -646,23 +656,12 @@ class Relay:
         log.warning("AlimTalk batch %s: %s; retry in %.1f s", batch.key[:8], error, wait)
 
     async def _finish(
-        self,
-        rows: Sequence[KakaoMessage],
-        status: str,
-        why: str,
-        *,
-        final: bool = True,
-        never_accepted: bool = False,
+        self, rows: Sequence[KakaoMessage], status: str, why: str, *, never_accepted: bool = False
     ) -> None:
-        now = utcnow()
-        values: dict[str, Any] = {"status": status, "last_error": why, "lease_until": None, "updated_at": now}
-        if never_accepted:  # the dealer refused the whole request: an operator may send it again
-            values["first_sent_at"] = None
-        if final:
-            values.update(finished_at=now, recipient_ciphertext=None)
+        """`_finish_in`, in a transaction of its own."""
         async with session_scope(self._sessions) as session:
-            await session.execute(
-                update(KakaoMessage).where(col(KakaoMessage.id).in_([r.id for r in rows])).values(**values)
+            await self._finish_in(
+                session, [r.id for r in rows], status, why, utcnow(), never_accepted=never_accepted
             )
 
     # -- delivery results -------------------------------------------------------------------
