@@ -32,6 +32,7 @@ from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
 from lettering.dispatch.service import Dispatcher
 from lettering.errors import install_error_handlers
+from lettering.observability.health import router as health_router
 from lettering.optout import service as optout_service
 from lettering.optout.pages import router as optout_pages_router
 from lettering.optout.router import router as optout_router
@@ -208,6 +209,7 @@ def create_app(
     app.include_router(optout_pages_router)
     app.include_router(verify_router)
     app.include_router(audit_router)
+    app.include_router(health_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     # Mount the carrier simulator in this process and point empty carrier base URLs at it.
     simulators_in_process: bool = True
     snapshot_poll_s: float = 1.0
+    # /readyz answers 503 when the snapshots have not refreshed successfully for this long.
+    ready_snapshot_max_age_s: float = Field(10.0, gt=0)
     webhook_tolerance_s: int = 300
     default_hold_ms: int = 500
     retention_days: int = 90

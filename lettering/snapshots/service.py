@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -63,6 +64,9 @@ class SnapshotStore:
         self._builders = dict(builders)
         self._current = Snapshots()
         self._lock = asyncio.Lock()
+        # time.monotonic() of the last refresh that read the versions without error (also when
+        # nothing had changed): the readiness check (/readyz) calls the snapshots stale after it.
+        self.refreshed_at: float | None = None
 
     @property
     def current(self) -> Snapshots:
@@ -82,6 +86,7 @@ class SnapshotStore:
                     or versions.get(name, 0) != current.versions.get(name)
                 ]
                 if not stale:
+                    self.refreshed_at = time.monotonic()
                     return []
                 parts = dict(current.parts)
                 seen = dict(current.versions)
@@ -90,6 +95,7 @@ class SnapshotStore:
                     seen[name] = versions.get(name, 0)
             # One assignment: readers see either the old set or the new one, never a mix.
             self._current = Snapshots(parts=MappingProxyType(parts), versions=MappingProxyType(seen))
+            self.refreshed_at = time.monotonic()
             log.info("snapshots rebuilt: %s", ", ".join(f"{n}@{seen[n]}" for n in stale))
             return stale
 

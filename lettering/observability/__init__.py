@@ -1,0 +1,1 @@
+"""Operations: health endpoints for load balancers and service managers."""

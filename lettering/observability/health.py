@@ -1,0 +1,131 @@
+"""Liveness and readiness, for load balancers and service managers.
+
+`GET /livez` says the process is up and its event loop answers. It touches nothing else (no
+database), so a database outage never makes a supervisor restart every worker.
+
+`GET /readyz` says this worker can take calls now: the database answers a cheap query within
+`DB_TIMEOUT_S`, and the snapshots `decide()` reads have refreshed successfully within
+`ready_snapshot_max_age_s` (a worker whose poller cannot read `snapshot_version` would letter calls
+from an old directory and old opt-outs). Otherwise it answers 503 with a JSON body naming what is
+wrong, so the load balancer sends calls to the other workers. The answer never waits longer than
+the timeout, even when the database stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lettering.settings import Settings
+from lettering.snapshots.service import SnapshotStore
+
+# Short: a probe that waits longer than the load balancer's own timeout tells it nothing.
+DB_TIMEOUT_S = 1.0
+
+router = APIRouter(tags=["ops"])
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotCheck(Check):
+    age_s: float | None
+    max_age_s: float
+
+
+class DatabaseProbe:
+    """Runs the readiness query, one at a time, and never waits for it past the timeout.
+
+    A probe that timed out is cancelled and left to finish in the background (cancelling a query
+    on a stalled connection can itself stall); while it is still running the next check reports
+    the database as not ready instead of piling up another waiting query.
+    """
+
+    def __init__(self, engine: AsyncEngine, timeout_s: float) -> None:
+        self.engine = engine
+        self._timeout_s = timeout_s
+        self._running: asyncio.Task[None] | None = None
+
+    async def check(self) -> Check:
+        if self._running is not None and not self._running.done():
+            return Check(False, "an earlier check is still waiting for the database")
+        task = asyncio.create_task(self._query(), name="readiness-database")
+        task.add_done_callback(_consume_outcome)
+        self._running = task
+        done, _ = await asyncio.wait({task}, timeout=self._timeout_s)
+        if not done:
+            task.cancel()
+            return Check(False, f"no answer within {self._timeout_s:g} s")
+        error = task.exception()
+        if error is not None:
+            cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+            return Check(False, f"query failed ({type(cause).__name__})")
+        return Check(True, "ok")
+
+    async def _query(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def _consume_outcome(task: asyncio.Task[None]) -> None:
+    """Mark a background probe's error as seen (it was reported, or its caller stopped waiting)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def check_snapshots(store: SnapshotStore, max_age_s: float, now: float) -> SnapshotCheck:
+    """Fresh when the store's last successful refresh is at most `max_age_s` old (monotonic clock)."""
+    if store.refreshed_at is None:
+        return SnapshotCheck(False, "never refreshed", None, max_age_s)
+    age = round(now - store.refreshed_at, 3)
+    if age > max_age_s:
+        return SnapshotCheck(
+            False, f"last successful refresh {age:g} s ago (more than {max_age_s:g} s)", age, max_age_s
+        )
+    return SnapshotCheck(True, "ok", age, max_age_s)
+
+
+def _probe(request: Request) -> DatabaseProbe:
+    state = request.app.state
+    engine: AsyncEngine = state.engine
+    probe: DatabaseProbe | None = getattr(state, "readiness_probe", None)
+    if probe is None or probe.engine is not engine:
+        probe = state.readiness_probe = DatabaseProbe(engine, DB_TIMEOUT_S)
+    return probe
+
+
+@router.get("/livez")
+async def livez() -> JSONResponse:
+    """The process is up (no database, no snapshots: restarting would not fix those)."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 when this worker can take calls; 503 naming each check that failed."""
+    settings: Settings = request.app.state.settings
+    store: SnapshotStore = request.app.state.snapshots
+    checks: dict[str, Check] = {
+        "database": await _probe(request).check(),
+        "snapshots": check_snapshots(store, settings.ready_snapshot_max_age_s, time.monotonic()),
+    }
+    problems = [f"{name}: {check.detail}" for name, check in checks.items() if not check.ok]
+    return JSONResponse(
+        {
+            "status": "not_ready" if problems else "ready",
+            "problems": problems,
+            "checks": {name: asdict(check) for name, check in checks.items()},
+        },
+        status_code=503 if problems else 200,
+    )
