@@ -822,14 +822,16 @@ def stack(db: str, workers: int, relay: bool) -> Iterator[Stack]:
     try:
         postmaster = None
         if db == "postgres":
-            pg_dir = tmp / "pg"
+            # Not under `tmp` (mode 0700): as root the cluster belongs to the postgres user.
+            pg_dir = Path(tempfile.gettempdir()) / f"lettering-load-pg-{os.getpid()}-{os.urandom(3).hex()}"
             out = subprocess.run(
                 [str(ROOT / "scripts" / "pg-test"), "start", str(pg_dir)],
                 capture_output=True,
                 text=True,
                 timeout=120,
-                check=True,
             )
+            if out.returncode != 0:
+                raise RuntimeError(f"scripts/pg-test start failed:\n{out.stderr}")
             url = out.stdout.strip().splitlines()[-1]
             postmaster = int((pg_dir / "data" / "postmaster.pid").read_text().split()[0])
         else:
@@ -920,6 +922,7 @@ class Bench:
         self.o = opts
         self.gen = Deliveries(s.extensions, opts.mix)
         self.results: dict[str, Any] = {"db": s.db, "workers": s.workers}
+        self.idle = (0.0, 0.0)
 
     # helpers
 
@@ -1012,6 +1015,8 @@ class Bench:
         cpu1, pg1, sim1 = self.service_cpu(), self.pg_cpu(), tree_cpu_s(self.s.simulator.pid)
         prof = self.finish_profile(spy) if spy else None
         answered = max(svc.answered, 1)
+        window = time.monotonic() - started
+        idle, pg_idle = self.idle
         row = {
             "rate": rate,
             "sent": n,
@@ -1019,6 +1024,10 @@ class Bench:
             "answers": dict(svc.keys),
             "service_cpu_ms_per_setup": (cpu1 - cpu0) * 1000 / answered,
             "postgres_cpu_ms_per_setup": (pg1 - pg0) * 1000 / answered if self.s.postmaster else None,
+            "service_net_cpu_ms_per_setup": (cpu1 - cpu0 - idle * window) * 1000 / answered,
+            "postgres_net_cpu_ms_per_setup": (pg1 - pg0 - pg_idle * window) * 1000 / answered
+            if self.s.postmaster
+            else None,
             "simulator_cpu_ms_per_setup": (sim1 - sim0) * 1000 / answered,
             "floor_cpu_ms_per_request": floor_cpu * 1000 / max(floor.answered, 1),
             "p50_ms": percentile(svc.latencies, 50),
@@ -1030,11 +1039,16 @@ class Bench:
             "sender_lag_p99_ms": svc.lag_p99_ms,
             "sender_cpu_share": svc.sender_cpu_s / max(answered_at - started, 1e-9),
             "drain_s": drain,
-            "cpu_window_s": time.monotonic() - started,
+            "cpu_window_s": window,
         }
         row["added_p99_ms"] = row["p99_ms"] - row["floor_p99_ms"]
         if prof is not None:
             row["profile"] = prof
+        pg_net = (
+            f" + {row['postgres_net_cpu_ms_per_setup']:.2f}"
+            if row["postgres_net_cpu_ms_per_setup"] is not None
+            else ""
+        )
         pg = (
             f" + PostgreSQL {row['postgres_cpu_ms_per_setup']:.2f} ms"
             if row["postgres_cpu_ms_per_setup"] is not None
@@ -1043,6 +1057,7 @@ class Bench:
         say(
             f"  {rate:6.0f}/s x {self.o.duration:.0f} s:"
             f" service CPU {row['service_cpu_ms_per_setup']:.2f} ms/setup{pg}"
+            f" (net of idle {row['service_net_cpu_ms_per_setup']:.2f}{pg_net})"
             f" (simulator {row['simulator_cpu_ms_per_setup']:.2f};"
             f" floor {row['floor_cpu_ms_per_request']:.2f} ms/req)"
             f" | latency p50 {row['p50_ms']:.1f} p99 {row['p99_ms']:.1f} ms,"
@@ -1059,16 +1074,22 @@ class Bench:
 
     def figure2(self) -> None:
         say("\n== 2. CPU per setup at a steady rate (open loop, latency from the scheduled send time)")
-        idle0 = self.service_cpu()
-        time.sleep(2.0)
-        idle = (self.service_cpu() - idle0) / 2.0
+        idle0, pg0 = self.service_cpu(), self.pg_cpu()
+        time.sleep(3.0)
+        idle, pg_idle = (self.service_cpu() - idle0) / 3.0, (self.pg_cpu() - pg0) / 3.0
+        self.idle = (idle, pg_idle)
         say(
-            f"  idle service CPU: {idle * 1000:.1f} ms per second (scheduler, snapshot polls; included below)"
+            f"  idle CPU: service {idle * 1000:.1f} ms/s, PostgreSQL {pg_idle * 1000:.1f} ms/s (scheduler,"
+            " snapshot polls); 'net of idle' below subtracts it over the window"
         )
         rows = []
         for rate in self.o.steady_rates:
             rows.append(self.steady(rate, profile=self.o.profile and rate == max(self.o.steady_rates)))
-        self.results["figure2"] = {"idle_cpu_ms_per_s": idle * 1000, "rates": rows}
+        self.results["figure2"] = {
+            "idle_cpu_ms_per_s": idle * 1000,
+            "idle_pg_cpu_ms_per_s": pg_idle * 1000,
+            "rates": rows,
+        }
         for row in rows:
             if "profile" in row:
                 print_profile(row["profile"])
@@ -1083,8 +1104,8 @@ class Bench:
             return decided, "figure 1 decided/s"
         rows = self.results.get("figure2", {}).get("rates", [])
         if rows:
-            cpu = rows[0]["service_cpu_ms_per_setup"] + (rows[0]["postgres_cpu_ms_per_setup"] or 0.0)
-            cores = min(os.cpu_count() or 1, self.s.workers + (1 if self.s.postmaster else 0))
+            cpu = rows[0]["service_net_cpu_ms_per_setup"] + (rows[0]["postgres_net_cpu_ms_per_setup"] or 0.0)
+            cores = min(os.cpu_count() or 1, self.s.workers)
             est = cores * 1000 / max(cpu, 0.1)
             return (
                 est,
@@ -1197,7 +1218,17 @@ class Bench:
             return None
         pid = worker_pids(self.s.service.pid)[0]
         out = self.s.tmp / "profile.txt"
-        argv = [PY_SPY, "record", "--gil", "--rate", "200", "--format", "raw", "--nonblocking"]
+        argv = [
+            PY_SPY,
+            "record",
+            "--gil",
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--full-filenames",
+        ]
         argv += ["-o", str(out), "--pid", str(pid), "--duration", str(int(self.o.duration) + 2)]
         proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
@@ -1252,7 +1283,8 @@ def _package(path: str) -> str:
         rel = path.removeprefix(str(ROOT) + "/")
         return "app:" + rel.split("/", 1)[0].removesuffix(".py")
     if "/python3" in path:
-        return "stdlib:" + path.rsplit("/", 1)[-1].removesuffix(".py")
+        parts = path.removesuffix(".py").rsplit("/", 2)
+        return "stdlib:" + (parts[-2] if parts[-1] == "__init__" else parts[-1])
     return path
 
 
@@ -1327,7 +1359,7 @@ def run_db(db: str, workers: int, opts: Options, relay: bool) -> dict[str, Any]:
         capture_output=True,
         text=True,
         cwd=ROOT,
-    ).stdout.strip()
+    ).stdout.rstrip("\n")
     changed = ", ".join(line[3:] for line in dirty.splitlines())
     say(
         f"\n######## {db}, {workers} worker(s); commit {commit}"
