@@ -194,11 +194,11 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
-def start_proc(name: str, argv: list[str], env: dict[str, str], logdir: Path) -> Proc:
+def start_proc(name: str, argv: list[str], env: dict[str, str], logdir: Path, cwd: Path = ROOT) -> Proc:
     log = logdir / f"{name}.log"
     with open(log, "wb") as out:
         popen = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     return Proc(name, popen, log)
 
@@ -556,6 +556,37 @@ def open_loop(
 # -- the database, read-only --------------------------------------------------------------------
 
 
+def _tables() -> tuple[Any, Any]:
+    """The columns read here of call_record and call_attempt (lettering/calls/models.py), declared
+    locally: the harness never imports the service's code, which may be mid-edit."""
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+
+    meta = MetaData()
+    record = Table(
+        "call_record",
+        meta,
+        Column("id", Integer, primary_key=True),
+        Column("pbx_id", String),
+        Column("call_id", String),
+        Column("lettering", String),
+        Column("final_outcome", String),
+        Column("final_reason", String),
+        Column("occurred_at", DateTime(timezone=True)),
+        Column("setup_received_at", DateTime(timezone=True)),
+        Column("updated_at", DateTime(timezone=True)),
+    )
+    attempt = Table(
+        "call_attempt",
+        meta,
+        Column("id", Integer, primary_key=True),
+        Column("call_record_id", Integer),
+        Column("created_at", DateTime(timezone=True)),
+        Column("latency_ms", Integer),
+        Column("outcome", String),
+    )
+    return record, attempt
+
+
 def read_only_url(url: str) -> tuple[str, dict[str, Any]]:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
@@ -569,11 +600,9 @@ async def _open_calls(url: str, prefix: str) -> tuple[int, int]:
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from lettering.calls.models import CallRecord
-
     ro_url, args = read_only_url(url)
     engine = create_async_engine(ro_url, poolclass=NullPool, connect_args=args)
-    t = CallRecord.__table__  # type: ignore[attr-defined]
+    t, _a = _tables()
     phase = (t.c.pbx_id == PBX_ID) & t.c.call_id.like(f"{prefix}-%")
     try:
         async with engine.connect() as conn:
@@ -620,12 +649,9 @@ async def _phase_rows(url: str, prefix: str) -> tuple[list[Any], dict[int, list[
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from lettering.calls.models import CallAttempt, CallRecord
-
     ro_url, args = read_only_url(url)
     engine = create_async_engine(ro_url, poolclass=NullPool, connect_args=args)
-    r = CallRecord.__table__  # type: ignore[attr-defined]
-    a = CallAttempt.__table__  # type: ignore[attr-defined]
+    r, a = _tables()
     phase = (r.c.pbx_id == PBX_ID) & r.c.call_id.like(f"{prefix}-%")
     try:
         async with engine.connect() as conn:
@@ -744,12 +770,21 @@ class Stack:
     extensions: list[str]
 
 
+def export_commit(rev: str, tmp: Path) -> Path:
+    """A copy of the tree at `rev` (git archive; the repository is only read): the code under test."""
+    code = tmp / "code"
+    code.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, timeout=120, check=True)
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, timeout=120, check=True)
+    return code
+
+
 def base_env(
     db_url: str, service_port: int, sim_port: int, kakao_port: int | None, tmp: Path
 ) -> dict[str, str]:
     key = lambda: base64.b64encode(os.urandom(32)).decode()  # noqa: E731
     sim = f"http://127.0.0.1:{sim_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETTERING_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LETTERING_") and k != "PYTHONPATH"}
     env.update(SIM_SECRETS)
     env.update(
         {
@@ -776,34 +811,23 @@ def base_env(
     return env
 
 
-async def prepare_db(db_url: str, env: dict[str, str]) -> list[str]:
-    """Migrations, the directory (data/directory.csv), the signed benchmark PBX; the PBX's extensions."""
-    from lettering.app import make_vault
-    from lettering.db import make_engine, make_sessionmaker, session_scope
-    from lettering.directory import service as directory_service
-    from lettering.migrate import upgrade_head
-    from lettering.settings import Settings
-    from lettering.webhook.admin import add_pbx
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    await asyncio.to_thread(upgrade_head, db_url)
-    parsed = directory_service.parse_directory(ROOT / "data" / "directory.csv")
-    assert not isinstance(parsed, list), parsed
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
-    await directory_service.import_directory(sessions, parsed)
-    async with session_scope(sessions) as session:
-        await add_pbx(
-            session, make_vault(settings), pbx_id=PBX_ID, agency_code="HANBIT", secret=SECRET, hold_ms=HOLD_MS
+def prepare_db(code: Path, env: dict[str, str], logdir: Path) -> None:
+    """Migrations, the directory (data/directory.csv), the signed benchmark PBX: with the CLI of the
+    code under test (`code`), so a half-edited working tree never runs in this process."""
+    steps = [
+        ["db", "upgrade"],
+        ["directory", "import", str(ROOT / "data" / "directory.csv")],
+        ["pbx", "add", "--id", PBX_ID, "--agency", "HANBIT", "--secret", SECRET, "--hold-ms", str(HOLD_MS)],
+    ]
+    for step in steps:
+        done = subprocess.run(
+            [PY, "-m", "lettering.cli", *step], env=env, cwd=code, capture_output=True, text=True, timeout=300
         )
-    await engine.dispose()
-    return hanbit_extensions()
+        (logdir / "prepare.log").open("a").write(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"lettering {' '.join(step[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
 
 
 def hanbit_extensions() -> list[str]:
@@ -815,11 +839,12 @@ def hanbit_extensions() -> list[str]:
 
 
 @contextlib.contextmanager
-def stack(db: str, workers: int, relay: bool) -> Iterator[Stack]:
+def stack(db: str, workers: int, relay: bool, at: str | None) -> Iterator[Stack]:
     procs: list[Proc] = []
     pg_dir: Path | None = None
     tmp = Path(tempfile.mkdtemp(prefix="lettering-load-"))
     try:
+        code = export_commit(at, tmp) if at else ROOT
         postmaster = None
         if db == "postgres":
             # Not under `tmp` (mode 0700): as root the cluster belongs to the postgres user.
@@ -839,7 +864,10 @@ def stack(db: str, workers: int, relay: bool) -> Iterator[Stack]:
         service_port, sim_port, floor_port = free_port(), free_port(), free_port()
         kakao_port = free_port() if relay else None
         env = base_env(url, service_port, sim_port, kakao_port, tmp)
-        extensions = asyncio.run(prepare_db(url, env))
+        if at:
+            env["PYTHONPATH"] = str(code)
+        prepare_db(code, env, tmp)
+        extensions = hanbit_extensions()
         simulator = start_proc(
             "simulator",
             [PY, "-m", "lettering.cli", "simulate", "carriers", "--port", str(sim_port)],
@@ -854,6 +882,7 @@ def stack(db: str, workers: int, relay: bool) -> Iterator[Stack]:
                 [PY, "-m", "lettering.cli", "simulate", "alimtalk", "--port", str(kakao_port)],
                 env,
                 tmp,
+                code,
             )
             procs.append(kakao)
             others.append(kakao)
@@ -863,6 +892,7 @@ def stack(db: str, workers: int, relay: bool) -> Iterator[Stack]:
             + ["--workers", str(workers)],
             env,
             tmp,
+            code,
         )
         procs.append(service)
         floor = start_proc(
@@ -1335,40 +1365,47 @@ def warm_up(b: Bench) -> None:
     reqs, _ = b.requests_for(b.s.service_port, "warm", 40, 20.0)
     started = time.monotonic()
     res = open_loop(b.s.service_port, reqs, 20.0)
+    broken = {k: v for k, v in res.keys.items() if k.startswith("http_5") or k in ("error", "timeout")}
+    if broken:
+        raise RuntimeError(f"the service fails its warm-up ({dict(res.keys)}):\n{b.s.service.tail(30)}")
     b.drain("warm", res.http_200, started)
     freqs, _ = b.requests_for(b.s.floor_port, "fwarm", 40, 20.0)
     open_loop(b.s.floor_port, freqs, 20.0)
     say(f"  warm-up: {dict(res.keys)}")
 
 
-def run_db(db: str, workers: int, opts: Options, relay: bool) -> dict[str, Any]:
+def run_db(db: str, workers: int, opts: Options, relay: bool, at: str | None) -> dict[str, Any]:
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ["git", "rev-parse", "--short", at or "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
-    dirty = subprocess.run(
-        [
-            "git",
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "lettering",
-            "carriers",
-            "kakao_fallback",
-            "campaigns",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout.rstrip("\n")
+    dirty = (
+        ""
+        if at
+        else subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "lettering",
+                "carriers",
+                "kakao_fallback",
+                "campaigns",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout.rstrip("\n")
+    )
     changed = ", ".join(line[3:] for line in dirty.splitlines())
     say(
-        f"\n######## {db}, {workers} worker(s); commit {commit}"
+        f"\n######## {db}, {workers} worker(s); {'exported ' if at else 'working tree at '}commit {commit}"
         f"{' + uncommitted changes in ' + changed if dirty else ''};"
         f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs"
     )
     mix = ", ".join(f"{k} {s:.0%}" for k, s in opts.mix)
     say(f"  callee mix: {mix}; carrier simulator 0-0 ms in its own process; hold budget {HOLD_MS} ms")
-    with stack(db, workers, relay) as s:
+    with stack(db, workers, relay, at) as s:
         b = Bench(s, opts)
         warm_up(b)
         b.figure1()
@@ -1411,6 +1448,11 @@ def main() -> None:
     parser.add_argument(
         "--relay-in-process", action="store_true", help="run the AlimTalk relay in the service"
     )
+    parser.add_argument(
+        "--at",
+        default=None,
+        help="measure the code of this commit (git archive into a temp dir) instead of the working tree",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     args = parser.parse_args()
     opts = Options(
@@ -1438,7 +1480,7 @@ def main() -> None:
     results = []
     for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         workers = args.workers or (1 if db == "sqlite" else 2)
-        results.append(run_db(db, workers, opts, args.relay_in_process))
+        results.append(run_db(db, workers, opts, args.relay_in_process, args.at))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
         say(f"\nfigures written to {args.json}")
