@@ -16,9 +16,17 @@ or the Content-Type. The walk runs before any pixel is decoded, so it can refuse
 - PNG ancillary chunks (text, ICC, ...) never reach Pillow at all, so text and ICC zlib bombs cannot
   either; JPEG progressive "scan bombs" are refused by counting scans.
 
-Only then does Pillow `verify()` and fully `load()` the image. The result is re-encoded from pixels
-(orientation applied, RGB, alpha composited on white), so no EXIF, GPS, XMP, ICC profile, comment or
-text chunk of the upload survives, and the clean bytes are what everything downstream uses.
+Only then does Pillow `verify()` and `load()` the image, decoding all of it (every scan, every row). The
+result is re-encoded from pixels (orientation applied, RGB, alpha composited on white), so no EXIF, GPS,
+XMP, ICC profile, comment or text chunk of the upload survives, and the clean bytes are what everything
+downstream uses (the card-news page and every carrier rendition). The upload itself is kept as received.
+
+A JPEG is decoded at the smallest DCT scale (libjpeg's 1/1, 1/2, 1/4, 1/8: Pillow's draft mode) that still
+covers `CLEAN_COVER`, the largest carrier frame, once fitted with the image's aspect ratio: a 12 MP photo
+comes out 2000x1500, still larger than any rendition needs, at a fraction of the decoding and encoding
+cost. libjpeg still decodes all of the entropy-coded data (only the inverse DCT runs at the smaller
+scale), so the decoder meets every byte of the upload as before. A PNG has no such scale and is cleaned
+at its own size.
 
 All of this is CPU-bound and synchronous: async callers run it off the event loop
 (`await asyncio.to_thread(inspect_upload, data, ...)`).
@@ -45,7 +53,12 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_SIDE = 8000
 JPEG_QUALITY = 92
+# The largest carrier frame (KT, 1080x1920): a clean JPEG keeps at least the pixels that the image needs
+# when fitted into it, so no rendition is ever made from fewer pixels than its frame shows.
+# campaigns/renditions.py refuses to load if a carrier's frame does not fit inside it.
+CLEAN_COVER = (1080, 1920)
 _ORIENTATION = 0x0112  # the EXIF tag
+_TRANSPOSING = {5, 6, 7, 8}  # orientations that swap width and height
 
 # Structural limits: real images stay far below them, and they bound the work a hostile file can cause.
 MAX_PNG_CHUNKS = 20_000
@@ -78,7 +91,7 @@ class MediaRefused(AppError):
 
 @dataclass(frozen=True, slots=True)
 class CleanImage:
-    """An accepted upload re-encoded from its pixels: no metadata, upright, RGB."""
+    """An accepted upload re-encoded from its pixels: no metadata, upright, RGB (a large JPEG downscaled)."""
 
     mime_type: str  # "image/jpeg" | "image/png"
     width: int
@@ -404,14 +417,40 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def fit_inside(size: tuple[int, int], frame: tuple[int, int]) -> tuple[int, int]:
+    """The largest size with the aspect ratio of `size` that fits in `frame` (up or down)."""
+    (w, h), (fw, fh) = size, frame
+    scale = min(fw / w, fh / h)
+    return min(fw, max(1, round(w * scale))), min(fh, max(1, round(h * scale)))
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1 when there is none); a broken EXIF block only means there is none."""
+    try:
+        orientation = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # metadata is thrown away anyway; an unreadable one must not refuse the photo
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _draft_size(stored: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The stored size a JPEG must keep so that, shown upright, it still covers CLEAN_COVER when fitted."""
+    upright = stored[::-1] if orientation in _TRANSPOSING else stored
+    need = fit_inside(upright, CLEAN_COVER)
+    need = need[::-1] if orientation in _TRANSPOSING else need
+    return min(need[0], stored[0]), min(need[1], stored[1])
+
+
 def _decode(stream: bytes, fmt: str, size: tuple[int, int]) -> Image.Image:
-    """Pillow's verify() and a full load(); any decoder failure is a refusal."""
+    """Pillow's verify() and a load() of all the data (a JPEG at its draft scale); any failure refuses."""
     try:
         with Image.open(io.BytesIO(stream), formats=[fmt]) as probe:
             probe.verify()
         img = Image.open(io.BytesIO(stream), formats=[fmt])
         if img.size != size:
             raise _corrupt()
+        if fmt == "JPEG":
+            img.draft("RGB", _draft_size(size, _orientation(img)))
         img.load()
     except MediaRefused:
         raise
@@ -425,8 +464,7 @@ def _decode(stream: bytes, fmt: str, size: tuple[int, int]) -> Image.Image:
 def _upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation; a broken EXIF block only means there is no orientation to apply."""
     try:
-        orientation = img.getexif().get(_ORIENTATION, 1)
-        if orientation in range(2, 9):
+        if _orientation(img) != 1:
             return ImageOps.exif_transpose(img)
     except Exception:  # metadata is thrown away anyway; an unreadable one must not refuse the photo
         pass

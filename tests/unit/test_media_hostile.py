@@ -214,3 +214,39 @@ def test_refusal_renders_as_code_and_message() -> None:
     refused = MediaRefused("not_an_image", "JPEG 또는 PNG 이미지만 올릴 수 있습니다.")
     assert refused.status_code == 422
     assert refused.body() == {"code": "not_an_image", "message": "JPEG 또는 PNG 이미지만 올릴 수 있습니다."}
+
+
+# --- A 12 MP camera JPEG: decoded at a reduced DCT scale, every check still applies -------------------
+
+
+def test_large_camera_jpeg_is_cleaned_at_a_reduced_scale_without_metadata() -> None:
+    data = corpus.camera_jpeg()  # 4000x3000, EXIF with GPS, ICC profile
+    for needle in (b"Exif", b"GPS", b"ICC_PROFILE", b"CameraMaker"):
+        assert needle in data
+    clean = inspect_upload(data)
+    assert clean.mime_type == "image/jpeg"
+    img = assert_clean(clean, data)
+    assert img.size == (2000, 1500)  # 1/2: the largest scale still covering 1080x1920's fit (1080x810)
+    assert isinstance(inspect_upload(clean.data), CleanImage)  # the clean image is itself a valid upload
+
+
+@pytest.mark.parametrize(
+    ("build", "limits", "code"),
+    [
+        (lambda: corpus.camera_jpeg() + corpus.tiny_zip(), {}, "polyglot"),
+        (lambda: corpus.camera_jpeg() + corpus.TINY_PDF, {}, "polyglot"),
+        (lambda: b"<!doctype html>" + corpus.camera_jpeg(), {}, "polyglot"),
+        (lambda: corpus.camera_jpeg()[: len(corpus.camera_jpeg()) // 2], {}, "truncated"),
+        (corpus.camera_jpeg, {"max_side": 3999}, "dimensions_too_large"),
+        (corpus.camera_jpeg, {"max_pixels": 4000 * 3000 - 1}, "dimensions_too_large"),
+        (corpus.camera_jpeg, {"max_bytes": 1024 * 1024}, "too_large"),
+        (lambda: corpus.with_sof_size(corpus.camera_jpeg(), 7000, 7000), {}, "dimensions_too_large"),
+    ],
+    ids=["+zip", "+pdf", "html+", "truncated", "max_side", "max_pixels", "max_bytes", "sof-bomb"],
+)
+def test_large_camera_jpeg_checks_still_hold(
+    build: Callable[[], bytes], limits: dict[str, int], code: str
+) -> None:
+    with pytest.raises(MediaRefused) as refused:
+        inspect_upload(build(), **limits)
+    assert refused.value.code == code

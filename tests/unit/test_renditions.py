@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageDraw
 
-from campaigns.media import MediaRefused
+from campaigns import renditions
+from campaigns.media import CLEAN_COVER, MediaRefused, fit_inside, inspect_upload
 from campaigns.renditions import (
     MAX_QUALITY,
     MIN_QUALITY,
@@ -177,3 +178,80 @@ def test_refused_when_even_the_lowest_quality_is_too_big() -> None:
 def test_unknown_carrier() -> None:
     with pytest.raises(ValueError, match="unknown carrier"):
         make_rendition(clean_input("tiny"), "sk")
+
+
+# --- A 12 MP camera upload, as campaigns.service.add_image processes it -------------------------------
+
+# What must not survive into a rendition, as raw bytes (the upload carries all of it).
+METADATA = (b"Exif", b"GPS", b"CameraMaker", b"SecretEditor", b"ICC_PROFILE", b"http://ns.adobe.com")
+
+
+@pytest.mark.parametrize(
+    ("stored", "orientation"),
+    [
+        ((4000, 3000), None),  # a 12 MP landscape photo: decoded at 1/2
+        # Stored landscape, shown portrait (EXIF 6): the decoding scale must follow the upright image.
+        # Judged on the stored size it would be 1/4 (1250x938), too few pixels for KT's 1080x1440.
+        ((5000, 3750), 6),
+    ],
+    ids=["12MP", "rotated"],
+)
+def test_large_camera_jpeg_renditions_meet_every_spec_at_full_detail(
+    stored: tuple[int, int], orientation: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload = corpus.camera_jpeg(*stored, orientation=orientation)
+    for needle in METADATA[:5]:
+        assert needle in upload
+    upright = stored[::-1] if orientation == 6 else stored
+    clean = inspect_upload(upload)
+    # The clean image is decoded at a reduced DCT scale, but never below what the largest frame needs.
+    assert (clean.width, clean.height) < upright
+    need = fit_inside(upright, CLEAN_COVER)
+    assert clean.width >= need[0]
+    assert clean.height >= need[1]
+    assert abs(clean.width / clean.height - upright[0] / upright[1]) < 0.01
+
+    resizes: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    scaled = renditions._scaled
+
+    def recording(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+        resizes.append((img.size, size))
+        return scaled(img, size)
+
+    monkeypatch.setattr(renditions, "_scaled", recording)
+    made = make_all_renditions(clean.data)
+    assert sorted(made) == CARRIERS
+    # Every rendition was made by shrinking (never enlarging) pixels decoded at least at its fitted size.
+    assert resizes
+    assert all(source[0] >= target[0] and source[1] >= target[1] for source, target in resizes)
+    for carrier, rendition in made.items():
+        img = assert_fits_carrier(rendition, carrier)
+        assert img.format == "JPEG"  # a photo: JPEG for every carrier, KT included
+        assert len(img.getexif()) == 0
+        for needle in METADATA:
+            assert needle not in rendition.data, (carrier, needle)
+        # The picture fills its fitted box inside the frame: the whole width or height, centred.
+        fitted = fit_inside(upright, RENDITION_SPECS[carrier].size)
+        left, top, right, bottom = _content_box(img)
+        assert abs((right - left) - fitted[0]) <= 2, (carrier, fitted, (left, top, right, bottom))
+        assert abs((bottom - top) - fitted[1]) <= 2, (carrier, fitted, (left, top, right, bottom))
+
+
+def test_a_large_png_graphic_still_gets_png_for_kt() -> None:
+    poster = Image.new("RGB", (3000, 4000), (250, 245, 230))
+    ImageDraw.Draw(poster).rectangle((300, 300, 2700, 1500), fill=(0, 90, 160))
+    made = make_all_renditions(inspect_upload(corpus.encode(poster, "PNG")).data)
+    assert made["kt"].mime_type == "image/png"
+    for carrier, rendition in made.items():
+        assert_fits_carrier(rendition, carrier)
+
+
+@pytest.mark.parametrize("limit", [20_000, 33_000, 47_000, 70_000, 120_000])
+def test_quality_search_finds_the_highest_quality_for_any_limit(limit: int) -> None:
+    img = corpus.photo_like(360, 640, seed=3)
+    rendition = render(img, RenditionSpec("test", (360, 640), ("JPEG",), limit))
+    assert rendition.quality is not None
+    assert len(rendition.data) <= limit
+    assert rendition.data == corpus.encode(img, "JPEG", quality=rendition.quality, optimize=True)
+    if rendition.quality < MAX_QUALITY:
+        assert len(corpus.encode(img, "JPEG", quality=rendition.quality + 1, optimize=True)) > limit
