@@ -177,6 +177,7 @@ def make_snapshot_builder(
                     post_call_url=post_call_url(public_base_url, c),
                 )
             )
+        # The snapshot builds its per-call index (by extension, department, agency) here, once.
         return CampaignSnapshot(MappingProxyType({a: tuple(cs) for a, cs in by_agency.items()}))
 
     return build
@@ -200,9 +201,7 @@ async def load_counts(
 
     `callee_hashes`: the callee's hash under every configured key version (current first).
     """
-    ids = [
-        c.id for c in snapshot.by_agency.get(agency_id, ()) if c.cap_per_day or c.cap_per_week or c.cap_total
-    ]
+    ids = list(snapshot.capped_ids(agency_id))  # listed once, when the snapshot was built
     if not ids:
         return Counts()
     today = at.astimezone(SEOUL).date()

@@ -49,6 +49,12 @@ class FallbackPolicy:
     carrier_failure: bool = True
 
 
+# The eight possible policies, made once: an agency's policy is looked up, not built, per call.
+_POLICIES = {
+    (u, n, c): FallbackPolicy(u, n, c) for u in (True, False) for n in (True, False) for c in (True, False)
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with one call; `campaign_id` is the chosen campaign's id or None."""
@@ -119,18 +125,18 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
         promo_allowed=promo_allowed,
     )
     why.extend(selection.explanation)
-    policy = FallbackPolicy(
-        unsupported_device=agency.fallback_unsupported,
-        no_subscriber=agency.fallback_no_subscriber,
-        carrier_failure=agency.fallback_carrier_failure,
-    )
+    policy = _POLICIES[
+        (agency.fallback_unsupported, agency.fallback_no_subscriber, agency.fallback_carrier_failure)
+    ]
+    # Positional (in field order): half the cost of keywords, on every call.
     return Decision(
-        "send",
-        identity=Identity(agency.name, ext.department_name, guidance),
-        caller_e164=caller,
-        department_id=ext.department_id,
-        promo_allowed=promo_allowed,
-        campaign=selection.campaign,
-        fallback=policy,
-        explanation=tuple(why),
+        "send",  # verdict
+        None,  # reason
+        Identity(agency.name, ext.department_name, guidance),
+        caller,  # caller_e164
+        ext.department_id,
+        selection.campaign,
+        promo_allowed,
+        policy,  # fallback
+        tuple(why),  # explanation
     )

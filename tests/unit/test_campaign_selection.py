@@ -60,7 +60,28 @@ def test_highest_priority_wins_and_says_why() -> None:
     assert s.campaign is not None
     assert s.campaign.id == 42
     assert s.explanation[0] == "campaign 42: priority 5, department target"
-    assert "campaign 17 skipped: priority 2 < 5" in s.explanation
+    # The lower priority can never win: counted, not checked, not given a line of its own.
+    assert s.explanation[-1] == (
+        "campaigns targeting this call: 2; 0 out of schedule, 0 capped, 0 not drawn, "
+        "1 at a lower priority (not checked)"
+    )
+    assert not any("campaign 17" in line for line in s.explanation)
+
+
+def test_a_higher_priority_campaign_out_of_schedule_is_named() -> None:
+    s = pick(campaign(17, priority=2), campaign(42, priority=5, hour_from=15))
+    assert s.campaign is not None
+    assert s.campaign.id == 17
+    assert "campaign 42 skipped: outside its hours" in s.explanation
+    assert "campaigns targeting this call: 2; 1 out of schedule, 0 capped" in s.explanation[-1]
+
+
+def test_ties_name_the_campaigns_not_drawn() -> None:
+    s = pick(campaign(1, weight=3), campaign(2, weight=1), campaign(3, priority=0))
+    assert s.campaign is not None
+    loser = 2 if s.campaign.id == 1 else 1
+    assert f"campaign {loser} not drawn: weight {3 if loser == 1 else 1} of 4 at priority 1" in s.explanation
+    assert "1 not drawn, 1 at a lower priority" in s.explanation[-1]
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 
 import pytest
 
+from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts
 from lettering.decision.service import CallFacts, DecisionInputs, FallbackPolicy, decide
 from lettering.directory.snapshot import AgencyView, DirectorySnapshot, ExtensionView
 from lettering.optout.models import ALL_AGENCIES
@@ -125,6 +126,64 @@ def test_the_strictest_scope_wins() -> None:
     assert index.scope_for("x", 3) == "all"
     assert OptoutIndex(MappingProxyType({("x", 1): "promo"})).scope_for("x", 1) == "promo"
     assert OptoutIndex().scope_for("x", 1) == "none"
+
+
+def with_campaigns(
+    *campaigns: ActiveCampaign, optout: dict[tuple[str, int], str] | None = None
+) -> DecisionInputs:
+    return replace(inputs(optout=optout), campaigns=CampaignSnapshot(MappingProxyType({1: campaigns})))
+
+
+def promo(cid: int, **changes: object) -> ActiveCampaign:
+    base = ActiveCampaign(
+        id=cid,
+        agency_id=1,
+        title=f"c{cid}",
+        kind="promo",
+        slug=f"s{cid}",
+        starts_on=date(2026, 11, 1),
+        ends_on=date(2026, 11, 30),
+        weekdays="0123456",
+        hour_from=9,
+        hour_until=18,
+        priority=1,
+        weight=1,
+        agency_wide=True,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_the_chosen_campaign_and_its_explanation() -> None:
+    # 00:15 UTC is 09:15 in Seoul: inside 9-18, outside 10-18.
+    d = decide(call(), with_campaigns(promo(1), promo(2, priority=4, hour_from=10), promo(3, priority=0)))
+    assert d.campaign_id == 1
+    assert "campaign 1: priority 1, agency target" in d.explanation
+    assert "campaign 2 skipped: outside its hours" in d.explanation
+    assert d.explanation[-1].startswith("campaigns targeting this call: 3; 1 out of schedule")
+
+
+def test_the_call_time_is_read_in_seoul() -> None:
+    # 2026-11-23 23:30 UTC is Tuesday 08:30 in Seoul: before 9, on a Tuesday.
+    late = replace(call(), occurred_at=datetime(2026, 11, 23, 23, 30, tzinfo=UTC))
+    assert decide(late, with_campaigns(promo(1))).campaign_id is None
+    assert decide(late, with_campaigns(promo(1, hour_from=8, weekdays="1"))).campaign_id == 1
+
+
+def test_emergency_campaigns_bypass_caps_and_hours() -> None:
+    capped = replace(call(), counts=Counts(today=MappingProxyType({1: 1, 2: 1})))
+    campaigns = with_campaigns(
+        promo(1, cap_per_day=1, priority=5), promo(2, kind="emergency", cap_per_day=1, hour_from=20)
+    )
+    d = decide(capped, campaigns)
+    assert d.campaign_id == 2
+    assert "campaign 1 skipped: capped for this callee today" in d.explanation
+
+
+def test_promo_opt_out_gets_identity_but_no_campaign() -> None:
+    d = decide(call(), with_campaigns(promo(1), optout={("h" * 64, 1): "promo"}))
+    assert d.verdict == "send"
+    assert d.campaign_id is None
+    assert "content: none (callee opted out of promotion)" in d.explanation
 
 
 def test_same_inputs_same_decision() -> None:
