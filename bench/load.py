@@ -1309,8 +1309,9 @@ FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 def _package(path: str) -> str:
     if "site-packages/" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    if path.startswith(str(ROOT)) or not path.startswith("/"):
-        rel = path.removeprefix(str(ROOT) + "/")
+    exported = re.match(r".*/lettering-load-[^/]+/code/(.*)$", path)  # the tree of --at
+    if exported or path.startswith(str(ROOT)) or not path.startswith("/"):
+        rel = exported.group(1) if exported else path.removeprefix(str(ROOT) + "/")
         return "app:" + rel.split("/", 1)[0].removesuffix(".py")
     if "/python3" in path:
         parts = path.removesuffix(".py").rsplit("/", 2)
@@ -1332,7 +1333,8 @@ def summarise_profile(raw: str, pid: int) -> dict[str, Any]:
         leaf = stack.rsplit(";", 1)[-1]
         m = FRAME_RE.match(leaf)
         func, path = (m.group("func"), m.group("file")) if m else (leaf, "")
-        short = path.split("site-packages/", 1)[-1].removeprefix(str(ROOT) + "/")
+        short = re.sub(r".*/lettering-load-[^/]+/code/", "", path.split("site-packages/", 1)[-1])
+        short = short.removeprefix(str(ROOT) + "/")
         own[f"{func} ({short})"] += n
         packages[_package(path)] += n
     return {
@@ -1472,6 +1474,14 @@ def main() -> None:
         opts.connections = [64]
         opts.drain_cap = min(opts.drain_cap, 90.0)
     check_signature_once()
+    if args.at:  # one commit for every database, even if HEAD moves during the run
+        args.at = subprocess.run(
+            ["git", "rev-parse", "--verify", f"{args.at}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout.strip()
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
