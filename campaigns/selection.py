@@ -244,9 +244,10 @@ def skip_reason(c: ActiveCampaign, at: datetime, counts: Counts) -> str | None:
 def _merged(targets: ExtensionTargets, base: tuple[_Entry, ...]) -> Iterator[_Entry]:
     """The extension's own campaigns and its department's list, by priority, each campaign once."""
     own, ids = targets.entries, targets.ids
-    i = 0
+    i, n = 0, len(own)
     for e in base:
-        while i < len(own) and (own[i][0], -own[i][5].id) > (e[0], -e[5].id):
+        priority = e[0]
+        while i < n and own[i][0] >= priority:  # within one priority, the order does not matter
             yield own[i]
             i += 1
         if e[5].id not in ids:
