@@ -18,7 +18,9 @@ from typing import Literal
 from carriers.base import CarrierAdapter, Lettering, Outcome, PushResult
 from carriers.http import MIN_REQUEST_S, full_jitter_backoff
 
-RouteOutcome = Literal["accepted", "unsupported_device", "no_subscriber", "rejected", "failed"]
+# `expired`: the ring window had passed before any carrier could be asked; nothing was sent (an
+# overloaded service, not a carrier failure).
+RouteOutcome = Literal["accepted", "unsupported_device", "no_subscriber", "rejected", "failed", "expired"]
 
 # A throttled carrier without Retry-After is retried after a full-jitter wait of at most this.
 THROTTLE_BACKOFF_BASE_S = 0.1
@@ -63,6 +65,9 @@ async def route_push(
 ) -> RouteResult:
     """Push `lettering` to the callee's carrier, trying carriers in turn until one knows the callee."""
     result = RouteResult()
+    if deadline - time.monotonic() < MIN_REQUEST_S:
+        result.outcome = "expired"  # never start a push after the ring window
+        return result
     any_failed = False
     for name in carrier_sequence(adapters, order, learned):
         if deadline - time.monotonic() < MIN_REQUEST_S:

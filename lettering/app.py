@@ -137,6 +137,7 @@ def create_app(
             vault,
             tolerance_s=settings.webhook_tolerance_s,
             ring_window_ms=settings.carriers.ring_window_ms,
+            max_unanswered=settings.setup_max_unanswered,
         )
         poller = asyncio.create_task(store.run(settings.snapshot_poll_s), name="snapshot-poller")
         alimtalk = build_alimtalk_client(settings)
@@ -177,9 +178,8 @@ def create_app(
                 if settings.kakao.relay_in_process:
                     background.append(asyncio.create_task(relay.run(), name="alimtalk-relay"))
                 yield
-                # Pushes still running finish and record before the process goes.
+                # Setups still pushing finish and record before the process goes.
                 await webhooks.drain(settings.carriers.ring_window_ms / 1000)
-                await dispatcher.drain(settings.carriers.ring_window_ms / 1000)
         finally:
             await scheduler.stop()
             for task in background:
@@ -214,13 +214,14 @@ def create_app(
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:
         store: SnapshotStore = request.app.state.snapshots
-        dispatcher: Dispatcher = request.app.state.dispatcher
+        webhooks: WebhookService = request.app.state.webhooks
         return JSONResponse(
             {
                 "status": "ok",
                 "snapshots": dict(store.current.versions),
-                "pushes_in_flight": dispatcher.in_flight,
-                "deliveries_in_flight": request.app.state.webhooks.in_flight,
+                "deliveries_in_flight": webhooks.in_flight,
+                "setups_unanswered": webhooks.unanswered,
+                "setups_shed": webhooks.shed,
             }
         )
 

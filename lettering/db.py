@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-from collections.abc import AsyncIterator
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+log = logging.getLogger(__name__)
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -77,7 +82,10 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No pool_pre_ping: it cost a round trip per checkout (21 of ~51 per setup). A connection
+        # the server dropped fails its statement instead; pool_recycle retires idle ones first,
+        # and SQLAlchemy invalidates the pool on a disconnect error, so the next checkout is fresh.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=300)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -143,8 +151,86 @@ async def write_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             yield session
 
 
+T = TypeVar("T")
+Unit = Callable[[AsyncSession], Awaitable[T]]
+
+
+class GroupCommitter:
+    """The call path's writes, committed in groups by one writer per process.
+
+    Each caller hands in a unit (an async function doing its statements on the session it is
+    given; only `flush`, never commit) and awaits its batch's commit: what the caller then does
+    (push, answer) happens after its rows are durable, as DESIGN.md's rule 3 wants. Units that
+    arrive while a batch commits go together in the next one, so under load one transaction
+    (begin, commit, connection checkout, and on SQLite the write lock) serves many setups: measured
+    on SQLite, an insert in its own transaction cost 1.6 ms of CPU, in a batch of 50 0.28 ms.
+
+    A unit that fails spoils its batch: the batch is rolled back and each of its units is run
+    again alone, so only the failing one gets the error. Units must therefore do database work
+    only (they may run twice, the first time rolled back).
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], *, max_batch: int = 64) -> None:
+        self._factory = factory
+        self._max_batch = max_batch
+        self._queue: deque[tuple[Unit[Any], asyncio.Future[Any]]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # committed batches (the benchmark reports units per batch)
+        self.units = 0
+
+    async def run(self, unit: Unit[T]) -> T:
+        """Run `unit` in the next batch; its result once that batch is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((unit, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name="group-commit")
+        # A caller that is cancelled does not take its unit out of the batch.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+            try:
+                results = await self._commit([unit for unit, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _resolve(batch[0][1], exc=exc)
+                    continue
+                log.warning("a batch of %d writes failed (%s); writing each alone", len(batch), exc)
+                for unit, future in batch:
+                    try:
+                        (result,) = await self._commit([unit])
+                    except Exception as alone:
+                        _resolve(future, exc=alone)
+                    else:
+                        _resolve(future, result)
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    _resolve(future, result)
+
+    async def _commit(self, units: list[Unit[Any]]) -> list[Any]:
+        lock = _write_lock(self._factory)
+        async with lock if lock is not None else contextlib.nullcontext():
+            async with self._factory() as session:
+                async with session.begin():
+                    results = [await unit(session) for unit in units]
+        self.batches += 1
+        self.units += len(units)
+        return results
+
+
+def _resolve(future: asyncio.Future[Any], result: Any = None, *, exc: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
 __all__ = [
     "Engine",
+    "GroupCommitter",
     "import_all_models",
     "make_engine",
     "make_sessionmaker",

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     ready_snapshot_max_age_s: float = Field(10.0, gt=0)
     webhook_tolerance_s: int = 300
     default_hold_ms: int = 500
+    # Admission control per worker: setups admitted and not answered yet. Past it a setup is shed
+    # (answered `skipped`/`overloaded` at once, recorded, never pushed), so the answers that are
+    # given stay inside the hold budget. Near capacity x hold budget: ~300/s x 0.5 s here.
+    setup_max_unanswered: int = Field(128, ge=1)
     retention_days: int = 90
     # Campaign media (originals, cleaned images, carrier renditions), stored by content hash.
     media_dir: str = "./lettering-media"

@@ -6,6 +6,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,89 @@ VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 def new_verify_code() -> str:
     """A short random code that lets a citizen check this call at /verify."""
     return "".join(secrets.choice(VERIFY_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True, slots=True)
+class SetupFacts:
+    """What a `call.setup` establishes about a call, written before any push is made."""
+
+    public_id: str  # the request id sent to carriers (kept from an earlier record of the call)
+    verify_code: str
+    agency_id: int
+    extension: str
+    occurred_at: datetime
+    setup_received_at: datetime
+    explanation: tuple[str, ...]
+    department_id: int | None = None
+    caller_e164: str | None = None
+    callee_hash: str | None = None
+    callee_ciphertext: bytes | None = None
+    callee_key_version: int | None = None
+    campaign_id: int | None = None
+    # Set when the setup is answered without a push (skipped, suppressed, shed).
+    lettering: str | None = None
+    reason: str | None = None
+    final_outcome: str | None = None
+    final_reason: str | None = None
+    elapsed_ms: int | None = None
+
+    def columns(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["explanation"] = json.dumps(list(self.explanation), ensure_ascii=False)
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedCall:
+    """The call record a setup wrote, or found."""
+
+    record_id: int
+    public_id: str
+    # The call's setup was processed before (a retry after a failure, a new webhook-id): answer
+    # what was decided then and never push a second time.
+    earlier: CallRecord | None = None
+    # `call.ended` came before the setup: the record as it is now (a missed-call notice may be due).
+    ended_first: CallRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """What the PBX was told at setup (recorded with the push's outcome)."""
+
+    lettering: str
+    reason: str | None
+    elapsed_ms: int | None
+
+
+async def open_setup(session: AsyncSession, pbx_id: str, call_id: str, facts: SetupFacts) -> OpenedCall:
+    """Record a setup: one `INSERT … ON CONFLICT DO NOTHING RETURNING id` for a call seen first
+    here (the common case); an existing record is completed, or reported as set up before."""
+    table = CallRecord.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    values = facts.columns()
+    inserted = (
+        await session.execute(
+            insert_for(session, table)
+            .values(pbx_id=pbx_id, call_id=call_id, notes="[]", created_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=[table.c.pbx_id, table.c.call_id])
+            .returning(table.c.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return OpenedCall(int(inserted), facts.public_id)
+    seen = await find_call(session, pbx_id, call_id)
+    assert seen is not None
+    assert seen.id is not None
+    if seen.setup_received_at is not None:
+        return OpenedCall(seen.id, seen.public_id, earlier=seen)
+    values.pop("public_id")
+    await update_call(session, seen.id, **values)
+    ended = await get_call(session, seen.id) if seen.end_cause is not None else None
+    return OpenedCall(seen.id, seen.public_id, ended_first=ended)
+
+
+def new_public_id() -> str:
+    return uuid.uuid4().hex
 
 
 async def get_or_create_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecord:
@@ -120,22 +204,26 @@ async def add_attempts(
     session: AsyncSession, record_id: int, attempts: Iterable[PushResult], display_result: str | None = None
 ) -> None:
     """Store the pushes; a display report that came before them is copied to the push it reports on."""
-    for push in attempts:
-        session.add(
-            CallAttempt(
-                call_record_id=record_id,
-                carrier=push.carrier,
-                outcome=push.outcome.value,
-                code=push.code[:32],
-                latency_ms=push.latency_ms,
-                provider_ref=push.provider_ref,
-                notes=json.dumps(list(push.notes), ensure_ascii=False),
-                report_result=display_result
-                if push.outcome.value == "accepted" and push.carrier == "lgu"
-                else None,
-            )
-        )
-    await session.flush()
+    now = utcnow()
+    rows = [
+        {
+            "call_record_id": record_id,
+            "carrier": push.carrier,
+            "outcome": push.outcome.value,
+            "code": push.code[:32],
+            "latency_ms": push.latency_ms,
+            "provider_ref": push.provider_ref,
+            "notes": json.dumps(list(push.notes), ensure_ascii=False),
+            "report_result": display_result
+            if push.outcome.value == "accepted" and push.carrier == "lgu"
+            else None,
+            "created_at": now,
+        }
+        for push in attempts
+    ]
+    if rows:
+        # One Core INSERT (executemany): no table-row objects on the call path.
+        await session.execute(CallAttempt.__table__.insert(), rows)  # type: ignore[attr-defined]
 
 
 async def find_attempt(session: AsyncSession, carrier: str, provider_ref: str) -> CallAttempt | None:

@@ -8,13 +8,11 @@ the call's final outcome, before anything tries to send it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,7 +24,7 @@ from carriers.registry import Carriers
 from carriers.routing import RouteResult, route_push
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
-from lettering.calls.service import CallRecordView
+from lettering.calls.service import CallRecordView, Told
 from lettering.db import utcnow, write_scope
 from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
@@ -39,6 +37,9 @@ log = logging.getLogger(__name__)
 
 FALLBACK_KIND = "identity_notice"
 MISSED_CAUSES = frozenset({"no_answer", "rejected"})
+# Why a call got no push because the service could not take it in time (shed at admission, or its
+# ring window passed before a carrier could be asked): never recorded as a carrier failure.
+OVERLOADED = "overloaded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ def settle(result: RouteResult, policy: FallbackPolicy) -> Settled:
         reason, wanted, carrier = "no_subscriber", policy.no_subscriber, None
     elif result.outcome == "rejected":
         reason, wanted = "carrier_rejected", policy.carrier_failure
+    elif result.outcome == "expired":
+        # Nothing was sent: the service was too late, no carrier failed.
+        reason, wanted, carrier = OVERLOADED, False, None
     else:
         reason, wanted = "carrier_failure", policy.carrier_failure
     if wanted:
@@ -82,8 +86,22 @@ class PushJob:
     deadline: float  # monotonic: the end of the ring window
 
 
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """A push's outcome, before it is recorded; `result` is None when the service itself failed."""
+
+    settled: Settled
+    result: RouteResult | None
+    learned_at: datetime
+
+
 class Dispatcher:
-    """Runs pushes as tasks that outlive the PBX's hold budget, and records their outcome."""
+    """Pushes a call's lettering through the carriers and records how it ended.
+
+    The push (network) and its record (database) are separate steps: the record is a unit of the
+    caller's group commit, so the push's outcome, its attempts, the learned route, a fallback's
+    outbox row and what the PBX was told are written in one transaction.
+    """
 
     def __init__(
         self,
@@ -107,23 +125,6 @@ class Dispatcher:
         self._optout = optout or OptoutIndex
         self._media = media
         self._link_keys = list(link_keys)
-        self._tasks: set[asyncio.Task[Settled]] = set()
-
-    async def push(self, job: PushJob, hold_deadline: float) -> Settled | None:
-        """Start the push; its outcome if it settles before `hold_deadline`, else None (pending)."""
-        task = asyncio.create_task(self._push_and_record(job), name=f"push-{job.public_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-        remaining = hold_deadline - time.monotonic()
-        done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-        if task in done and not task.cancelled() and task.exception() is None:
-            return task.result()
-        return None
-
-    def _finished(self, task: asyncio.Task[Settled]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("push task %s failed", task.get_name(), exc_info=task.exception())
 
     def _post_call(self, campaign: ActiveCampaign | None, job: PushJob) -> PostCall | None:
         """The after-call link; the card-news page gets this citizen's opt-out token (never the number)."""
@@ -141,92 +142,98 @@ class Dispatcher:
             return None
         return self._media(sha256)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
+    async def learned_carrier(self, session: AsyncSession, sealed: SealedNumber) -> str | None:
+        """The carrier that last knew this callee (read in the transaction that records the call)."""
+        return await carrier_routes.learned_carrier(session, sealed.all_hashes, utcnow())
 
-    async def drain(self, timeout_s: float) -> None:
-        """Let running pushes finish and record (shutdown), up to `timeout_s`."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout_s)
-
-    async def _push_and_record(self, job: PushJob) -> Settled:
+    async def push(self, job: PushJob, learned: str | None) -> Pushed:
+        """Push the lettering within the ring window; never raises (a failure here is an outcome)."""
+        now = utcnow()
         try:
-            return await self._push_and_record_unguarded(job)
+            identity = job.decision.identity
+            assert identity is not None
+            campaign = job.decision.campaign
+            lettering = Lettering(
+                request_id=job.public_id,
+                caller=job.decision.caller_e164 or "",
+                callee=job.callee_e164,
+                agency_name=identity.agency_name,
+                department_name=identity.department_name,
+                guidance=identity.guidance,
+                # Only content the carrier has approved is in the snapshot; without it, identity only.
+                content_refs=dict(campaign.content_refs) if campaign else {},
+                inline_image_jpeg=self._inline_image(campaign.inline.get("lgu")) if campaign else None,
+                post_call=self._post_call(campaign, job),
+                callback_url=self._callback_url,
+            )
+            result = await route_push(
+                self._carriers.adapters, self._carriers.order, learned, lettering, job.deadline
+            )
         except Exception:
             log.exception("push for call %s failed inside the service; recording it as failed", job.public_id)
-            settled = Settled("failed", "internal_error", None, None)
-            try:
-                async with write_scope(self._sessions) as session:
-                    await call_service.update_call(
-                        session, job.record_id, final_outcome="failed", final_reason="internal_error"
-                    )
-                    if job.decision.fallback.carrier_failure:
-                        await self._enqueue(
-                            session, job.record_id, job.agency_id, "internal_error", job.decision.identity
-                        )
-                        settled = Settled("fallback", "internal_error", None, "alimtalk")
-                        await call_service.update_call(
-                            session, job.record_id, final_outcome="fallback", fallback="alimtalk"
-                        )
-            except Exception:
-                log.exception("could not record the failed push of call %s", job.public_id)
-            return settled
+            policy = job.decision.fallback
+            if policy.carrier_failure:
+                return Pushed(Settled("fallback", "internal_error", None, "alimtalk"), None, now)
+            return Pushed(Settled("failed", "internal_error", None, None), None, now)
+        return Pushed(settle(result, job.decision.fallback), result, now)
 
-    async def _push_and_record_unguarded(self, job: PushJob) -> Settled:
-        now = utcnow()
-        async with self._sessions() as session:
-            learned = await carrier_routes.learned_carrier(session, job.sealed.all_hashes, now)
-        identity = job.decision.identity
-        assert identity is not None
-        campaign = job.decision.campaign
-        lettering = Lettering(
-            request_id=job.public_id,
-            caller=job.decision.caller_e164 or "",
-            callee=job.callee_e164,
-            agency_name=identity.agency_name,
-            department_name=identity.department_name,
-            guidance=identity.guidance,
-            # Only content the carrier has approved is in the snapshot; without it, identity only.
-            content_refs=dict(campaign.content_refs) if campaign else {},
-            inline_image_jpeg=self._inline_image(campaign.inline.get("lgu")) if campaign else None,
-            post_call=self._post_call(campaign, job),
-            callback_url=self._callback_url,
+    async def record(self, session: AsyncSession, job: PushJob, pushed: Pushed, told: Told | None) -> Settled:
+        """Record how the push ended (and what the PBX was told), in the caller's transaction."""
+        settled, result = pushed.settled, pushed.result
+        answer: dict[str, object] = (
+            {"lettering": told.lettering, "reason": told.reason, "elapsed_ms": told.elapsed_ms}
+            if told
+            else {}
         )
-        result = await route_push(
-            self._carriers.adapters, self._carriers.order, learned, lettering, job.deadline
-        )
-        settled = settle(result, job.decision.fallback)
-        async with write_scope(self._sessions) as session:
-            shown = await call_service.display_result_of(session, job.record_id)
-            await call_service.add_attempts(session, job.record_id, result.attempts, shown)
-            notes = [note for push in result.attempts for note in push.notes]
+        if result is None:
             await call_service.update_call(
                 session,
                 job.record_id,
                 final_outcome=settled.lettering,
                 final_reason=settled.reason,
-                carrier=settled.carrier,
                 fallback=settled.fallback,
-                notes=json.dumps(notes, ensure_ascii=False),
+                **answer,
             )
-            if result.subscriber_carrier is not None:
-                await carrier_routes.learn_route(
-                    session, job.sealed.hash_hex, result.subscriber_carrier, now, self._route_days
-                )
-            elif result.forget_learned:
-                await carrier_routes.forget_route(session, job.sealed.hash_hex)
             if settled.fallback is not None:
                 await self._enqueue(
-                    session, job.record_id, job.agency_id, settled.reason or "", job.decision.identity
+                    session, job.record_id, job.agency_id, "internal_error", job.decision.identity
                 )
-            elif settled.carrier == "lgu":
-                # The LG U+ report may have come first: UNSUPPORTED then still means fallback.
-                if shown == "UNSUPPORTED" or (
-                    shown is None
-                    and await call_service.display_result_of(session, job.record_id) == "UNSUPPORTED"
-                ):
-                    settled = await self._late_unsupported(session, job.record_id) or settled
+            return settled
+        # Only an accepted LG U+ push can have been reported on before it is recorded.
+        lgu = settled.carrier == "lgu"
+        shown = await call_service.display_result_of(session, job.record_id) if lgu else None
+        await call_service.add_attempts(session, job.record_id, result.attempts, shown)
+        notes = [note for push in result.attempts for note in push.notes]
+        await call_service.update_call(
+            session,
+            job.record_id,
+            final_outcome=settled.lettering,
+            final_reason=settled.reason,
+            carrier=settled.carrier,
+            fallback=settled.fallback,
+            notes=json.dumps(notes, ensure_ascii=False),
+            **answer,
+        )
+        if result.subscriber_carrier is not None:
+            await carrier_routes.learn_route(
+                session, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
+            )
+        elif result.forget_learned:
+            await carrier_routes.forget_route(session, job.sealed.hash_hex)
+        if settled.fallback is not None:
+            await self._enqueue(
+                session, job.record_id, job.agency_id, settled.reason or "", job.decision.identity
+            )
+        elif lgu and (
+            shown == "UNSUPPORTED"
+            # A report committed while this update waited for the row (PostgreSQL) is seen now.
+            or (
+                shown is None
+                and await call_service.display_result_of(session, job.record_id) == "UNSUPPORTED"
+            )
+        ):
+            # The LG U+ report came first: UNSUPPORTED then still means fallback.
+            settled = await self._late_unsupported(session, job.record_id) or settled
         log.info(
             "call %s callee %s: %s%s via %s in %d attempt(s)",
             job.public_id,

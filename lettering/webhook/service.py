@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
-from lettering.db import utcnow, write_scope
-from lettering.decision.service import CallFacts, DecisionInputs, decide
+from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
+from lettering.db import GroupCommitter, utcnow
+from lettering.decision.service import CallFacts, Decision, DecisionInputs, decide
 from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
-from lettering.dispatch.service import Dispatcher, PushJob
+from lettering.dispatch.service import OVERLOADED, Dispatcher, PushJob, Settled
 from lettering.errors import AppError
 from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
-from lettering.phone import NotAPhoneNumber, PhoneVault, hash_prefix, parse_number, to_e164_kr
+from lettering.phone import NotAPhoneNumber, PhoneVault, SealedNumber, hash_prefix, parse_number, to_e164_kr
 from lettering.snapshots.service import SnapshotStore
+from lettering.webhook import repository as webhook_repo
 from lettering.webhook.auth import SNAPSHOT_NAME as PBX
 from lettering.webhook.auth import PbxView, authenticate, pbx_for_body
 from lettering.webhook.models import WebhookDelivery
@@ -38,9 +41,9 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(seconds=15)
 # How often a duplicate delivery looks for the first one's response in the database.
 REPLAY_POLL_S = 0.02
-# Of the hold budget, what is kept for recording the answer before it is sent: the push is awaited
-# until this much before the budget ends, so the record shows the answer when the PBX gets it.
-RECORDING_MARGIN_S = 0.05
+# Of the hold budget, the share kept for recording a `pending` answer before it is sent, so the
+# record shows the answer when the PBX gets it (50 ms of the default 500 ms).
+RECORDING_SHARE = 0.1
 # A setup that fails after the PBX was answered `pending` is processed again after these waits.
 AFTER_ANSWER_RETRIES_S = (0.5, 1.0, 2.0, 4.0)
 
@@ -104,7 +107,21 @@ class Reply:
     body: dict[str, Any]
 
 
+class AlreadyClaimed(Exception):
+    """The delivery was claimed before (a copy in another process, or an earlier attempt)."""
+
+
+@dataclass(slots=True)
+class Claim:
+    """The delivery's row once this process holds it (set when the unit that claimed it commits)."""
+
+    id: int | None = None
+
+
 class WebhookService:
+    """The PBX events, processed as named steps: authenticate → claim → decide → record → push →
+    answer. The database work of each step is a unit of the process's group commit."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -114,6 +131,8 @@ class WebhookService:
         *,
         tolerance_s: int,
         ring_window_ms: int,
+        max_unanswered: int = 128,
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._sessions = sessions
         self._snapshots = snapshots
@@ -121,15 +140,24 @@ class WebhookService:
         self._vault = vault
         self._tolerance_s = tolerance_s
         self._ring_window_s = ring_window_ms / 1000
+        self._max_unanswered = max_unanswered
+        self._commit = committer or GroupCommitter(sessions)
         self._done: dict[tuple[str, str], asyncio.Event] = {}
         # Deliveries still being processed (a setup answered `pending` goes on in the background).
         self._tasks: set[asyncio.Task[Reply]] = set()
         # The answer of each delivery being processed here, shared with copies that arrive meanwhile.
         self._answers: dict[tuple[str, str], asyncio.Future[Reply]] = {}
+        # Setups admitted and not answered yet: what admission control bounds.
+        self._unanswered = 0
+        self.shed = 0
 
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    @property
+    def unanswered(self) -> int:
+        return self._unanswered
 
     async def drain(self, timeout_s: float) -> None:
         """Let deliveries still being processed finish (shutdown), up to `timeout_s`."""
@@ -143,7 +171,8 @@ class WebhookService:
         holds up the processing (a slow database, a duplicate waiting for its first delivery):
         then the answer is `pending` and the processing goes on in the background, as it does for
         a push still under way. The processing never depends on the request: a PBX hanging up
-        does not cancel it.
+        does not cancel it. Past the admission limit a setup is shed: answered at once, recorded
+        as such, never pushed.
         """
         received = time.monotonic()
         registry = self._snapshots.current.get(PBX)
@@ -157,9 +186,18 @@ class WebhookService:
         if answer is None:
             answer = asyncio.get_running_loop().create_future()
             self._answers[(pbx.id, key)] = answer
-            work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
+            shed = event.type == "call.setup" and self._unanswered >= self._max_unanswered
+            if shed:
+                work = asyncio.create_task(self._shed(pbx, key, event, received, answer))
+            else:
+                work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
+                if event.type == "call.setup":
+                    self._unanswered += 1
+                    answer.add_done_callback(self._answered)
             self._tasks.add(work)
             work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
+            if shed:
+                return answer.result()  # set synchronously by _shed's first step
         # else: a copy of a delivery this process is still processing: it gets the same answer.
         if event.type != "call.setup":
             return await asyncio.shield(answer)
@@ -175,15 +213,13 @@ class WebhookService:
                 event.call_id,
                 pbx.hold_ms,
             )
-            response = SetupResponse(
-                call_id=event.call_id,
-                lettering="pending",
-                elapsed_ms=int((time.monotonic() - received) * 1000),
-            )
-            pending = Reply(200, response.model_dump())
+            pending = pending_reply(event, received)
             # What the PBX was told: the processing records this answer, not a later one.
             answer.set_result(pending)
             return pending
+
+    def _answered(self, _future: asyncio.Future[Reply]) -> None:
+        self._unanswered -= 1
 
     def _settle(
         self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, key: str, call_id: str
@@ -228,37 +264,44 @@ class WebhookService:
     async def _deliver_once(
         self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
     ) -> Reply:
-        claim_id = await self._claim(pbx.id, key, event)
-        if claim_id is None:
-            replay = await self._replay(pbx, key, event)
-            if isinstance(replay, Reply):
-                return replay
-            claim_id = replay
+        claim = Claim()
         waiter = self._done.setdefault((pbx.id, key), asyncio.Event())
         try:
-            reply = await self._process(pbx, event, received, claim_id, answer)
+            try:
+                return await self._process(pbx, key, event, received, claim, answer)
+            except AlreadyClaimed:
+                replay = await self._replay(pbx, key, event)
+                if isinstance(replay, Reply):
+                    return replay
+                claim.id = replay
+                return await self._process(pbx, key, event, received, claim, answer)
         except BaseException:
-            # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
-            async with write_scope(self._sessions) as session:
-                await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id == claim_id))  # type: ignore[arg-type]
+            if claim.id is not None:
+                # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
+                claim_id = claim.id
+                await self._commit.run(lambda session: webhook_repo.release(session, claim_id))
             raise
         finally:
             waiter.set()
             self._done.pop((pbx.id, key), None)
-        return reply
+
+    async def _claimed(
+        self, session: AsyncSession, claim: Claim, pbx_id: str, key: str, event: PbxEvent
+    ) -> int:
+        """Step "claim", inside the unit that records the event: the claim's id (raises when it
+        was claimed before, so the unit writes nothing)."""
+        if claim.id is not None:
+            return claim.id
+        claim_id = await webhook_repo.claim(session, pbx_id, key, event.type, event.call_id)
+        if claim_id is None:
+            raise AlreadyClaimed()
+        return claim_id
 
     async def _claim(self, pbx_id: str, key: str, event: PbxEvent) -> int | None:
-        """Insert the delivery row (committed at once); None if it was already there."""
-        try:
-            async with write_scope(self._sessions) as session:
-                row = WebhookDelivery(
-                    pbx_id=pbx_id, dedupe_key=key, event_type=event.type, call_id=event.call_id
-                )
-                session.add(row)
-                await session.flush()
-                return row.id
-        except IntegrityError:
-            return None
+        """Claim the delivery on its own (a retry whose first delivery released its claim)."""
+        return await self._commit.run(
+            lambda session: webhook_repo.claim(session, pbx_id, key, event.type, event.call_id)
+        )
 
     async def _replay(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply | int:
         """The first delivery's response, once it is stored; or the claim when its owner died."""
@@ -267,14 +310,7 @@ class WebhookService:
         give_up = time.monotonic() + patience
         while True:
             async with self._sessions() as session:
-                row = (
-                    await session.execute(
-                        select(WebhookDelivery).where(
-                            WebhookDelivery.pbx_id == pbx.id,  # type: ignore[arg-type]
-                            WebhookDelivery.dedupe_key == key,  # type: ignore[arg-type]
-                        )
-                    )
-                ).scalar_one_or_none()
+                row = await webhook_repo.find(session, pbx.id, key)
             if row is None:  # the first delivery failed and released its claim: process this one
                 claim = await self._claim(pbx.id, key, event)
                 if claim is not None:
@@ -282,10 +318,12 @@ class WebhookService:
             elif row.response_status is not None and row.response_body is not None:
                 return Reply(row.response_status, json.loads(row.response_body))
             elif row.received_at < utcnow() - STALE_CLAIM:
-                taken = await self._take_over(row.id)
-                if taken:
-                    assert row.id is not None
-                    return row.id
+                claim_id = int(row.id)
+                stale_before = utcnow() - STALE_CLAIM
+                if await self._commit.run(
+                    functools.partial(webhook_repo.take_over, claim_id=claim_id, stale_before=stale_before)
+                ):
+                    return claim_id
             if time.monotonic() >= give_up:
                 raise StillProcessing(
                     "the first delivery of this event is still being processed; retry",
@@ -299,25 +337,21 @@ class WebhookService:
             else:
                 await asyncio.sleep(REPLAY_POLL_S)
 
-    async def _take_over(self, claim_id: int | None) -> bool:
-        async with write_scope(self._sessions) as session:
-            result = await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == claim_id,  # type: ignore[arg-type]
-                    WebhookDelivery.response_status.is_(None),  # type: ignore[union-attr]
-                    col(WebhookDelivery.received_at) < utcnow() - STALE_CLAIM,
-                )
-                .values(received_at=utcnow())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
     async def _process(
-        self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int, answer: asyncio.Future[Reply]
+        self,
+        pbx: PbxView,
+        key: str,
+        event: PbxEvent,
+        received: float,
+        claim: Claim,
+        answer: asyncio.Future[Reply],
     ) -> Reply:
         if event.type == "call.setup":
-            return await self._setup(pbx, event, received, claim_id, answer)
-        async with write_scope(self._sessions) as session:
+            return await self._setup(pbx, key, event, received, claim, answer)
+        reply = Reply(202, {"call_id": event.call_id, "recorded": True})
+
+        async def record(session: AsyncSession) -> int:
+            claim_id = await self._claimed(session, claim, pbx.id, key, event)
             record = await call_service.record_progress(
                 session,
                 pbx.id,
@@ -331,62 +365,188 @@ class WebhookService:
             if event.type == "call.ended":
                 # In the same transaction as the record: a missed-call notice is never lost.
                 await self._dispatcher.missed_call(session, record)
-            reply = Reply(202, {"call_id": event.call_id, "recorded": True})
-            await self._store_reply(session, claim_id, reply)
+            await webhook_repo.store_reply(session, claim_id, reply.status, reply.body)
+            return claim_id
+
+        claim.id = await self._commit.run(record)
         return reply
 
     async def _setup(
-        self, pbx: PbxView, event: PbxEvent, received: float, claim_id: int, answer: asyncio.Future[Reply]
+        self,
+        pbx: PbxView,
+        key: str,
+        event: PbxEvent,
+        received: float,
+        claim: Claim,
+        answer: asyncio.Future[Reply],
     ) -> Reply:
         assert event.callee_number is not None
         assert event.extension is not None
-        hold_deadline = received + pbx.hold_ms / 1000
-        async with write_scope(self._sessions) as session:
-            seen = await call_service.find_call(session, pbx.id, event.call_id)
-            if seen is not None and seen.setup_received_at is not None:
+        callee = parse_number(event.callee_number)
+        facts, notes = self._facts(pbx, event)
+        if not callee.is_kr_mobile:
+            return await self._answer_now(
+                pbx,
+                key,
+                event,
+                received,
+                claim,
+                answer,
+                "skipped",
+                "callee_not_mobile",
+                replace(facts, explanation=("callee is not a Korean mobile number",)),
+            )
+        sealed = self._vault.seal(callee.e164)
+        decision = await self._decide(pbx, event, sealed, facts.caller_e164)
+        facts = replace(
+            facts,
+            explanation=(*decision.explanation, *notes),
+            callee_hash=sealed.hash_hex,
+            department_id=decision.department_id,
+        )
+        if decision.verdict == "suppressed":
+            return await self._answer_now(
+                pbx, key, event, received, claim, answer, "suppressed", decision.reason, facts
+            )
+        facts = replace(
+            facts,
+            caller_e164=decision.caller_e164,
+            callee_ciphertext=sealed.ciphertext,
+            callee_key_version=sealed.key_version,
+            campaign_id=decision.campaign_id,
+        )
+
+        # Step "record": the claim, the call record, the impression and the learned route in one
+        # unit of the group commit, committed before anything is pushed.
+        async def open_call(session: AsyncSession) -> tuple[int, OpenedCall, str | None, Reply | None]:
+            claim_id = await self._claimed(session, claim, pbx.id, key, event)
+            opened = await call_service.open_setup(session, pbx.id, event.call_id, facts)
+            if opened.earlier is not None:
                 # The same call's setup again (a retry after a failure, or a new webhook-id):
                 # answer what was decided and never push a second time.
-                reply = told(answer, Reply(200, self._answer_from_record(seen, received).model_dump()))
-                await self._store_reply(session, claim_id, reply)
-                return reply
-        callee = parse_number(event.callee_number)
-        explanation: list[str] = []
+                again = told(answer, Reply(200, answer_from_record(opened.earlier, received).model_dump()))
+                await webhook_repo.store_reply(session, claim_id, again.status, again.body)
+                return claim_id, opened, None, again
+            if decision.campaign_id is not None:
+                await campaign_service.count_impression(
+                    session, decision.campaign_id, sealed.hash_hex, event.occurred_at
+                )
+            if opened.ended_first is not None:
+                # call.ended came first: its missed-call notice could not be queued without the number.
+                await self._dispatcher.missed_call(session, opened.ended_first)
+            learned = await self._dispatcher.learned_carrier(session, sealed)
+            return claim_id, opened, learned, None
+
+        claim.id, opened, learned, again = await self._commit.run(open_call)
+        if again is not None:
+            return again
+        job = PushJob(
+            record_id=opened.record_id,
+            public_id=opened.public_id,
+            agency_id=pbx.agency_id,
+            extension=event.extension,
+            callee_e164=callee.e164,
+            sealed=sealed,
+            decision=decision,
+            deadline=received + self._ring_window_s,
+        )
+        # Step "push": within the ring window; the PBX is answered `pending` by `handle` if the
+        # hold budget runs out first, and this goes on.
+        push = asyncio.ensure_future(self._dispatcher.push(job, learned))
+        recording_starts = received + (pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
+        await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
+        if not push.done():
+            # The hold budget is running out: record `pending` and answer it, the push goes on.
+            # (`handle` answers `pending` by itself should even this be late.)
+            shown = told(answer, pending_reply(event, received))
+            await self._commit.run(
+                functools.partial(self._record_told, record_id=job.record_id, claim_id=claim.id, reply=shown)
+            )
+            if not answer.done():
+                answer.set_result(shown)
+        pushed = await push
+        reply = self._reply(event, received, decision.campaign_id, pushed.settled)
+        claim_id = claim.id
+        assert claim_id is not None
+
+        async def close_call(session: AsyncSession) -> Reply:
+            shown = told(answer, reply)
+            settled = await self._dispatcher.record(
+                session,
+                job,
+                pushed,
+                Told(shown.body["lettering"], shown.body.get("reason"), shown.body.get("elapsed_ms")),
+            )
+            if settled != pushed.settled and not answer.done():
+                # An LG U+ report said the phone could not show it: the fallback is the answer.
+                shown = Reply(200, self._reply(event, received, decision.campaign_id, settled).body)
+                await call_service.update_call(
+                    session, job.record_id, lettering=shown.body["lettering"], reason=shown.body.get("reason")
+                )
+            await webhook_repo.store_reply(session, claim_id, shown.status, shown.body)
+            return shown
+
+        # Step "answer": once the outcome is recorded (a fallback's outbox row with it), so the record
+        # shows what the PBX is told; if the hold budget runs out first, `handle` answered `pending`.
+        final = await self._commit.run(close_call)
+        log.info(
+            "setup %s/%s callee %s: %s in %d ms",
+            pbx.id,
+            event.call_id,
+            hash_prefix(sealed.hash_hex),
+            final.body["lettering"],
+            final.body.get("elapsed_ms") or 0,
+        )
+        return final
+
+    @staticmethod
+    async def _record_told(session: AsyncSession, record_id: int, claim_id: int | None, reply: Reply) -> None:
+        await call_service.update_call(
+            session,
+            record_id,
+            lettering=reply.body["lettering"],
+            reason=reply.body.get("reason"),
+            elapsed_ms=reply.body.get("elapsed_ms"),
+        )
+        if claim_id is not None:
+            await webhook_repo.store_reply(session, claim_id, reply.status, reply.body)
+
+    def _facts(self, pbx: PbxView, event: PbxEvent) -> tuple[SetupFacts, tuple[str, ...]]:
+        """Step "decide", first part: what the event itself says (the caller number checked)."""
+        assert event.extension is not None
         caller_e164: str | None = None
+        notes: tuple[str, ...] = ()
         if event.caller_number:
             try:
                 caller_e164 = to_e164_kr(event.caller_number)
             except Exception:
-                explanation.append(
-                    "caller_number from the PBX is not a valid number; the directory's is used"
-                )
-        base: dict[str, Any] = {
-            "verify_code": call_service.new_verify_code(),
-            "agency_id": pbx.agency_id,
-            "extension": event.extension,
-            "occurred_at": event.occurred_at,
-            "setup_received_at": utcnow(),
-        }
-        if not callee.is_kr_mobile:
-            return await self._answer_now(
-                claim_id,
-                pbx,
-                event,
-                received,
-                "skipped",
-                "callee_not_mobile",
-                base,
-                ["callee is not a Korean mobile number"],
-                answer,
-            )
-        sealed = self._vault.seal(callee.e164)
+                notes = ("caller_number from the PBX is not a valid number; the directory's is used",)
+        facts = SetupFacts(
+            public_id=call_service.new_public_id(),
+            verify_code=call_service.new_verify_code(),
+            agency_id=pbx.agency_id,
+            extension=event.extension,
+            occurred_at=event.occurred_at,
+            setup_received_at=utcnow(),
+            explanation=notes,
+            caller_e164=caller_e164,
+        )
+        return facts, notes
+
+    async def _decide(
+        self, pbx: PbxView, event: PbxEvent, sealed: SealedNumber, caller_e164: str | None
+    ) -> Decision:
+        """Step "decide": in memory, over the snapshots (caps read from the database only when a
+        campaign of this agency has caps: every worker must see the same counts)."""
+        assert event.extension is not None
         snapshots = self._snapshots.current
         campaigns = snapshots.get(campaign_service.SNAPSHOT_NAME)
-        # Caps are counted in the database (every worker sees them); read only when a campaign has caps.
+        # (load_counts runs no query when no campaign of the agency has caps.)
         async with self._sessions() as session:
             counts = await campaign_service.load_counts(
                 session, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
             )
-        decision = decide(
+        return decide(
             CallFacts(
                 call_id=event.call_id,
                 agency_id=pbx.agency_id,
@@ -401,133 +561,117 @@ class WebhookService:
                 directory=snapshots.get(DIRECTORY), optout=snapshots.get(OPTOUT), campaigns=campaigns
             ),
         )
-        explanation = [*decision.explanation, *explanation]
-        base.update(callee_hash=sealed.hash_hex, department_id=decision.department_id)
-        if decision.verdict == "suppressed":
-            return await self._answer_now(
-                claim_id, pbx, event, received, "suppressed", decision.reason, base, explanation, answer
-            )
-        async with write_scope(self._sessions) as session:
-            record = await call_service.record_setup(
-                session,
-                pbx.id,
-                event.call_id,
-                explanation=explanation,
-                caller_e164=decision.caller_e164,
-                callee_ciphertext=sealed.ciphertext,
-                callee_key_version=sealed.key_version,
-                campaign_id=decision.campaign_id,
-                **base,
-            )
-            if decision.campaign_id is not None:
-                await campaign_service.count_impression(
-                    session, decision.campaign_id, sealed.hash_hex, event.occurred_at
-                )
-            if record.end_cause is not None:
-                # call.ended came first: its missed-call notice could not be queued without the number.
-                assert record.id is not None
-                refreshed = await call_service.get_call(session, record.id)
-                if refreshed is not None:
-                    await self._dispatcher.missed_call(session, refreshed)
-        assert record.id is not None
-        job = PushJob(
-            record_id=record.id,
-            public_id=record.public_id,
-            agency_id=pbx.agency_id,
-            extension=event.extension,
-            callee_e164=callee.e164,
-            sealed=sealed,
-            decision=decision,
-            deadline=received + self._ring_window_s,
-        )
-        settled = await self._dispatcher.push(
-            job, hold_deadline - min(RECORDING_MARGIN_S, pbx.hold_ms / 10_000)
-        )
-        response = SetupResponse(call_id=event.call_id, lettering="pending", campaign_id=decision.campaign_id)
-        if settled is not None:
-            response.lettering = settled.lettering  # type: ignore[assignment]
-            response.reason = settled.reason
-            response.carrier = settled.carrier
-            response.fallback = settled.fallback  # type: ignore[assignment]
-        response.elapsed_ms = int((time.monotonic() - received) * 1000)
-        reply = told(answer, Reply(200, response.model_dump()))
-        async with write_scope(self._sessions) as session:
-            await call_service.update_call(
-                session,
-                record.id,
-                lettering=reply.body["lettering"],
-                reason=reply.body.get("reason"),
-                elapsed_ms=reply.body.get("elapsed_ms"),
-            )
-            await self._store_reply(session, claim_id, reply)
-        log.info(
-            "setup %s/%s callee %s: %s in %d ms",
-            pbx.id,
-            event.call_id,
-            hash_prefix(sealed.hash_hex),
-            reply.body["lettering"],
-            reply.body.get("elapsed_ms") or 0,
-        )
-        return reply
 
     @staticmethod
-    def _answer_from_record(record: Any, received: float) -> SetupResponse:
-        return SetupResponse.model_validate(
+    def _reply(event: PbxEvent, received: float, campaign_id: int | None, settled: Settled) -> Reply:
+        response = SetupResponse.model_validate(
             {
-                "call_id": record.call_id,
-                "lettering": record.lettering or "pending",
-                "reason": record.reason,
-                "carrier": record.carrier if record.lettering in ("accepted", "fallback", "failed") else None,
-                "campaign_id": record.campaign_id,
-                "fallback": record.fallback if record.lettering == "fallback" else None,
+                "call_id": event.call_id,
+                "lettering": settled.lettering,
+                "reason": settled.reason,
+                "carrier": settled.carrier,
+                "campaign_id": campaign_id,
+                "fallback": settled.fallback,
                 "elapsed_ms": int((time.monotonic() - received) * 1000),
             }
         )
+        return Reply(200, response.model_dump())
 
     async def _answer_now(
         self,
-        claim_id: int,
         pbx: PbxView,
+        key: str,
         event: PbxEvent,
         received: float,
+        claim: Claim,
+        answer: asyncio.Future[Reply],
         outcome: str,
         reason: str | None,
-        base: dict[str, Any],
-        explanation: list[str],
-        answer: asyncio.Future[Reply],
+        facts: SetupFacts,
     ) -> Reply:
-        """Answer without a push (skipped, suppressed), recording the call and the reply together."""
+        """Answer without a push (skipped, suppressed, shed): claim, call and reply recorded together."""
         elapsed = int((time.monotonic() - received) * 1000)
         response = SetupResponse.model_validate(
             {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
         )
-        reply = told(answer, Reply(200, response.model_dump()))
-        async with write_scope(self._sessions) as session:
-            await call_service.record_setup(
+        reply = Reply(200, response.model_dump())
+
+        async def record(session: AsyncSession) -> tuple[int, Reply]:
+            claim_id = await self._claimed(session, claim, pbx.id, key, event)
+            shown = told(answer, reply)
+            opened = await call_service.open_setup(
                 session,
                 pbx.id,
                 event.call_id,
-                explanation=explanation,
-                lettering=reply.body["lettering"],
-                reason=reply.body.get("reason"),
-                final_outcome=outcome,
-                final_reason=reason,
-                elapsed_ms=elapsed,
-                **base,
+                replace(
+                    facts,
+                    lettering=shown.body["lettering"],
+                    reason=shown.body.get("reason"),
+                    final_outcome=outcome,
+                    final_reason=reason,
+                    elapsed_ms=elapsed,
+                ),
             )
-            await self._store_reply(session, claim_id, reply)
+            if opened.earlier is not None:
+                shown = told(answer, Reply(200, answer_from_record(opened.earlier, received).model_dump()))
+            await webhook_repo.store_reply(session, claim_id, shown.status, shown.body)
+            return claim_id, shown
+
+        claim.id, shown = await self._commit.run(record)
+        return shown
+
+    async def _shed(
+        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
+    ) -> Reply:
+        """Past the admission limit: answer at once (the PBX carries on without lettering) and
+        record the call as shed, in the background. Nothing is pushed; nothing is decided."""
+        self.shed += 1
+        response = SetupResponse(call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0)
+        reply = Reply(200, response.model_dump())
+        answer.set_result(reply)
+        await asyncio.sleep(0)  # let the request go out first
+        facts, notes = self._facts(pbx, event)
+        callee_hash: str | None = None
+        if event.callee_number:
+            with contextlib.suppress(NotAPhoneNumber):
+                callee_hash = self._vault.hash(parse_number(event.callee_number).e164)
+        facts = replace(
+            facts,
+            callee_hash=callee_hash,
+            explanation=(*notes, "shed: the service was at its admission limit; nothing was pushed"),
+        )
+        claim = Claim()
+        try:
+            await self._answer_now(pbx, key, event, received, claim, answer, "skipped", OVERLOADED, facts)
+        except AlreadyClaimed:
+            log.info("shed setup %s/%s was a copy of a delivery already claimed", pbx.id, event.call_id)
+        log.warning(
+            "setup %s/%s shed at the admission limit (%d unanswered)", pbx.id, event.call_id, self._unanswered
+        )
         return reply
 
-    async def _store_reply(self, session: AsyncSession, claim_id: int, reply: Reply) -> None:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == claim_id)  # type: ignore[arg-type]
-            .values(
-                response_status=reply.status,
-                response_body=json.dumps(reply.body, ensure_ascii=False),
-                completed_at=utcnow(),
-            )
-        )
+
+def pending_reply(event: PbxEvent, received: float) -> Reply:
+    """`pending`: the hold budget ran out before a carrier answered; the push goes on."""
+    response = SetupResponse(
+        call_id=event.call_id, lettering="pending", elapsed_ms=int((time.monotonic() - received) * 1000)
+    )
+    return Reply(200, response.model_dump())
+
+
+def answer_from_record(record: CallRecordView, received: float) -> SetupResponse:
+    """The answer to a setup processed before, from its call record."""
+    return SetupResponse.model_validate(
+        {
+            "call_id": record.call_id,
+            "lettering": record.lettering or "pending",
+            "reason": record.reason,
+            "carrier": record.carrier if record.lettering in ("accepted", "fallback", "failed") else None,
+            "campaign_id": record.campaign_id,
+            "fallback": record.fallback if record.lettering == "fallback" else None,
+            "elapsed_ms": int((time.monotonic() - received) * 1000),
+        }
+    )
 
 
 def told(answer: asyncio.Future[Reply], reply: Reply) -> Reply:

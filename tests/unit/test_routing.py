@@ -10,6 +10,8 @@ import pytest
 
 from carriers.base import CarrierAdapter, Lettering, Outcome, PushResult
 from carriers.routing import carrier_sequence, route_push
+from lettering.decision.service import FallbackPolicy
+from lettering.dispatch.service import Settled, settle
 
 LETTERING = Lettering(
     request_id="call-1",
@@ -213,7 +215,9 @@ async def test_deadline_already_passed_pushes_nothing() -> None:
     result = await route_push(adapters, ORDER, None, LETTERING, time.monotonic() - 1)
     assert result.attempts == []
     assert result.final is None
-    assert result.outcome == "failed"
+    # Not a carrier failure: the service was too late (recorded as overloaded, never carrier_failure).
+    assert result.outcome == "expired"
+    assert settle(result, FallbackPolicy()) == Settled("failed", "overloaded", None, None)
 
 
 @pytest.mark.parametrize("learned", [None, "skt"])

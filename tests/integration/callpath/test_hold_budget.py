@@ -21,16 +21,16 @@ STALL_S = 4.0  # well past the test PBX's hold budget (TEST_HOLD_MS, 1.5 s)
 
 @pytest.fixture
 def stalled_database(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """The first read of each call.setup stalls STALL_S; the event is set once a stall has ended."""
+    """The first write of each call.setup stalls STALL_S; the event is set once a stall has ended."""
     ended = threading.Event()
-    original = call_service.find_call
+    original = call_service.open_setup
 
-    async def slow_find_call(*args: Any, **kwargs: Any) -> Any:
+    async def slow_open_setup(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(STALL_S)
         ended.set()
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(call_service, "find_call", slow_find_call)
+    monkeypatch.setattr(call_service, "open_setup", slow_open_setup)
     return ended
 
 
@@ -101,7 +101,7 @@ async def test_a_setup_failing_after_its_pending_answer_is_processed_again(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The PBX got 200 `pending` and will not retry: the service does, and pushes once."""
-    original = call_service.find_call
+    original = call_service.open_setup
     calls = {"n": 0}
 
     async def stall_then_fail_once(*args: Any, **kwargs: Any) -> Any:
@@ -111,7 +111,7 @@ async def test_a_setup_failing_after_its_pending_answer_is_processed_again(
             raise OperationalError("SELECT", {}, Exception("database is locked"))
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(call_service, "find_call", stall_then_fail_once)
+    monkeypatch.setattr(call_service, "open_setup", stall_then_fail_once)
     callee = "010-0602-1230"
     body = service.event(callee_number=callee)
     reply = await service.post(body)

@@ -80,7 +80,7 @@ async def test_no_callee_number_in_logs_or_database(
 
 
 async def _no_pushes_in_flight(service: Service) -> bool:
-    return (await service.client.get("/healthz")).json()["pushes_in_flight"] == 0
+    return (await service.client.get("/healthz")).json()["deliveries_in_flight"] == 0
 
 
 async def _dump(service: Service) -> str:
