@@ -188,6 +188,11 @@ class WebhookService:
             self._answers[(pbx.id, key)] = answer
             shed = event.type == "call.setup" and self._unanswered >= self._max_unanswered
             if shed:
+                self.shed += 1
+                response = SetupResponse(
+                    call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0
+                )
+                answer.set_result(Reply(200, response.model_dump()))
                 work = asyncio.create_task(self._shed(pbx, key, event, received, answer))
             else:
                 work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
@@ -197,7 +202,7 @@ class WebhookService:
             self._tasks.add(work)
             work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
             if shed:
-                return answer.result()  # set synchronously by _shed's first step
+                return answer.result()
         # else: a copy of a delivery this process is still processing: it gets the same answer.
         if event.type != "call.setup":
             return await asyncio.shield(answer)
@@ -623,13 +628,10 @@ class WebhookService:
     async def _shed(
         self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
     ) -> Reply:
-        """Past the admission limit: answer at once (the PBX carries on without lettering) and
+        """Past the admission limit the PBX was answered at once (it carries on without lettering):
         record the call as shed, in the background. Nothing is pushed; nothing is decided."""
-        self.shed += 1
-        response = SetupResponse(call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0)
-        reply = Reply(200, response.model_dump())
-        answer.set_result(reply)
-        await asyncio.sleep(0)  # let the request go out first
+        reply = answer.result()  # given by `handle` at once
+        await asyncio.sleep(0)  # let the answer go out first
         facts, notes = self._facts(pbx, event)
         callee_hash: str | None = None
         if event.callee_number:

@@ -1,0 +1,121 @@
+"""Bounded and honest under load: setups past the admission limit are shed (answered at once,
+recorded as shed, never pushed), a push whose ring window has passed is never started, and two
+processes given the same delivery push it once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from lettering.app import create_app
+from lettering.calls import service as call_service
+from tests.integration.callpath.conftest import TEST_HOLD_MS, Service
+from tests.live import serve, stop
+
+pytestmark = pytest.mark.integration
+
+LIMIT = 3
+
+
+@pytest.fixture
+def service_overrides() -> dict[str, Any]:
+    return {"setup_max_unanswered": LIMIT}
+
+
+def e164(national: str) -> str:
+    return "+82" + national.replace("-", "")[1:]
+
+
+async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(service: Service) -> None:
+    # Setups to a stalled carrier stay unanswered until the hold budget runs out: the first LIMIT
+    # fill the admission limit, the rest of the burst is shed.
+    stalled = [service.event(callee_number=f"010-0998-{1230 + i}") for i in range(LIMIT)]
+    admitted = [asyncio.create_task(service.post(body)) for body in stalled]
+    await asyncio.sleep(0.3)  # the stalled ones are in (the hold budget is 1.5 s)
+    burst = [service.event(callee_number=f"010-0{700 + i}-1230") for i in range(8)]
+    started = time.monotonic()
+    shed = await asyncio.gather(*(service.post(body) for body in burst))
+    took = time.monotonic() - started
+    assert [(r.status_code, r.json()["lettering"], r.json()["reason"]) for r in shed] == [
+        (200, "skipped", "overloaded")
+    ] * len(burst)
+    assert took < TEST_HOLD_MS / 1000 / 2  # prompt: not held for the budget
+    assert [r.json()["lettering"] for r in await asyncio.gather(*admitted)] == ["pending"] * LIMIT
+
+    async def all_recorded() -> bool:
+        try:
+            records = [await service.call(body["call_id"]) for body in burst]
+        except Exception:
+            return False
+        return all(r.final_reason == "overloaded" for r in records)
+
+    assert await service.wait_for(all_recorded)
+    for body in burst:
+        record = await service.call(body["call_id"])
+        assert (record.lettering, record.reason, record.final_outcome) == ("skipped", "overloaded", "skipped")
+        assert record.callee_hash == service.vault.hash(e164(body["callee_number"]))
+        assert record.callee_ciphertext is None  # nothing will be sent: the number is not kept
+        assert await service.attempts(record.id or 0) == []
+        assert await service.pushes(e164(body["callee_number"])) == []
+    # Once the stalled ones are answered, setups are admitted again.
+    after = await service.post(service.event(callee_number="010-0710-1230"))
+    assert after.json()["lettering"] == "accepted"
+
+
+async def test_a_push_whose_ring_window_passed_is_not_started_nor_called_a_carrier_failure(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ring_window_s = service.settings.carriers.ring_window_ms / 1000
+    original = call_service.open_setup
+
+    async def late_open_setup(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(ring_window_s + 0.2)  # recording took the whole ring window
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(call_service, "open_setup", late_open_setup)
+    body = service.event(callee_number="010-0720-1230")
+    reply = await service.post(body)
+    assert reply.json()["lettering"] == "pending"
+
+    async def settled() -> Any:
+        try:
+            record = await service.call(body["call_id"])
+        except Exception:
+            return None
+        return record if record.final_outcome is not None else None
+
+    record = await service.wait_for(settled, timeout_s=ring_window_s + 6)
+    assert record is not None
+    assert (record.final_outcome, record.final_reason) == ("failed", "overloaded")
+    assert await service.attempts(record.id or 0) == []
+    assert await service.pushes(e164("010-0720-1230")) == []
+
+
+async def test_two_processes_given_one_delivery_push_it_once(service: Service) -> None:
+    """The claim is an INSERT … ON CONFLICT in the transaction that records the call: of two
+    services on one database receiving the same delivery at once, exactly one pushes."""
+    other = serve(create_app(service.settings))
+    try:
+        async with httpx.AsyncClient(base_url=other.url, timeout=15) as second:
+            for i in range(20):
+                body = service.event(callee_number=f"010-0{730 + i}-1230")
+                raw = json.dumps(body).encode()
+                headers = service.signed_headers(raw)
+                replies = await asyncio.gather(
+                    service.client.post("/v1/pbx/events", content=raw, headers=headers),
+                    second.post("/v1/pbx/events", content=raw, headers=headers),
+                )
+                # One is processed; the other waits for its stored answer (or, under a slow
+                # machine, is told to retry): never a second push.
+                assert sorted(r.status_code for r in replies) in ([200, 200], [200, 503])
+                ok = [r.json() for r in replies if r.status_code == 200]
+                assert all(o["lettering"] == ok[0]["lettering"] for o in ok)
+            for i in range(20):
+                assert len(await service.pushes(e164(f"010-0{730 + i}-1230"))) == 1
+    finally:
+        stop(other)
