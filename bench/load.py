@@ -366,6 +366,7 @@ def run_wrk(port: int, lines: Path, connections: int, duration_s: float, wrap: b
 # -- open-loop sender ---------------------------------------------------------------------------
 
 ANSWER_RE = re.compile(rb'"lettering"\s*:\s*"([A-Za-z_]+)"')
+SHED_RE = re.compile(rb'"reason"\s*:\s*"overloaded"')
 LENGTH_RE = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 CLOSE_RE = re.compile(rb"\r\nconnection:\s*close", re.IGNORECASE)
 
@@ -409,6 +410,8 @@ async def _open_loop(
                 if status == 200:
                     found = ANSWER_RE.search(body)
                     keys[k] = found.group(1).decode() if found else "no_lettering"
+                    if keys[k] == "skipped" and SHED_RE.search(body):
+                        keys[k] = "shed"  # answered at the admission limit: not a decided setup
                 else:
                     keys[k] = f"http_{status}"
                 if CLOSE_RE.search(head):

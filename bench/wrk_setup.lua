@@ -57,6 +57,8 @@ function response(status, headers, body)
   local key
   if status == 200 then
     key = body:match('"lettering"%s*:%s*"([%w_]+)"') or "no_lettering"
+    -- A setup shed at the admission limit is answered skipped/overloaded: not a decided setup.
+    if key == "skipped" and body:find('"reason"%s*:%s*"overloaded"') then key = "shed" end
   else
     key = "http_" .. status
   end
