@@ -220,7 +220,8 @@ def create_app(
                 "status": "ok",
                 "snapshots": dict(store.current.versions),
                 "deliveries_in_flight": webhooks.in_flight,
-                "setups_unanswered": webhooks.unanswered,
+                "setups_in_progress": webhooks.unanswered,
+                "admission_limit": round(webhooks.admission_limit, 1),
                 "setups_shed": webhooks.shed,
             }
         )

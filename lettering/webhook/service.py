@@ -30,6 +30,7 @@ from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
 from lettering.phone import NotAPhoneNumber, PhoneVault, SealedNumber, hash_prefix, parse_number, to_e164_kr
 from lettering.snapshots.service import SnapshotStore
 from lettering.webhook import repository as webhook_repo
+from lettering.webhook.admission import Admission, Ticket
 from lettering.webhook.auth import SNAPSHOT_NAME as PBX
 from lettering.webhook.auth import PbxView, authenticate, pbx_for_body
 from lettering.webhook.models import WebhookDelivery
@@ -140,16 +141,16 @@ class WebhookService:
         self._vault = vault
         self._tolerance_s = tolerance_s
         self._ring_window_s = ring_window_ms / 1000
-        self._max_unanswered = max_unanswered
         self._commit = committer or GroupCommitter(sessions)
         self._done: dict[tuple[str, str], asyncio.Event] = {}
         # Deliveries still being processed (a setup answered `pending` goes on in the background).
         self._tasks: set[asyncio.Task[Reply]] = set()
         # The answer of each delivery being processed here, shared with copies that arrive meanwhile.
         self._answers: dict[tuple[str, str], asyncio.Future[Reply]] = {}
-        # Setups admitted and not answered yet: what admission control bounds.
-        self._unanswered = 0
+        # Setups in their local stage (before the push or the answer): what admission bounds.
+        self._admission = Admission(max_unanswered)
         self.shed = 0
+        self._shed_logged = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -157,7 +158,12 @@ class WebhookService:
 
     @property
     def unanswered(self) -> int:
-        return self._unanswered
+        """Setups admitted and still in their local stage."""
+        return self._admission.local
+
+    @property
+    def admission_limit(self) -> float:
+        return self._admission.limit
 
     async def drain(self, timeout_s: float) -> None:
         """Let deliveries still being processed finish (shutdown), up to `timeout_s`."""
@@ -186,7 +192,7 @@ class WebhookService:
         if answer is None:
             answer = asyncio.get_running_loop().create_future()
             self._answers[(pbx.id, key)] = answer
-            shed = event.type == "call.setup" and self._unanswered >= self._max_unanswered
+            shed = event.type == "call.setup" and not self._admission.admit()
             if shed:
                 self.shed += 1
                 response = SetupResponse(
@@ -195,10 +201,14 @@ class WebhookService:
                 answer.set_result(Reply(200, response.model_dump()))
                 work = asyncio.create_task(self._shed(pbx, key, event, received, answer))
             else:
-                work = asyncio.create_task(self._deliver(pbx, key, event, received, answer))
-                if event.type == "call.setup":
-                    self._unanswered += 1
-                    answer.add_done_callback(self._answered)
+                ticket = (
+                    self._admission.enter(received, pbx.hold_ms / 1000)
+                    if event.type == "call.setup"
+                    else None
+                )
+                if ticket is not None:
+                    answer.add_done_callback(lambda _: ticket.leave())
+                work = asyncio.create_task(self._deliver(pbx, key, event, received, answer, ticket))
             self._tasks.add(work)
             work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
             if shed:
@@ -223,9 +233,6 @@ class WebhookService:
             answer.set_result(pending)
             return pending
 
-    def _answered(self, _future: asyncio.Future[Reply]) -> None:
-        self._unanswered -= 1
-
     def _settle(
         self, task: asyncio.Task[Reply], answer: asyncio.Future[Reply], pbx_id: str, key: str, call_id: str
     ) -> None:
@@ -247,13 +254,19 @@ class WebhookService:
             answer.set_result(task.result())
 
     async def _deliver(
-        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
+        self,
+        pbx: PbxView,
+        key: str,
+        event: PbxEvent,
+        received: float,
+        answer: asyncio.Future[Reply],
+        ticket: Ticket | None = None,
     ) -> Reply:
         """Process the delivery; once the PBX has been answered (`pending`) it will not retry, so a
         failure is retried here instead (processing again never pushes twice: see `_setup`)."""
         for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
             try:
-                return await self._deliver_once(pbx, key, event, received, answer)
+                return await self._deliver_once(pbx, key, event, received, answer, ticket)
             except Exception:
                 if not answer.done() or wait_s is None:
                     raise
@@ -267,19 +280,25 @@ class WebhookService:
         raise AssertionError("unreachable")
 
     async def _deliver_once(
-        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
+        self,
+        pbx: PbxView,
+        key: str,
+        event: PbxEvent,
+        received: float,
+        answer: asyncio.Future[Reply],
+        ticket: Ticket | None,
     ) -> Reply:
         claim = Claim()
         waiter = self._done.setdefault((pbx.id, key), asyncio.Event())
         try:
             try:
-                return await self._process(pbx, key, event, received, claim, answer)
+                return await self._process(pbx, key, event, received, claim, answer, ticket)
             except AlreadyClaimed:
                 replay = await self._replay(pbx, key, event)
                 if isinstance(replay, Reply):
                     return replay
                 claim.id = replay
-                return await self._process(pbx, key, event, received, claim, answer)
+                return await self._process(pbx, key, event, received, claim, answer, ticket)
         except BaseException:
             if claim.id is not None:
                 # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
@@ -350,9 +369,10 @@ class WebhookService:
         received: float,
         claim: Claim,
         answer: asyncio.Future[Reply],
+        ticket: Ticket | None = None,
     ) -> Reply:
         if event.type == "call.setup":
-            return await self._setup(pbx, key, event, received, claim, answer)
+            return await self._setup(pbx, key, event, received, claim, answer, ticket)
         reply = Reply(202, {"call_id": event.call_id, "recorded": True})
 
         async def record(session: AsyncSession) -> int:
@@ -384,6 +404,7 @@ class WebhookService:
         received: float,
         claim: Claim,
         answer: asyncio.Future[Reply],
+        ticket: Ticket | None = None,
     ) -> Reply:
         assert event.callee_number is not None
         assert event.extension is not None
@@ -457,6 +478,8 @@ class WebhookService:
         )
         # Step "push": within the ring window; the PBX is answered `pending` by `handle` if the
         # hold budget runs out first, and this goes on.
+        if ticket is not None:
+            ticket.leave()  # the local stage is over: waiting on a carrier does not count
         push = asyncio.ensure_future(self._dispatcher.push(job, learned))
         recording_starts = received + (pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
         await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
@@ -647,9 +670,14 @@ class WebhookService:
             await self._answer_now(pbx, key, event, received, claim, answer, "skipped", OVERLOADED, facts)
         except AlreadyClaimed:
             log.info("shed setup %s/%s was a copy of a delivery already claimed", pbx.id, event.call_id)
-        log.warning(
-            "setup %s/%s shed at the admission limit (%d unanswered)", pbx.id, event.call_id, self._unanswered
-        )
+        now = time.monotonic()
+        if now - self._shed_logged >= 1.0:  # one line a second under overload, not one a call
+            self._shed_logged = now
+            log.warning(
+                "shedding setups at the admission limit (%.0f in progress); %d shed so far",
+                self._admission.limit,
+                self.shed,
+            )
         return reply
 
 

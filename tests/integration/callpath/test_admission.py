@@ -31,12 +31,24 @@ def e164(national: str) -> str:
     return "+82" + national.replace("-", "")[1:]
 
 
-async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(service: Service) -> None:
-    # Setups to a stalled carrier stay unanswered until the hold budget runs out: the first LIMIT
-    # fill the admission limit, the rest of the burst is shed.
-    stalled = [service.event(callee_number=f"010-0998-{1230 + i}") for i in range(LIMIT)]
+async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first LIMIT setups are held in their local stage (their recording stalls past the hold
+    # budget): they fill the admission limit, and the rest of the burst is shed.
+    original = call_service.open_setup
+    stalling = True
+
+    async def stalled_open_setup(*args: Any, **kwargs: Any) -> Any:
+        if stalling:
+            await asyncio.sleep(TEST_HOLD_MS / 1000 + 0.5)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(call_service, "open_setup", stalled_open_setup)
+    stalled = [service.event(callee_number=f"010-0{690 + i}-1230") for i in range(LIMIT)]
     admitted = [asyncio.create_task(service.post(body)) for body in stalled]
     await asyncio.sleep(0.3)  # the stalled ones are in (the hold budget is 1.5 s)
+    stalling = False
     burst = [service.event(callee_number=f"010-0{700 + i}-1230") for i in range(8)]
     started = time.monotonic()
     shed = await asyncio.gather(*(service.post(body) for body in burst))

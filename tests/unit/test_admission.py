@@ -1,0 +1,41 @@
+"""Admission control follows what the worker manages: the limit falls when setups spend too much
+of the hold budget before their push, and recovers when they are quick again."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from lettering.webhook.admission import MIN_LIMIT, Admission
+
+
+def _run(admission: Admission, concurrent: int, local_s: float, rounds: int = 60) -> None:
+    clock = 1000.0
+    for _ in range(rounds):
+        tickets = [admission.enter(clock, 0.5) for _ in range(concurrent)]
+        with mock.patch("lettering.webhook.admission.time.monotonic", return_value=clock + local_s):
+            for ticket in tickets:
+                ticket.leave()
+                ticket.leave()  # idempotent
+        clock += 1
+
+
+def test_slow_local_stage_lowers_the_limit_and_quick_raises_it() -> None:
+    admission = Admission(128)
+    assert admission.admit()
+    _run(admission, concurrent=60, local_s=0.45)  # 90 % of the budget before the push
+    assert admission.local == 0
+    assert MIN_LIMIT <= admission.limit < 60 * 0.3 / 0.9 + 5  # about what fits in 30 %
+    slow = admission.limit
+    _run(admission, concurrent=20, local_s=0.01)  # quick again
+    assert admission.limit > 3 * slow
+
+
+def test_never_below_the_floor_nor_above_the_setting() -> None:
+    admission = Admission(16)
+    _run(admission, concurrent=4, local_s=5.0)
+    assert admission.limit >= MIN_LIMIT
+    _run(admission, concurrent=4, local_s=0.0001)
+    assert admission.limit <= 16
+    for _ in range(16):
+        admission.enter(0.0, 0.5)
+    assert not admission.admit()
