@@ -124,6 +124,23 @@ async def open_setup(session: AsyncSession, pbx_id: str, call_id: str, facts: Se
     return OpenedCall(seen.id, seen.public_id, ended_first=ended)
 
 
+async def record_setups(session: AsyncSession, setups: list[tuple[str, str, SetupFacts]]) -> None:
+    """Records of setups answered without any processing (shed), in one executemany; a call
+    already recorded is left as it is."""
+    if not setups:
+        return
+    table = CallRecord.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    await session.execute(
+        insert_for(session, table).on_conflict_do_nothing(index_elements=[table.c.pbx_id, table.c.call_id]),
+        [
+            {"pbx_id": pbx_id, "call_id": call_id, "notes": "[]", "created_at": now, "updated_at": now}
+            | facts.columns()
+            for pbx_id, call_id, facts in setups
+        ],
+    )
+
+
 def new_public_id() -> str:
     return uuid.uuid4().hex
 

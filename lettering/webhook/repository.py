@@ -31,6 +31,34 @@ async def claim(session: AsyncSession, pbx_id: str, key: str, event_type: str, c
     return None if claimed is None else int(claimed)
 
 
+async def claim_answered(
+    session: AsyncSession, deliveries: list[tuple[str, str, str, str, int, dict[str, Any]]]
+) -> None:
+    """Claims of deliveries answered already (pbx_id, key, type, call_id, status, body), in one
+    executemany; a delivery claimed before is left as it is."""
+    if not deliveries:
+        return
+    now = utcnow()
+    await session.execute(
+        insert_for(session, DELIVERY).on_conflict_do_nothing(
+            index_elements=[DELIVERY.c.pbx_id, DELIVERY.c.dedupe_key]
+        ),
+        [
+            {
+                "pbx_id": pbx_id,
+                "dedupe_key": key,
+                "event_type": event_type,
+                "call_id": call_id,
+                "response_status": status,
+                "response_body": json.dumps(body, ensure_ascii=False),
+                "received_at": now,
+                "completed_at": now,
+            }
+            for pbx_id, key, event_type, call_id, status, body in deliveries
+        ],
+    )
+
+
 async def release(session: AsyncSession, claim_id: int) -> None:
     """Forget a claim whose processing failed, so the PBX's retry is processed afresh."""
     await session.execute(delete(DELIVERY).where(DELIVERY.c.id == claim_id))

@@ -151,6 +151,8 @@ class WebhookService:
         self._admission = Admission(max_unanswered)
         self.shed = 0
         self._shed_logged = 0.0
+        self._shed_rows: list[ShedCall] = []
+        self._shed_writer: asyncio.Task[Reply] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -188,31 +190,20 @@ class WebhookService:
         key = (
             auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"
         )
+        if event.type == "call.setup" and (pbx.id, key) not in self._answers and not self._admission.admit():
+            return self._shed(pbx, key, event)
         answer = self._answers.get((pbx.id, key))
         if answer is None:
             answer = asyncio.get_running_loop().create_future()
             self._answers[(pbx.id, key)] = answer
-            shed = event.type == "call.setup" and not self._admission.admit()
-            if shed:
-                self.shed += 1
-                response = SetupResponse(
-                    call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0
-                )
-                answer.set_result(Reply(200, response.model_dump()))
-                work = asyncio.create_task(self._shed(pbx, key, event, received, answer))
-            else:
-                ticket = (
-                    self._admission.enter(received, pbx.hold_ms / 1000)
-                    if event.type == "call.setup"
-                    else None
-                )
-                if ticket is not None:
-                    answer.add_done_callback(lambda _: ticket.leave())
-                work = asyncio.create_task(self._deliver(pbx, key, event, received, answer, ticket))
+            ticket = (
+                self._admission.enter(received, pbx.hold_ms / 1000) if event.type == "call.setup" else None
+            )
+            if ticket is not None:
+                answer.add_done_callback(lambda _: ticket.leave())
+            work = asyncio.create_task(self._deliver(pbx, key, event, received, answer, ticket))
             self._tasks.add(work)
             work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
-            if shed:
-                return answer.result()
         # else: a copy of a delivery this process is still processing: it gets the same answer.
         if event.type != "call.setup":
             return await asyncio.shield(answer)
@@ -617,7 +608,7 @@ class WebhookService:
         reason: str | None,
         facts: SetupFacts,
     ) -> Reply:
-        """Answer without a push (skipped, suppressed, shed): claim, call and reply recorded together."""
+        """Answer without a push (skipped, suppressed): claim, call and reply recorded together."""
         elapsed = int((time.monotonic() - received) * 1000)
         response = SetupResponse.model_validate(
             {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
@@ -648,13 +639,14 @@ class WebhookService:
         claim.id, shown = await self._commit.run(record)
         return shown
 
-    async def _shed(
-        self, pbx: PbxView, key: str, event: PbxEvent, received: float, answer: asyncio.Future[Reply]
-    ) -> Reply:
-        """Past the admission limit the PBX was answered at once (it carries on without lettering):
-        record the call as shed, in the background. Nothing is pushed; nothing is decided."""
-        reply = answer.result()  # given by `handle` at once
-        await asyncio.sleep(0)  # let the answer go out first
+    def _shed(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply:
+        """Past the admission limit: answer at once (the PBX carries on without lettering) and
+        queue the call's record as shed. Nothing is decided, pushed or kept of the number but its
+        keyed hash. Shed calls are recorded in bulk, one unit at a time, so under overload their
+        records neither cost a transaction each nor crowd out the setups that were admitted."""
+        self.shed += 1
+        response = SetupResponse(call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0)
+        reply = Reply(200, response.model_dump())
         facts, notes = self._facts(pbx, event)
         callee_hash: str | None = None
         if event.callee_number:
@@ -664,12 +656,17 @@ class WebhookService:
             facts,
             callee_hash=callee_hash,
             explanation=(*notes, "shed: the service was at its admission limit; nothing was pushed"),
+            lettering="skipped",
+            reason=OVERLOADED,
+            final_outcome="skipped",
+            final_reason=OVERLOADED,
+            elapsed_ms=0,
         )
-        claim = Claim()
-        try:
-            await self._answer_now(pbx, key, event, received, claim, answer, "skipped", OVERLOADED, facts)
-        except AlreadyClaimed:
-            log.info("shed setup %s/%s was a copy of a delivery already claimed", pbx.id, event.call_id)
+        self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, facts, reply.body))
+        if self._shed_writer is None or self._shed_writer.done():
+            self._shed_writer = asyncio.create_task(self._record_shed())
+            self._tasks.add(self._shed_writer)
+            self._shed_writer.add_done_callback(self._tasks.discard)
         now = time.monotonic()
         if now - self._shed_logged >= 1.0:  # one line a second under overload, not one a call
             self._shed_logged = now
@@ -679,6 +676,33 @@ class WebhookService:
                 self.shed,
             )
         return reply
+
+    async def _record_shed(self) -> Reply:
+        while self._shed_rows:
+            rows, self._shed_rows = self._shed_rows, []
+            try:
+                await self._commit.run(functools.partial(record_shed_calls, rows=rows))
+            except Exception:
+                log.exception("could not record %d shed setups", len(rows))
+        return Reply(200, {})
+
+
+@dataclass(frozen=True, slots=True)
+class ShedCall:
+    pbx_id: str
+    key: str
+    call_id: str
+    facts: SetupFacts
+    reply: dict[str, Any]
+
+
+async def record_shed_calls(session: AsyncSession, rows: list[ShedCall]) -> None:
+    """Claims (with their answer) and call records of shed setups, two statements for all of them.
+    A delivery or call already known is left as it is (ON CONFLICT DO NOTHING)."""
+    await webhook_repo.claim_answered(
+        session, [(r.pbx_id, r.key, "call.setup", r.call_id, 200, r.reply) for r in rows]
+    )
+    await call_service.record_setups(session, [(r.pbx_id, r.call_id, r.facts) for r in rows])
 
 
 def pending_reply(event: PbxEvent, received: float) -> Reply:
