@@ -947,6 +947,8 @@ class Options:
     profile: bool
     capacity: float | None
     mix: list[tuple[str, float]]
+    figures: set[int] = field(default_factory=lambda: {1, 2, 3, 4})
+    keep_profile: Path | None = None
 
 
 class Bench:
@@ -1278,6 +1280,8 @@ class Bench:
         if not out.exists():
             say(f"  (py-spy wrote no profile: {err.decode(errors='replace').strip()[-300:]})")
             return None
+        if self.o.keep_profile is not None:
+            shutil.copyfile(out, self.o.keep_profile)
         return summarise_profile(out.read_text(errors="replace"), pid)
 
 
@@ -1413,10 +1417,9 @@ def run_db(db: str, workers: int, opts: Options, relay: bool, at: str | None) ->
     with stack(db, workers, relay, at) as s:
         b = Bench(s, opts)
         warm_up(b)
-        b.figure1()
-        b.figure2()
-        b.figure3()
-        b.figure4()
+        for number, figure in ((1, b.figure1), (2, b.figure2), (3, b.figure3), (4, b.figure4)):
+            if number in opts.figures:
+                figure()
         for proc in [s.service, s.simulator, s.floor, *s.others]:
             if proc.popen.poll() is not None:
                 say(f"  !! {proc.name} exited during the run ({proc.popen.returncode}):\n{proc.tail()}")
@@ -1459,6 +1462,8 @@ def main() -> None:
         help="measure the code of this commit (git archive into a temp dir) instead of the working tree",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
+    parser.add_argument("--figures", default="1,2,3,4", help="which figures to run (default all: 1,2,3,4)")
+    parser.add_argument("--keep-profile", type=Path, default=None, help="copy py-spy's raw profile here")
     args = parser.parse_args()
     opts = Options(
         duration=args.duration,
@@ -1471,6 +1476,8 @@ def main() -> None:
         profile=args.profile,
         capacity=args.capacity,
         mix=parse_mix(args.mix),
+        figures={int(x) for x in args.figures.split(",")},
+        keep_profile=args.keep_profile,
     )
     if args.quick:
         opts.duration = min(opts.duration, 3.0)

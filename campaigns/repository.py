@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
-from lettering.db_upsert import insert_for
+from lettering.db_upsert import insert_of
 
 
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:
@@ -85,20 +88,30 @@ async def impression_counts(
     return today_counts, week_counts, dict(totals.all())
 
 
-async def count_impression(session: AsyncSession, campaign_id: int, callee_hash: str, day: date) -> None:
+IMPRESSION = CampaignImpression.__table__  # type: ignore[attr-defined]
+CAMPAIGN = Campaign.__table__  # type: ignore[attr-defined]
+_COUNT_CAMPAIGN = (
+    update(CAMPAIGN)
+    .where(CAMPAIGN.c.id == bindparam("b_campaign"))
+    .values(impressions=CAMPAIGN.c.impressions + 1)
+)
+
+
+@functools.cache
+def _count_impression(dialect: str) -> Executable:
+    return insert_of(dialect, IMPRESSION).on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[IMPRESSION.c.campaign_id, IMPRESSION.c.callee_hash, IMPRESSION.c.day],
+        set_={"count": IMPRESSION.c.count + 1},
+    )
+
+
+def count_impression(conn: Connection, campaign_id: int, callee_hash: str, day: date) -> None:
     """+1 for this callee today and for the campaign (atomic increments: every worker counts)."""
-    table = CampaignImpression.__table__  # type: ignore[attr-defined]
-    stmt = insert_for(session, table).values(
-        campaign_id=campaign_id, callee_hash=callee_hash, day=day, count=1
+    conn.execute(
+        _count_impression(conn.dialect.name),
+        {"campaign_id": campaign_id, "callee_hash": callee_hash, "day": day, "count": 1},
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.campaign_id, table.c.callee_hash, table.c.day],
-        set_={"count": table.c.count + 1},
-    )
-    await session.execute(stmt)
-    await session.execute(
-        update(Campaign).where(col(Campaign.id) == campaign_id).values(impressions=Campaign.impressions + 1)
-    )
+    conn.execute(_COUNT_CAMPAIGN, {"b_campaign": campaign_id})
 
 
 async def count_live(session: AsyncSession) -> int:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -190,6 +191,10 @@ def post_call_url(public_base_url: str, campaign: Campaign) -> str | None:
     return campaign.youtube_url or campaign.policy_url
 
 
+# A callee's counts when nothing of the agency is capped (no query needed).
+NO_COUNTS = Counts()
+
+
 async def load_counts(
     session: AsyncSession,
     snapshot: CampaignSnapshot,
@@ -203,7 +208,7 @@ async def load_counts(
     """
     ids = list(snapshot.capped_ids(agency_id))  # listed once, when the snapshot was built
     if not ids:
-        return Counts()
+        return NO_COUNTS
     today = at.astimezone(SEOUL).date()
     day, week, total = await repository.impression_counts(
         session, callee_hashes, ids, today, today - timedelta(days=6)
@@ -211,9 +216,9 @@ async def load_counts(
     return Counts(MappingProxyType(day), MappingProxyType(week), MappingProxyType(total))
 
 
-async def count_impression(session: AsyncSession, campaign_id: int, callee_hash: str, at: datetime) -> None:
+def count_impression(conn: Connection, campaign_id: int, callee_hash: str, at: datetime) -> None:
     """Count one showing of a campaign to a callee (in the call record's transaction)."""
-    await repository.count_impression(session, campaign_id, callee_hash, at.astimezone(SEOUL).date())
+    repository.count_impression(conn, campaign_id, callee_hash, at.astimezone(SEOUL).date())
 
 
 # -- the editor's workflow ------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from carriers.models import CarrierRoute
-from lettering.db_upsert import insert_for
+from lettering.db_upsert import insert_of
 from lettering.keyring.columns import HashColumn
 
 # Learned routes are keyed by the number's hash: re-indexed by `lettering keys rotate`.
@@ -23,36 +26,51 @@ KEY_COLUMNS = (
 )
 
 
-async def learned_carrier(session: AsyncSession, callee_hashes: Sequence[str], now: datetime) -> str | None:
+ROUTE = CarrierRoute.__table__  # type: ignore[attr-defined]
+_LEARNED = select(ROUTE.c.carrier, ROUTE.c.expires_at).where(ROUTE.c.callee_hash == bindparam("b_hash"))
+_FORGET = delete(ROUTE).where(ROUTE.c.callee_hash == bindparam("b_hash"))
+
+
+@functools.cache
+def _learn(dialect: str) -> Executable:
+    insert = insert_of(dialect, ROUTE)
+    return insert.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[ROUTE.c.callee_hash],
+        set_={
+            "carrier": insert.excluded.carrier,
+            "learned_at": insert.excluded.learned_at,
+            "expires_at": insert.excluded.expires_at,
+        },
+    )
+
+
+def learned_carrier(conn: Connection, callee_hashes: Sequence[str], now: datetime) -> str | None:
     """The carrier that last knew this callee, unless that knowledge has expired.
 
     `callee_hashes`: the callee's hash under every configured key version, current first.
     """
     for callee_hash in callee_hashes:
-        row = await session.get(CarrierRoute, callee_hash)
+        row = conn.execute(_LEARNED, {"b_hash": callee_hash}).first()
         if row is not None and row.expires_at > now:
-            return row.carrier
+            return str(row.carrier)
     return None
 
 
-async def learn_route(
-    session: AsyncSession, callee_hash: str, carrier: str, now: datetime, days: int
-) -> None:
-    table = CarrierRoute.__table__  # type: ignore[attr-defined]
-    expires = now + timedelta(days=days)
-    stmt = insert_for(session, table).values(
-        callee_hash=callee_hash, carrier=carrier, learned_at=now, expires_at=expires
+def learn_route(conn: Connection, callee_hash: str, carrier: str, now: datetime, days: int) -> None:
+    conn.execute(
+        _learn(conn.dialect.name),
+        {
+            "callee_hash": callee_hash,
+            "carrier": carrier,
+            "learned_at": now,
+            "expires_at": now + timedelta(days=days),
+        },
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.callee_hash],
-        set_={"carrier": carrier, "learned_at": now, "expires_at": expires},
-    )
-    await session.execute(stmt)
 
 
-async def forget_route(session: AsyncSession, callee_hash: str) -> None:
+def forget_route(conn: Connection, callee_hash: str) -> None:
     """The number was ported away: ask every carrier again next time."""
-    await session.execute(delete(CarrierRoute).where(CarrierRoute.callee_hash == callee_hash))  # type: ignore[arg-type]
+    conn.execute(_FORGET, {"b_hash": callee_hash})
 
 
 async def purge_expired_routes(session: AsyncSession, now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -9,11 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
-from lettering.db_upsert import insert_for
+from lettering.db_upsert import insert_for, insert_of
 from lettering.keyring.columns import HashColumn, SealedColumns
 from lettering.phone import format_national
 
@@ -56,8 +59,16 @@ def call_notice_variables(
 NOTICE_EXPIRY = timedelta(hours=24)
 
 
-async def enqueue_call_notice(
-    session: AsyncSession,
+@functools.cache
+def _queue_notice(dialect: str) -> Executable:
+    table = KakaoMessage.__table__  # type: ignore[attr-defined]
+    return insert_of(dialect, table).on_conflict_do_nothing(  # type: ignore[no-any-return]
+        index_elements=[table.c.call_record_id]
+    )
+
+
+def queue_call_notice(
+    conn: Connection,
     *,
     call_record_id: int | None,
     agency_id: int,
@@ -73,32 +84,35 @@ async def enqueue_call_notice(
 ) -> bool:
     """Write the outbox row for this call (at most one per call); False when one already exists.
 
-    Only `flush`es: the caller commits it together with the call record it belongs to.
+    Runs in the caller's transaction (a unit of the call path's group commit): it commits together
+    with the call record it belongs to.
     """
-    table = KakaoMessage.__table__  # type: ignore[attr-defined]
-    stmt = (
-        insert_for(session, table)
-        .values(
-            call_record_id=call_record_id,
-            agency_id=agency_id,
-            kind=kind,
-            reason=reason,
-            recipient_hash=recipient_hash,
-            recipient_ciphertext=recipient_ciphertext,
-            key_version=key_version,
-            variables=json.dumps(variables, ensure_ascii=False),
-            status="queued",
-            attempts=0,
-            idempotency_key=idempotency_key or f"call-{call_record_id}",
-            next_attempt_at=now,
-            expires_at=now + expires_in,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.call_record_id])
+    result = conn.execute(
+        _queue_notice(conn.dialect.name),
+        {
+            "call_record_id": call_record_id,
+            "agency_id": agency_id,
+            "kind": kind,
+            "reason": reason,
+            "recipient_hash": recipient_hash,
+            "recipient_ciphertext": recipient_ciphertext,
+            "key_version": key_version,
+            "variables": json.dumps(variables, ensure_ascii=False),
+            "status": "queued",
+            "attempts": 0,
+            "idempotency_key": idempotency_key or f"call-{call_record_id}",
+            "next_attempt_at": now,
+            "expires_at": now + expires_in,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
+
+
+async def enqueue_call_notice(session: AsyncSession, **notice: Any) -> bool:
+    """`queue_call_notice` in an async session's transaction (only flushes: the caller commits)."""
+    return await session.run_sync(lambda s: queue_call_notice(s.connection(), **notice))
 
 
 # -- operators ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering import retention
 from lettering.audit.router import router as audit_router
 from lettering.bodylimit import BodySizeLimit
-from lettering.db import make_engine, make_sessionmaker
+from lettering.db import GroupCommitter, make_engine, make_sessionmaker
 from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
 from lettering.dispatch.service import Dispatcher
@@ -46,6 +46,7 @@ from lettering.users.router import router as users_router
 from lettering.verify.router import router as verify_router
 from lettering.webhook.auth import SNAPSHOT_NAME as PBX
 from lettering.webhook.auth import make_registry_builder
+from lettering.webhook.router import PbxEventsRoute
 from lettering.webhook.router import router as webhook_router
 from lettering.webhook.service import WebhookService
 
@@ -110,6 +111,8 @@ def create_app(
             return snapshot
 
         media_store = MediaStore(Path(settings.media_dir))
+        # The call path's one writer in this process (webhook, dispatch and LG U+ reports).
+        committer = GroupCommitter(sessions)
         dispatcher = Dispatcher(
             sessions,
             carriers,
@@ -122,6 +125,7 @@ def create_app(
                 lambda sha: media_store.get(sha) if media_store.exists(sha) else None
             ),
             link_keys=optout_service.link_keys(settings),
+            committer=committer,
         )
         app.state.settings = settings
         app.state.engine = engine
@@ -138,6 +142,7 @@ def create_app(
             tolerance_s=settings.webhook_tolerance_s,
             ring_window_ms=settings.carriers.ring_window_ms,
             max_unanswered=settings.setup_max_unanswered,
+            committer=committer,
         )
         poller = asyncio.create_task(store.run(settings.snapshot_poll_s), name="snapshot-poller")
         alimtalk = build_alimtalk_client(settings)
@@ -189,6 +194,7 @@ def create_app(
                     await task
             await alimtalk.aclose()
             await carriers.aclose()
+            await committer.close()
             await engine.dispose()
 
     app = FastAPI(title="Smart lettering", lifespan=lifespan)
@@ -198,6 +204,8 @@ def create_app(
         default_max=256 * 1024,
         by_prefix={"/v1/campaigns/": settings.upload_max_bytes + 64 * 1024, "/sim/": 16 * 1024 * 1024},
     )
+    # Outermost: the PBX's events go straight to the webhook service (lettering/webhook/router.py).
+    app.add_middleware(PbxEventsRoute)
     install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(dispatch_router)

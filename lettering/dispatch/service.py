@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.selection import ActiveCampaign
@@ -25,7 +26,7 @@ from carriers.routing import RouteResult, route_push
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, Told
-from lettering.db import utcnow, write_scope
+from lettering.db import GroupCommitter, utcnow
 from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
 from lettering.optout import service as optout_service
@@ -115,8 +116,10 @@ class Dispatcher:
         optout: Callable[[], OptoutIndex] | None = None,
         media: Callable[[str], bytes | None] | None = None,
         link_keys: Sequence[str] = (),
+        committer: GroupCommitter | None = None,
     ) -> None:
         self._sessions = sessions
+        self._commit = committer or GroupCommitter(sessions)
         self._carriers = carriers
         self._callback_url = callback_url
         self._route_days = learned_route_days
@@ -142,9 +145,9 @@ class Dispatcher:
             return None
         return self._media(sha256)
 
-    async def learned_carrier(self, session: AsyncSession, sealed: SealedNumber) -> str | None:
+    def learned_carrier(self, conn: Connection, sealed: SealedNumber) -> str | None:
         """The carrier that last knew this callee (read in the transaction that records the call)."""
-        return await carrier_routes.learned_carrier(session, sealed.all_hashes, utcnow())
+        return carrier_routes.learned_carrier(conn, sealed.all_hashes, utcnow())
 
     async def push(self, job: PushJob, learned: str | None) -> Pushed:
         """Push the lettering within the ring window; never raises (a failure here is an outcome)."""
@@ -177,7 +180,7 @@ class Dispatcher:
             return Pushed(Settled("failed", "internal_error", None, None), None, now)
         return Pushed(settle(result, job.decision.fallback), result, now)
 
-    async def record(self, session: AsyncSession, job: PushJob, pushed: Pushed, told: Told | None) -> Settled:
+    def record(self, conn: Connection, job: PushJob, pushed: Pushed, told: Told | None) -> Settled:
         """Record how the push ended (and what the PBX was told), in the caller's transaction."""
         settled, result = pushed.settled, pushed.result
         answer: dict[str, object] = (
@@ -186,8 +189,8 @@ class Dispatcher:
             else {}
         )
         if result is None:
-            await call_service.update_call(
-                session,
+            call_service.update_call(
+                conn,
                 job.record_id,
                 final_outcome=settled.lettering,
                 final_reason=settled.reason,
@@ -195,17 +198,15 @@ class Dispatcher:
                 **answer,
             )
             if settled.fallback is not None:
-                await self._enqueue(
-                    session, job.record_id, job.agency_id, "internal_error", job.decision.identity
-                )
+                self._enqueue(conn, job.record_id, job.agency_id, "internal_error", job.decision.identity)
             return settled
         # Only an accepted LG U+ push can have been reported on before it is recorded.
         lgu = settled.carrier == "lgu"
-        shown = await call_service.display_result_of(session, job.record_id) if lgu else None
-        await call_service.add_attempts(session, job.record_id, result.attempts, shown)
+        shown = call_service.display_result_of(conn, job.record_id) if lgu else None
+        call_service.add_attempts(conn, job.record_id, result.attempts, shown)
         notes = [note for push in result.attempts for note in push.notes]
-        await call_service.update_call(
-            session,
+        call_service.update_call(
+            conn,
             job.record_id,
             final_outcome=settled.lettering,
             final_reason=settled.reason,
@@ -215,25 +216,20 @@ class Dispatcher:
             **answer,
         )
         if result.subscriber_carrier is not None:
-            await carrier_routes.learn_route(
-                session, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
+            carrier_routes.learn_route(
+                conn, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
             )
         elif result.forget_learned:
-            await carrier_routes.forget_route(session, job.sealed.hash_hex)
+            carrier_routes.forget_route(conn, job.sealed.hash_hex)
         if settled.fallback is not None:
-            await self._enqueue(
-                session, job.record_id, job.agency_id, settled.reason or "", job.decision.identity
-            )
+            self._enqueue(conn, job.record_id, job.agency_id, settled.reason or "", job.decision.identity)
         elif lgu and (
             shown == "UNSUPPORTED"
             # A report committed while this update waited for the row (PostgreSQL) is seen now.
-            or (
-                shown is None
-                and await call_service.display_result_of(session, job.record_id) == "UNSUPPORTED"
-            )
+            or (shown is None and call_service.display_result_of(conn, job.record_id) == "UNSUPPORTED")
         ):
             # The LG U+ report came first: UNSUPPORTED then still means fallback.
-            settled = await self._late_unsupported(session, job.record_id) or settled
+            settled = self._late_unsupported(conn, job.record_id) or settled
         log.info(
             "call %s callee %s: %s%s via %s in %d attempt(s)",
             job.public_id,
@@ -245,9 +241,9 @@ class Dispatcher:
         )
         return settled
 
-    async def _enqueue(
+    def _enqueue(
         self,
-        session: AsyncSession,
+        conn: Connection,
         record_id: int,
         agency_id: int,
         reason: str,
@@ -256,11 +252,11 @@ class Dispatcher:
         kind: str = FALLBACK_KIND,
     ) -> bool:
         """The AlimTalk notice of this call (at most one per call), in the caller's transaction."""
-        record = await call_service.get_call(session, record_id)
+        record = call_service.get_call_in(conn, record_id)
         assert record is not None
         assert record.callee_hash is not None
-        return await kakao_service.enqueue_call_notice(
-            session,
+        return kakao_service.queue_call_notice(
+            conn,
             call_record_id=record_id,
             agency_id=agency_id,
             kind=kind,
@@ -280,9 +276,9 @@ class Dispatcher:
             expires_in=timedelta(seconds=self._kakao.max_age_s),
         )
 
-    async def _late_unsupported(self, session: AsyncSession, record_id: int) -> Settled | None:
+    def _late_unsupported(self, conn: Connection, record_id: int) -> Settled | None:
         """Apply the fallback policy to an accepted LG U+ push whose phone could not show it."""
-        record = await call_service.get_call(session, record_id)
+        record = call_service.get_call_in(conn, record_id)
         if record is None or record.agency_id is None or record.final_outcome != "accepted":
             return None
         directory = self._directory()
@@ -294,8 +290,8 @@ class Dispatcher:
             record.carrier,
             "alimtalk" if wanted else None,
         )
-        changed = await call_service.settle_accepted_call(
-            session,
+        changed = call_service.settle_accepted_call(
+            conn,
             record_id,
             final_outcome=settled.lettering,
             final_reason=settled.reason,
@@ -305,7 +301,7 @@ class Dispatcher:
             return None
         if wanted:
             identity = self._identity_of(record.agency_id, record.extension)
-            await self._enqueue(session, record_id, record.agency_id, "unsupported_device", identity)
+            self._enqueue(conn, record_id, record.agency_id, "unsupported_device", identity)
         return settled
 
     def _identity_of(self, agency_id: int, extension: str | None) -> Identity:
@@ -319,7 +315,7 @@ class Dispatcher:
             ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else ""),
         )
 
-    async def missed_call(self, session: AsyncSession, record: CallRecordView) -> bool:
+    def missed_call(self, conn: Connection, record: CallRecordView) -> bool:
         """Queue the missed-call notice for an unanswered call when its agency has turned it on."""
         if record.end_cause not in MISSED_CAUSES or record.agency_id is None:
             return False
@@ -337,17 +333,19 @@ class Dispatcher:
         if self._optout().scope_for(record.callee_hash, record.agency_id) == "all":
             return False
         identity = self._identity_of(record.agency_id, record.extension)
-        assert record.id is not None
-        return await self._enqueue(
-            session, record.id, record.agency_id, record.end_cause, identity, kind="missed_call"
+        return self._enqueue(
+            conn, record.id, record.agency_id, record.end_cause, identity, kind="missed_call"
         )
 
     async def lgu_report(self, report: LguReport) -> str:
         """Record an LG U+ display report once: 'recorded', 'repeat' or 'unknown'."""
-        async with write_scope(self._sessions) as session:
-            outcome = await call_service.record_display_result(session, report.tid, report.result, report.at)
+
+        def unit(conn: Connection) -> str:
+            outcome = call_service.record_display_result(conn, report.tid, report.result, report.at)
             if isinstance(outcome, str):
                 return outcome
             if report.result == "UNSUPPORTED":
-                await self._late_unsupported(session, outcome)
-        return "recorded"
+                self._late_unsupported(conn, outcome)
+            return "recorded"
+
+        return await self._commit.run(unit)

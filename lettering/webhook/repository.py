@@ -1,48 +1,102 @@
-"""The webhook package's SQL: claiming a delivery and keeping the answer it got."""
+"""The webhook package's SQL: claiming a delivery and keeping the answer it got.
+
+Plain functions over a Core `Connection` with statements built once per dialect: they run inside
+units of the call path's group commit (lettering.db.GroupCommitter), or through `run_sync`.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
 
 from lettering.db import utcnow
-from lettering.db_upsert import insert_for
+from lettering.db_upsert import insert_of
 from lettering.webhook.models import WebhookDelivery
 
 DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
-async def claim(session: AsyncSession, pbx_id: str, key: str, event_type: str, call_id: str) -> int | None:
+class StoredDelivery(NamedTuple):
+    id: int
+    response_status: int | None
+    response_body: str | None
+    received_at: datetime
+
+
+@functools.cache
+def _claim(dialect: str) -> Executable:
+    insert = insert_of(dialect, DELIVERY).on_conflict_do_nothing(
+        index_elements=[DELIVERY.c.pbx_id, DELIVERY.c.dedupe_key]
+    )
+    return insert.returning(DELIVERY.c.id)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _claim_answered(dialect: str) -> Executable:
+    return insert_of(dialect, DELIVERY).on_conflict_do_nothing(  # type: ignore[no-any-return]
+        index_elements=[DELIVERY.c.pbx_id, DELIVERY.c.dedupe_key]
+    )
+
+
+_STORE_REPLY = (
+    update(DELIVERY)
+    .where(DELIVERY.c.id == bindparam("claim_id"))
+    .values(
+        response_status=bindparam("status"),
+        response_body=bindparam("body"),
+        completed_at=bindparam("at"),
+    )
+)
+_RELEASE = delete(DELIVERY).where(DELIVERY.c.id == bindparam("claim_id"))
+_FIND = select(
+    DELIVERY.c.id, DELIVERY.c.response_status, DELIVERY.c.response_body, DELIVERY.c.received_at
+).where(DELIVERY.c.pbx_id == bindparam("pbx"), DELIVERY.c.dedupe_key == bindparam("key"))
+_TAKE_OVER = (
+    update(DELIVERY)
+    .where(
+        DELIVERY.c.id == bindparam("claim_id"),
+        DELIVERY.c.response_status.is_(None),
+        DELIVERY.c.received_at < bindparam("stale_before"),
+    )
+    .values(received_at=bindparam("now"))
+)
+
+
+def claim(conn: Connection, pbx_id: str, key: str, event_type: str, call_id: str) -> int | None:
     """Insert the delivery's row; its id, or None when the delivery was claimed before.
 
     One `INSERT … ON CONFLICT DO NOTHING RETURNING id`, in the transaction that records the call,
     so a claim never exists without the call record it stands for.
     """
-    result = await session.execute(
-        insert_for(session, DELIVERY)
-        .values(pbx_id=pbx_id, dedupe_key=key, event_type=event_type, call_id=call_id, received_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[DELIVERY.c.pbx_id, DELIVERY.c.dedupe_key])
-        .returning(DELIVERY.c.id)
-    )
-    claimed = result.scalar_one_or_none()
+    claimed = conn.execute(
+        _claim(conn.dialect.name),
+        {
+            "pbx_id": pbx_id,
+            "dedupe_key": key,
+            "event_type": event_type,
+            "call_id": call_id,
+            "received_at": utcnow(),
+        },
+    ).scalar_one_or_none()
     return None if claimed is None else int(claimed)
 
 
-async def claim_answered(
-    session: AsyncSession, deliveries: list[tuple[str, str, str, str, int, dict[str, Any]]]
+def claim_answered(
+    conn: Connection, deliveries: list[tuple[str, str, str, str, int, dict[str, Any]]]
 ) -> None:
     """Claims of deliveries answered already (pbx_id, key, type, call_id, status, body), in one
     executemany; a delivery claimed before is left as it is."""
     if not deliveries:
         return
     now = utcnow()
-    await session.execute(
-        insert_for(session, DELIVERY).on_conflict_do_nothing(
-            index_elements=[DELIVERY.c.pbx_id, DELIVERY.c.dedupe_key]
-        ),
+    conn.execute(
+        _claim_answered(conn.dialect.name),
         [
             {
                 "pbx_id": pbx_id,
@@ -59,43 +113,29 @@ async def claim_answered(
     )
 
 
-async def release(session: AsyncSession, claim_id: int) -> None:
+def release(conn: Connection, claim_id: int) -> None:
     """Forget a claim whose processing failed, so the PBX's retry is processed afresh."""
-    await session.execute(delete(DELIVERY).where(DELIVERY.c.id == claim_id))
+    conn.execute(_RELEASE, {"claim_id": claim_id})
 
 
-async def store_reply(session: AsyncSession, claim_id: int, status: int, body: dict[str, Any]) -> None:
-    await session.execute(
-        update(DELIVERY)
-        .where(DELIVERY.c.id == claim_id)
-        .values(
-            response_status=status,
-            response_body=json.dumps(body, ensure_ascii=False),
-            completed_at=utcnow(),
-        )
+def store_reply(conn: Connection, claim_id: int, status: int, body: dict[str, Any]) -> None:
+    conn.execute(
+        _STORE_REPLY,
+        {
+            "claim_id": claim_id,
+            "status": status,
+            "body": json.dumps(body, ensure_ascii=False),
+            "at": utcnow(),
+        },
     )
 
 
-async def find(session: AsyncSession, pbx_id: str, key: str) -> Any | None:
-    """(id, response_status, response_body, received_at) of a delivery, or None."""
-    return (
-        await session.execute(
-            select(
-                DELIVERY.c.id, DELIVERY.c.response_status, DELIVERY.c.response_body, DELIVERY.c.received_at
-            ).where(DELIVERY.c.pbx_id == pbx_id, DELIVERY.c.dedupe_key == key)
-        )
-    ).first()
+def find(conn: Connection, pbx_id: str, key: str) -> StoredDelivery | None:
+    row = conn.execute(_FIND, {"pbx": pbx_id, "key": key}).first()
+    return None if row is None else StoredDelivery(*row)
 
 
-async def take_over(session: AsyncSession, claim_id: int, stale_before: Any) -> bool:
+def take_over(conn: Connection, claim_id: int, stale_before: datetime) -> bool:
     """Take a claim whose owner died (no answer stored, received before `stale_before`)."""
-    result = await session.execute(
-        update(DELIVERY)
-        .where(
-            DELIVERY.c.id == claim_id,
-            DELIVERY.c.response_status.is_(None),
-            DELIVERY.c.received_at < stale_before,
-        )
-        .values(received_at=utcnow())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = conn.execute(_TAKE_OVER, {"claim_id": claim_id, "stale_before": stale_before, "now": utcnow()})
+    return bool(result.rowcount)

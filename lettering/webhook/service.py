@@ -11,10 +11,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import delete
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -294,28 +295,25 @@ class WebhookService:
             if claim.id is not None:
                 # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
                 claim_id = claim.id
-                await self._commit.run(lambda session: webhook_repo.release(session, claim_id))
+                await self._commit.run(lambda conn: webhook_repo.release(conn, claim_id))
             raise
         finally:
             waiter.set()
             self._done.pop((pbx.id, key), None)
 
-    async def _claimed(
-        self, session: AsyncSession, claim: Claim, pbx_id: str, key: str, event: PbxEvent
-    ) -> int:
-        """Step "claim", inside the unit that records the event: the claim's id (raises when it
-        was claimed before, so the unit writes nothing)."""
+    @staticmethod
+    def _claimed(conn: Connection, claim: Claim, pbx_id: str, key: str, event: PbxEvent) -> int | None:
+        """Step "claim", first in the unit that records the event: the claim's id, or None when
+        the delivery was claimed before (the unit then writes nothing and returns None, and its
+        caller raises `AlreadyClaimed` outside the batch, which a raise inside would spoil)."""
         if claim.id is not None:
             return claim.id
-        claim_id = await webhook_repo.claim(session, pbx_id, key, event.type, event.call_id)
-        if claim_id is None:
-            raise AlreadyClaimed()
-        return claim_id
+        return webhook_repo.claim(conn, pbx_id, key, event.type, event.call_id)
 
     async def _claim(self, pbx_id: str, key: str, event: PbxEvent) -> int | None:
         """Claim the delivery on its own (a retry whose first delivery released its claim)."""
         return await self._commit.run(
-            lambda session: webhook_repo.claim(session, pbx_id, key, event.type, event.call_id)
+            lambda conn: webhook_repo.claim(conn, pbx_id, key, event.type, event.call_id)
         )
 
     async def _replay(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply | int:
@@ -325,7 +323,7 @@ class WebhookService:
         give_up = time.monotonic() + patience
         while True:
             async with self._sessions() as session:
-                row = await webhook_repo.find(session, pbx.id, key)
+                row = await session.run_sync(lambda s: webhook_repo.find(s.connection(), pbx.id, key))
             if row is None:  # the first delivery failed and released its claim: process this one
                 claim = await self._claim(pbx.id, key, event)
                 if claim is not None:
@@ -366,10 +364,12 @@ class WebhookService:
             return await self._setup(pbx, key, event, received, claim, answer, ticket)
         reply = Reply(202, {"call_id": event.call_id, "recorded": True})
 
-        async def record(session: AsyncSession) -> int:
-            claim_id = await self._claimed(session, claim, pbx.id, key, event)
-            record = await call_service.record_progress(
-                session,
+        def record(conn: Connection) -> int | None:
+            claim_id = self._claimed(conn, claim, pbx.id, key, event)
+            if claim_id is None:
+                return None
+            record = call_service.record_progress(
+                conn,
                 pbx.id,
                 event.call_id,
                 event.type,
@@ -380,11 +380,11 @@ class WebhookService:
             )
             if event.type == "call.ended":
                 # In the same transaction as the record: a missed-call notice is never lost.
-                await self._dispatcher.missed_call(session, record)
-            await webhook_repo.store_reply(session, claim_id, reply.status, reply.body)
+                self._dispatcher.missed_call(conn, record)
+            webhook_repo.store_reply(conn, claim_id, reply.status, reply.body)
             return claim_id
 
-        claim.id = await self._commit.run(record)
+        claim.id = _claimed_here(await self._commit.run(record))
         return reply
 
     async def _setup(
@@ -435,26 +435,28 @@ class WebhookService:
 
         # Step "record": the claim, the call record, the impression and the learned route in one
         # unit of the group commit, committed before anything is pushed.
-        async def open_call(session: AsyncSession) -> tuple[int, OpenedCall, str | None, Reply | None]:
-            claim_id = await self._claimed(session, claim, pbx.id, key, event)
-            opened = await call_service.open_setup(session, pbx.id, event.call_id, facts)
+        def open_call(conn: Connection) -> tuple[int, OpenedCall, str | None, Reply | None] | None:
+            claim_id = self._claimed(conn, claim, pbx.id, key, event)
+            if claim_id is None:
+                return None
+            opened = call_service.open_setup(conn, pbx.id, event.call_id, facts)
             if opened.earlier is not None:
                 # The same call's setup again (a retry after a failure, or a new webhook-id):
                 # answer what was decided and never push a second time.
                 again = told(answer, Reply(200, answer_from_record(opened.earlier, received).model_dump()))
-                await webhook_repo.store_reply(session, claim_id, again.status, again.body)
+                webhook_repo.store_reply(conn, claim_id, again.status, again.body)
                 return claim_id, opened, None, again
             if decision.campaign_id is not None:
-                await campaign_service.count_impression(
-                    session, decision.campaign_id, sealed.hash_hex, event.occurred_at
+                campaign_service.count_impression(
+                    conn, decision.campaign_id, sealed.hash_hex, event.occurred_at
                 )
             if opened.ended_first is not None:
                 # call.ended came first: its missed-call notice could not be queued without the number.
-                await self._dispatcher.missed_call(session, opened.ended_first)
-            learned = await self._dispatcher.learned_carrier(session, sealed)
+                self._dispatcher.missed_call(conn, opened.ended_first)
+            learned = self._dispatcher.learned_carrier(conn, sealed)
             return claim_id, opened, learned, None
 
-        claim.id, opened, learned, again = await self._commit.run(open_call)
+        claim.id, opened, learned, again = _claimed_here(await self._commit.run(open_call))
         if again is not None:
             return again
         job = PushJob(
@@ -488,10 +490,10 @@ class WebhookService:
         claim_id = claim.id
         assert claim_id is not None
 
-        async def close_call(session: AsyncSession) -> Reply:
+        def close_call(conn: Connection) -> Reply:
             shown = told(answer, reply)
-            settled = await self._dispatcher.record(
-                session,
+            settled = self._dispatcher.record(
+                conn,
                 job,
                 pushed,
                 Told(shown.body["lettering"], shown.body.get("reason"), shown.body.get("elapsed_ms")),
@@ -499,10 +501,10 @@ class WebhookService:
             if settled != pushed.settled and not answer.done():
                 # An LG U+ report said the phone could not show it: the fallback is the answer.
                 shown = Reply(200, self._reply(event, received, decision.campaign_id, settled).body)
-                await call_service.update_call(
-                    session, job.record_id, lettering=shown.body["lettering"], reason=shown.body.get("reason")
+                call_service.update_call(
+                    conn, job.record_id, lettering=shown.body["lettering"], reason=shown.body.get("reason")
                 )
-            await webhook_repo.store_reply(session, claim_id, shown.status, shown.body)
+            webhook_repo.store_reply(conn, claim_id, shown.status, shown.body)
             return shown
 
         # Step "answer": once the outcome is recorded (a fallback's outbox row with it), so the record
@@ -519,16 +521,16 @@ class WebhookService:
         return final
 
     @staticmethod
-    async def _record_told(session: AsyncSession, record_id: int, claim_id: int | None, reply: Reply) -> None:
-        await call_service.update_call(
-            session,
+    def _record_told(conn: Connection, record_id: int, claim_id: int | None, reply: Reply) -> None:
+        call_service.update_call(
+            conn,
             record_id,
             lettering=reply.body["lettering"],
             reason=reply.body.get("reason"),
             elapsed_ms=reply.body.get("elapsed_ms"),
         )
         if claim_id is not None:
-            await webhook_repo.store_reply(session, claim_id, reply.status, reply.body)
+            webhook_repo.store_reply(conn, claim_id, reply.status, reply.body)
 
     def _facts(self, pbx: PbxView, event: PbxEvent) -> tuple[SetupFacts, tuple[str, ...]]:
         """Step "decide", first part: what the event itself says (the caller number checked)."""
@@ -560,11 +562,12 @@ class WebhookService:
         assert event.extension is not None
         snapshots = self._snapshots.current
         campaigns = snapshots.get(campaign_service.SNAPSHOT_NAME)
-        # (load_counts runs no query when no campaign of the agency has caps.)
-        async with self._sessions() as session:
-            counts = await campaign_service.load_counts(
-                session, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
-            )
+        counts = campaign_service.NO_COUNTS
+        if campaigns.capped_ids(pbx.agency_id):  # else no query: nothing of this agency is capped
+            async with self._sessions() as session:
+                counts = await campaign_service.load_counts(
+                    session, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
+                )
         return decide(
             CallFacts(
                 call_id=event.call_id,
@@ -615,11 +618,13 @@ class WebhookService:
         )
         reply = Reply(200, response.model_dump())
 
-        async def record(session: AsyncSession) -> tuple[int, Reply]:
-            claim_id = await self._claimed(session, claim, pbx.id, key, event)
+        def record(conn: Connection) -> tuple[int, Reply] | None:
+            claim_id = self._claimed(conn, claim, pbx.id, key, event)
+            if claim_id is None:
+                return None
             shown = told(answer, reply)
-            opened = await call_service.open_setup(
-                session,
+            opened = call_service.open_setup(
+                conn,
                 pbx.id,
                 event.call_id,
                 replace(
@@ -633,10 +638,10 @@ class WebhookService:
             )
             if opened.earlier is not None:
                 shown = told(answer, Reply(200, answer_from_record(opened.earlier, received).model_dump()))
-            await webhook_repo.store_reply(session, claim_id, shown.status, shown.body)
+            webhook_repo.store_reply(conn, claim_id, shown.status, shown.body)
             return claim_id, shown
 
-        claim.id, shown = await self._commit.run(record)
+        claim.id, shown = _claimed_here(await self._commit.run(record))
         return shown
 
     def _shed(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply:
@@ -696,13 +701,23 @@ class ShedCall:
     reply: dict[str, Any]
 
 
-async def record_shed_calls(session: AsyncSession, rows: list[ShedCall]) -> None:
+def record_shed_calls(conn: Connection, rows: list[ShedCall]) -> None:
     """Claims (with their answer) and call records of shed setups, two statements for all of them.
     A delivery or call already known is left as it is (ON CONFLICT DO NOTHING)."""
-    await webhook_repo.claim_answered(
-        session, [(r.pbx_id, r.key, "call.setup", r.call_id, 200, r.reply) for r in rows]
+    webhook_repo.claim_answered(
+        conn, [(r.pbx_id, r.key, "call.setup", r.call_id, 200, r.reply) for r in rows]
     )
-    await call_service.record_setups(session, [(r.pbx_id, r.call_id, r.facts) for r in rows])
+    call_service.record_setups(conn, [(r.pbx_id, r.call_id, r.facts) for r in rows])
+
+
+R = TypeVar("R")
+
+
+def _claimed_here(result: R | None) -> R:
+    """A unit's result; None means the delivery was claimed before (see `_claimed`)."""
+    if result is None:
+        raise AlreadyClaimed()
+    return result
 
 
 def pending_reply(event: PbxEvent, received: float) -> Reply:

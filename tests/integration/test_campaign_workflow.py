@@ -200,7 +200,9 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
     other_instance = make_sessionmaker(second_engine)
     for factory in (sessions, other_instance):
         async with session_scope(factory) as session:
-            await campaign_service.count_impression(session, campaign.id, "h" * 64, at)
+            await session.run_sync(
+                lambda s, c=campaign.id: campaign_service.count_impression(s.connection(), c, "h" * 64, at)
+            )
     async with other_instance() as session:
         counts = await campaign_service.load_counts(
             session, snapshot, world.editor.agency_id or 0, ("h" * 64,), at

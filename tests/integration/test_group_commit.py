@@ -7,13 +7,22 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from lettering.db import GroupCommitter, make_sessionmaker
+from lettering.db import GroupCommitter, make_sessionmaker, utcnow
+from lettering.db_upsert import insert_for
 from lettering.snapshots.models import SnapshotVersion
-from lettering.snapshots.service import bump
 
 pytestmark = pytest.mark.integration
+
+
+def bump(conn: Connection, name: str) -> None:
+    table = SnapshotVersion.__table__  # type: ignore[attr-defined]
+    stmt = insert_for(conn, table).values(name=name, version=1, changed_at=utcnow())
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=[table.c.name], set_={"version": table.c.version + 1})
+    )
 
 
 async def _versions(engine: AsyncEngine, name: str) -> int:
@@ -37,7 +46,7 @@ async def test_concurrent_units_share_batches_and_are_committed_when_answered(
     seen_after_answer: list[int] = []
 
     async def caller(i: int) -> None:
-        await committer.run(lambda session: bump(session, f"probe-{i}"))
+        await committer.run(lambda conn: bump(conn, f"probe-{i}"))
         seen_after_answer.append(await _versions(engine, f"probe-{i}"))
 
     await asyncio.gather(*(caller(i) for i in range(40)))
@@ -51,14 +60,14 @@ async def test_a_failing_unit_fails_alone_and_its_batch_is_still_written(
 ) -> None:
     committer = GroupCommitter(sessions)
 
-    async def bad(session: AsyncSession) -> None:
-        await bump(session, "probe-bad")
+    def bad(conn: Connection) -> None:
+        bump(conn, "probe-bad")
         raise RuntimeError("this unit is broken")
 
     results = await asyncio.gather(
-        *(committer.run(lambda session, i=i: bump(session, f"probe-ok-{i}")) for i in range(5)),
+        *(committer.run(lambda conn, i=i: bump(conn, f"probe-ok-{i}")) for i in range(5)),
         committer.run(bad),
-        *(committer.run(lambda session, i=i: bump(session, f"probe-ok-{i + 5}")) for i in range(5)),
+        *(committer.run(lambda conn, i=i: bump(conn, f"probe-ok-{i + 5}")) for i in range(5)),
         return_exceptions=True,
     )
     errors = [r for r in results if isinstance(r, BaseException)]

@@ -6,6 +6,7 @@ test talks to it over HTTP like a PBX does, and reads the database with its own 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.util.concurrency import await_, in_greenlet
 from standardwebhooks.webhooks import Webhook
 
 from lettering.app import create_app, make_vault
@@ -80,6 +82,18 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def stall_database(seconds: float) -> None:
+    """Inside a unit of the group commit: the database takes `seconds` to answer. On SQLite the
+    unit runs in the writer's thread, which waits; on PostgreSQL it runs in SQLAlchemy's greenlet
+    on the event loop, where a stalled server is an await (the loop goes on meanwhile)."""
+    if seconds <= 0:
+        return
+    if in_greenlet():
+        await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
 
 @dataclass

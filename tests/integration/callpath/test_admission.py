@@ -14,7 +14,7 @@ import pytest
 
 from lettering.app import create_app
 from lettering.calls import service as call_service
-from tests.integration.callpath.conftest import TEST_HOLD_MS, Service
+from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 from tests.live import serve, stop
 
 pytestmark = pytest.mark.integration
@@ -38,11 +38,12 @@ async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
     # budget): they fill the admission limit, and the rest of the burst is shed.
     original = call_service.open_setup
     stalling = True
+    stalled_until = time.monotonic() + TEST_HOLD_MS / 1000 + 0.5
 
-    async def stalled_open_setup(*args: Any, **kwargs: Any) -> Any:
-        if stalling:
-            await asyncio.sleep(TEST_HOLD_MS / 1000 + 0.5)
-        return await original(*args, **kwargs)
+    def stalled_open_setup(*args: Any, **kwargs: Any) -> Any:
+        if stalling:  # in the database writer: the database is stalled until then
+            stall_database(stalled_until - time.monotonic())
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(call_service, "open_setup", stalled_open_setup)
     stalled = [service.event(callee_number=f"010-0{690 + i}-1230") for i in range(LIMIT)]
@@ -85,9 +86,9 @@ async def test_a_push_whose_ring_window_passed_is_not_started_nor_called_a_carri
     ring_window_s = service.settings.carriers.ring_window_ms / 1000
     original = call_service.open_setup
 
-    async def late_open_setup(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(ring_window_s + 0.2)  # recording took the whole ring window
-        return await original(*args, **kwargs)
+    def late_open_setup(*args: Any, **kwargs: Any) -> Any:
+        stall_database(ring_window_s + 0.2)  # recording took the whole ring window
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(call_service, "open_setup", late_open_setup)
     body = service.event(callee_number="010-0720-1230")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy.exc import NoResultFound, OperationalError
 
 from lettering.calls import service as call_service
-from tests.integration.callpath.conftest import Service
+from tests.integration.callpath.conftest import Service, stall_database
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +24,10 @@ def stalled_database(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     ended = threading.Event()
     original = call_service.open_setup
 
-    async def slow_open_setup(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(STALL_S)
+    def slow_open_setup(*args: Any, **kwargs: Any) -> Any:
+        stall_database(STALL_S)
         ended.set()
-        return await original(*args, **kwargs)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(call_service, "open_setup", slow_open_setup)
     return ended
@@ -81,9 +80,9 @@ async def test_call_end_events_wait_for_their_recording(
     assert (await service.post(body)).json()["lettering"] == "accepted"
     original = call_service.record_progress
 
-    async def slow_record_progress(*args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(2.5)  # past the hold budget
-        return await original(*args, **kwargs)
+    def slow_record_progress(*args: Any, **kwargs: Any) -> Any:
+        stall_database(2.5)  # past the hold budget
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(call_service, "record_progress", slow_record_progress)
     ended = await service.post(
@@ -104,12 +103,12 @@ async def test_a_setup_failing_after_its_pending_answer_is_processed_again(
     original = call_service.open_setup
     calls = {"n": 0}
 
-    async def stall_then_fail_once(*args: Any, **kwargs: Any) -> Any:
+    def stall_then_fail_once(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            await asyncio.sleep(2.5)  # past the hold budget
+            stall_database(2.5)  # past the hold budget
             raise OperationalError("SELECT", {}, Exception("database is locked"))
-        return await original(*args, **kwargs)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(call_service, "open_setup", stall_then_fail_once)
     callee = "010-0602-1230"

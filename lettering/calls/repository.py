@@ -1,0 +1,226 @@
+"""The call path's SQL on call records and attempts.
+
+Plain functions over a Core `Connection`, statements built once per dialect: they run inside the
+units of the call path's group commit (lettering.db.GroupCommitter) or, from async code, through
+`run_sync`. Rows leave this module as frozen `CallRecordView`s, never as table rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql import Executable
+
+from carriers.base import PushResult
+from lettering.calls.models import CallAttempt, CallRecord
+from lettering.db import utcnow
+from lettering.db_upsert import insert_of
+
+CALL = CallRecord.__table__  # type: ignore[attr-defined]
+ATTEMPT = CallAttempt.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecordView:
+    """One call record as other packages see it (a copy: changing it changes nothing)."""
+
+    id: int
+    public_id: str
+    pbx_id: str
+    call_id: str
+    created_at: datetime
+    verify_code: str | None = None
+    agency_id: int | None = None
+    extension: str | None = None
+    department_id: int | None = None
+    caller_e164: str | None = None
+    callee_hash: str | None = None
+    callee_ciphertext: bytes | None = None
+    callee_key_version: int | None = None
+    occurred_at: datetime | None = None
+    setup_received_at: datetime | None = None
+    lettering: str | None = None
+    reason: str | None = None
+    elapsed_ms: int | None = None
+    final_outcome: str | None = None
+    final_reason: str | None = None
+    carrier: str | None = None
+    campaign_id: int | None = None
+    fallback: str | None = None
+    display_result: str | None = None
+    explanation: str = "[]"
+    notes: str = "[]"
+    answered: bool | None = None
+    talk_seconds: int | None = None
+    end_cause: str | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+_VIEW_COLUMNS = [CALL.c[f.name] for f in dataclasses.fields(CallRecordView)]
+
+
+def _view(row: Row[Any] | None) -> CallRecordView | None:
+    if row is None:
+        return None
+    values = dict(row._mapping)
+    if values["callee_ciphertext"] is not None:
+        values["callee_ciphertext"] = bytes(values["callee_ciphertext"])
+    return CallRecordView(**values)
+
+
+@functools.cache
+def _insert_call(dialect: str) -> Executable:
+    insert = insert_of(dialect, CALL).on_conflict_do_nothing(index_elements=[CALL.c.pbx_id, CALL.c.call_id])
+    return insert.returning(CALL.c.id)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _insert_calls(dialect: str) -> Executable:
+    return insert_of(dialect, CALL).on_conflict_do_nothing(  # type: ignore[no-any-return]
+        index_elements=[CALL.c.pbx_id, CALL.c.call_id]
+    )
+
+
+_UPDATE = update(CALL).where(CALL.c.id == bindparam("b_record_id"))
+_GET = select(*_VIEW_COLUMNS).where(CALL.c.id == bindparam("b_record_id"))
+_FIND = select(*_VIEW_COLUMNS).where(
+    CALL.c.pbx_id == bindparam("b_pbx"), CALL.c.call_id == bindparam("b_call")
+)
+_FIND_ID = select(CALL.c.id).where(CALL.c.pbx_id == bindparam("b_pbx"), CALL.c.call_id == bindparam("b_call"))
+_DISPLAY_RESULT = select(CALL.c.display_result).where(CALL.c.id == bindparam("b_record_id"))
+_SETTLE_ACCEPTED = update(CALL).where(
+    CALL.c.id == bindparam("b_record_id"), CALL.c.final_outcome == "accepted"
+)
+_REPORT = (
+    update(CALL)
+    .where(CALL.c.public_id == bindparam("b_public_id"), CALL.c.display_result.is_(None))
+    .values(display_result=bindparam("b_result"), updated_at=bindparam("b_now"))
+)
+_ID_OF_PUBLIC = select(CALL.c.id).where(CALL.c.public_id == bindparam("b_public_id"))
+_REPORT_ATTEMPT = (
+    update(ATTEMPT)
+    .where(ATTEMPT.c.call_record_id == bindparam("b_record_id"), ATTEMPT.c.provider_ref == bindparam("b_ref"))
+    .values(report_result=bindparam("b_result"), report_at=bindparam("b_at"))
+)
+_INSERT_ATTEMPTS = ATTEMPT.insert()
+
+
+def insert_setup(conn: Connection, pbx_id: str, call_id: str, columns: dict[str, Any]) -> int | None:
+    """The call's record with these columns; its id, or None when the call is recorded already."""
+    now = utcnow()
+    inserted = conn.execute(
+        _insert_call(conn.dialect.name),
+        {"pbx_id": pbx_id, "call_id": call_id, "notes": "[]", "created_at": now, "updated_at": now} | columns,
+    ).scalar_one_or_none()
+    return None if inserted is None else int(inserted)
+
+
+def insert_setups(conn: Connection, setups: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Records of many calls in one executemany; a call already recorded is left as it is."""
+    if not setups:
+        return
+    now = utcnow()
+    conn.execute(
+        _insert_calls(conn.dialect.name),
+        [
+            {"pbx_id": pbx_id, "call_id": call_id, "notes": "[]", "created_at": now, "updated_at": now}
+            | columns
+            for pbx_id, call_id, columns in setups
+        ],
+    )
+
+
+def get_or_create_call(conn: Connection, pbx_id: str, call_id: str) -> int:
+    """The id of the call's record, created if this is the first event seen for it (any type)."""
+    now = utcnow()
+    conn.execute(
+        _insert_calls(conn.dialect.name),
+        {
+            "public_id": uuid.uuid4().hex,
+            "pbx_id": pbx_id,
+            "call_id": call_id,
+            "explanation": "[]",
+            "notes": "[]",
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return int(conn.execute(_FIND_ID, {"b_pbx": pbx_id, "b_call": call_id}).scalar_one())
+
+
+def update_call(conn: Connection, record_id: int, **values: Any) -> None:
+    """Set columns of one call record (only the given ones, so concurrent writers do not clash)."""
+    conn.execute(_UPDATE, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+
+
+def get_call(conn: Connection, record_id: int) -> CallRecordView | None:
+    return _view(conn.execute(_GET, {"b_record_id": record_id}).first())
+
+
+def find_call(conn: Connection, pbx_id: str, call_id: str) -> CallRecordView | None:
+    return _view(conn.execute(_FIND, {"b_pbx": pbx_id, "b_call": call_id}).first())
+
+
+def display_result_of(conn: Connection, record_id: int) -> str | None:
+    result: str | None = conn.execute(_DISPLAY_RESULT, {"b_record_id": record_id}).scalar_one()
+    return result
+
+
+def settle_accepted_call(conn: Connection, record_id: int, **values: Any) -> bool:
+    """Change the final outcome of a call only while it is still `accepted` (late carrier reports)."""
+    changed = conn.execute(_SETTLE_ACCEPTED, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+    return bool(changed.rowcount)
+
+
+def add_attempts(
+    conn: Connection, record_id: int, attempts: Iterable[PushResult], display_result: str | None = None
+) -> None:
+    """Store the pushes; a display report that came before them is copied to the push it reports on."""
+    now = utcnow()
+    rows = [
+        {
+            "call_record_id": record_id,
+            "carrier": push.carrier,
+            "outcome": push.outcome.value,
+            "code": push.code[:32],
+            "latency_ms": push.latency_ms,
+            "provider_ref": push.provider_ref,
+            "notes": json.dumps(list(push.notes), ensure_ascii=False),
+            "report_result": display_result
+            if push.outcome.value == "accepted" and push.carrier == "lgu"
+            else None,
+            "report_at": None,
+            "created_at": now,
+        }
+        for push in attempts
+    ]
+    if rows:
+        conn.execute(_INSERT_ATTEMPTS, rows)
+
+
+def record_display_result(conn: Connection, public_id: str, result: str, at: datetime) -> int | str:
+    """Record a carrier's display report once: the call's id, or 'repeat' / 'unknown'.
+
+    The call row is updated first, so this serialises with the push's own final write.
+    """
+    changed = conn.execute(_REPORT, {"b_public_id": public_id, "b_result": result, "b_now": utcnow()})
+    record_id = conn.execute(_ID_OF_PUBLIC, {"b_public_id": public_id}).scalar_one_or_none()
+    if record_id is None:
+        return "unknown"
+    if not changed.rowcount:
+        return "repeat"
+    conn.execute(
+        _REPORT_ATTEMPT, {"b_record_id": record_id, "b_ref": public_id, "b_result": result, "b_at": at}
+    )
+    return int(record_id)
