@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from carriers.base import CarrierAdapter
 from carriers.breaker import Breaker
@@ -35,13 +36,22 @@ class Carriers:
             await client.aclose()
 
 
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
 def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """One carrier's HTTP client with explicit timeouts (connect from settings)."""
+    """One carrier's HTTP client with explicit timeouts (connect from settings).
+
+    The adapters speak httpx; underneath, the sockets and HTTP/1.1 are aiohttp's (httpx-aiohttp,
+    by an httpx maintainer). Measured with bench/http_client.py, a push-sized POST costs ~290 µs of
+    client CPU this way against ~1,200 µs over httpx's own transport (httpcore, h11, anyio): the
+    largest single cost of a setup once its database work was batched.
+    """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, connect=settings.carriers.connect_timeout_s),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=LIMITS,
         headers={"User-Agent": "lettering/0.1"},
-        transport=transport,
+        transport=transport or AiohttpTransport(limits=LIMITS),
         follow_redirects=False,
     )
 
