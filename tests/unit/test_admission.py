@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from unittest import mock
 
-from lettering.webhook.admission import MIN_LIMIT, Admission
+from lettering.webhook.admission import BACKOFF, MIN_LIMIT, Admission
 
 
-def _run(admission: Admission, concurrent: int, local_s: float, rounds: int = 60) -> None:
-    clock = 1000.0
+def _run(
+    admission: Admission, concurrent: int, local_s: float, rounds: int = 60, start: float = 1000.0
+) -> None:
+    clock = start
     for _ in range(rounds):
         tickets = [admission.enter(clock, 0.5) for _ in range(concurrent)]
         with mock.patch("lettering.webhook.admission.time.monotonic", return_value=clock + local_s):
@@ -39,3 +41,13 @@ def test_never_below_the_floor_nor_above_the_setting() -> None:
     for _ in range(16):
         admission.enter(0.0, 0.5)
     assert not admission.admit()
+
+
+def test_a_burst_of_late_setups_cuts_the_limit_once() -> None:
+    """Setups that were late together (one stall) are one signal, not sixty: one cut per target
+    period, so one stalled batch does not take the limit to its floor."""
+    admission = Admission(128)
+    _run(admission, concurrent=60, local_s=0.45, rounds=1)
+    assert admission.limit == 128 * BACKOFF
+    _run(admission, concurrent=60, local_s=0.45, rounds=1, start=1001.0)  # a second later: cut again
+    assert admission.limit == 128 * BACKOFF * BACKOFF
