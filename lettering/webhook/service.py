@@ -23,7 +23,7 @@ from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
 from lettering.db import GroupCommitter, utcnow
-from lettering.decision.service import CallFacts, Decision, DecisionInputs, decide
+from lettering.decision.service import CallFacts, Decision, DecisionInputs, Identity, decide
 from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
 from lettering.dispatch.service import OVERLOADED, Dispatcher, PushJob, Settled
 from lettering.errors import AppError
@@ -259,15 +259,20 @@ class WebhookService:
         for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
             try:
                 return await self._deliver_once(pbx, key, event, received, answer, ticket)
-            except Exception:
+            except Exception as exc:
                 if not answer.done() or wait_s is None:
                     raise
-                log.exception(
-                    "setup %s/%s failed after it was answered pending; processing it again in %.1f s",
-                    pbx.id,
-                    event.call_id,
-                    wait_s,
-                )
+                if isinstance(exc, StillProcessing):
+                    # A copy whose first delivery is still held by a claim (its owner may have
+                    # died: the claim is taken over once stale). Expected; no traceback.
+                    log.info("setup %s/%s: %s; again in %.1f s", pbx.id, event.call_id, exc, wait_s)
+                else:
+                    log.exception(
+                        "setup %s/%s failed after it was answered pending; processing it again in %.1f s",
+                        pbx.id,
+                        event.call_id,
+                        wait_s,
+                    )
                 await asyncio.sleep(wait_s)
         raise AssertionError("unreachable")
 
@@ -510,6 +515,14 @@ class WebhookService:
         # Step "answer": once the outcome is recorded (a fallback's outbox row with it), so the record
         # shows what the PBX is told; if the hold budget runs out first, `handle` answered `pending`.
         final = await self._commit.run(close_call)
+        shown = told(answer, final)
+        if shown is not final:
+            # The hold budget ran out while the outcome was being committed: the PBX got `pending`
+            # and a copy of the delivery must get the same, so that is what is recorded as told.
+            await self._commit.run(
+                functools.partial(self._record_told, record_id=job.record_id, claim_id=claim_id, reply=shown)
+            )
+            final = shown
         log.info(
             "setup %s/%s callee %s: %s in %d ms",
             pbx.id,
@@ -646,20 +659,17 @@ class WebhookService:
 
     def _shed(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply:
         """Past the admission limit: answer at once (the PBX carries on without lettering) and
-        queue the call's record as shed. Nothing is decided, pushed or kept of the number but its
-        keyed hash. Shed calls are recorded in bulk, one unit at a time, so under overload their
-        records neither cost a transaction each nor crowd out the setups that were admitted."""
+        queue the call's record as shed. Nothing is decided or pushed, and nothing is kept of the
+        number but its keyed hash, unless the agency's policy wants an AlimTalk notice for shed
+        calls (`fallback_shed`): then the number is sealed for the outbox row, which is written
+        with the record. Shed calls are recorded in bulk, one unit at a time, so under overload
+        their records neither cost a transaction each nor crowd out the setups that were admitted."""
         self.shed += 1
         response = SetupResponse(call_id=event.call_id, lettering="skipped", reason=OVERLOADED, elapsed_ms=0)
         reply = Reply(200, response.model_dump())
         facts, notes = self._facts(pbx, event)
-        callee_hash: str | None = None
-        if event.callee_number:
-            with contextlib.suppress(NotAPhoneNumber):
-                callee_hash = self._vault.hash(parse_number(event.callee_number).e164)
-        facts = replace(
+        shed = replace(
             facts,
-            callee_hash=callee_hash,
             explanation=(*notes, "shed: the service was at its admission limit; nothing was pushed"),
             lettering="skipped",
             reason=OVERLOADED,
@@ -667,7 +677,31 @@ class WebhookService:
             final_reason=OVERLOADED,
             elapsed_ms=0,
         )
-        self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, facts, reply.body))
+        notice: Identity | None = None
+        if event.callee_number:
+            with contextlib.suppress(NotAPhoneNumber):
+                callee = parse_number(event.callee_number)
+                if callee.is_kr_mobile and self._dispatcher.falls_back_when_shed(pbx.agency_id):
+                    sealed = self._vault.seal(callee.e164)
+                    notice = self._dispatcher.shed_notice(pbx.agency_id, event.extension or "", sealed)
+                if notice is not None:
+                    shed = replace(
+                        shed,
+                        callee_hash=sealed.hash_hex,
+                        callee_ciphertext=sealed.ciphertext,
+                        callee_key_version=sealed.key_version,
+                        caller_e164=shed.caller_e164
+                        or self._dispatcher.directory_caller(pbx.agency_id, event.extension or ""),
+                        explanation=(
+                            *shed.explanation,
+                            "AlimTalk notice queued: the agency's policy for shed calls",
+                        ),
+                        final_outcome="fallback",
+                        fallback="alimtalk",
+                    )
+                else:
+                    shed = replace(shed, callee_hash=self._vault.hash(callee.e164))
+        self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, pbx.agency_id, shed, reply.body, notice))
         if self._shed_writer is None or self._shed_writer.done():
             self._shed_writer = asyncio.create_task(self._record_shed())
             self._tasks.add(self._shed_writer)
@@ -686,7 +720,9 @@ class WebhookService:
         while self._shed_rows:
             rows, self._shed_rows = self._shed_rows, []
             try:
-                await self._commit.run(functools.partial(record_shed_calls, rows=rows))
+                await self._commit.run(
+                    functools.partial(record_shed_calls, rows=rows, dispatcher=self._dispatcher)
+                )
             except Exception:
                 log.exception("could not record %d shed setups", len(rows))
         return Reply(200, {})
@@ -697,17 +733,26 @@ class ShedCall:
     pbx_id: str
     key: str
     call_id: str
+    agency_id: int
     facts: SetupFacts
     reply: dict[str, Any]
+    notice: Identity | None  # who called, when an AlimTalk notice is to be queued
 
 
-def record_shed_calls(conn: Connection, rows: list[ShedCall]) -> None:
-    """Claims (with their answer) and call records of shed setups, two statements for all of them.
-    A delivery or call already known is left as it is (ON CONFLICT DO NOTHING)."""
+def record_shed_calls(conn: Connection, rows: list[ShedCall], dispatcher: Dispatcher) -> None:
+    """Claims (with their answer) and call records of shed setups, two statements for all of them,
+    and the outbox rows of those whose agency wants a notice. A delivery or call already known is
+    left as it is (ON CONFLICT DO NOTHING), and gets no notice from here."""
     webhook_repo.claim_answered(
         conn, [(r.pbx_id, r.key, "call.setup", r.call_id, 200, r.reply) for r in rows]
     )
     call_service.record_setups(conn, [(r.pbx_id, r.call_id, r.facts) for r in rows])
+    for row in rows:
+        if row.notice is None:
+            continue
+        record = call_service.find_call_in(conn, row.pbx_id, row.call_id)
+        if record is not None and record.public_id == row.facts.public_id:  # the record written here
+            dispatcher.queue_notice(conn, record.id, row.agency_id, OVERLOADED, row.notice)
 
 
 R = TypeVar("R")

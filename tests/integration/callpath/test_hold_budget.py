@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy.exc import NoResultFound, OperationalError
 
 from lettering.calls import service as call_service
-from tests.integration.callpath.conftest import Service, stall_database
+from lettering.webhook import repository as webhook_repo
+from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +129,35 @@ async def test_a_setup_failing_after_its_pending_answer_is_processed_again(
     assert record.final_outcome == "accepted"
     assert calls["n"] >= 2
     assert len(await service.pushes("+82" + callee.replace("-", "")[1:])) == 1
+
+
+async def test_an_outcome_committed_after_the_budget_ran_out_is_recorded_as_pending(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The push was quick but its outcome's commit was slow: the PBX got `pending` when the hold
+    budget ran out, so the record and the stored reply say `pending` (what the PBX was told) and a
+    copy of the delivery is answered the same, word for word; the outcome itself is still kept."""
+    original = webhook_repo.store_reply
+    calls = {"n": 0}
+
+    def slow_first_store(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the unit that records the push's outcome
+            stall_database(TEST_HOLD_MS / 1000 + 0.3)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(webhook_repo, "store_reply", slow_first_store)
+    body = service.event(callee_number="010-0603-1230")  # an SKT subscriber: accepted
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = service.signed_headers(raw, msg_id="msg_slow_outcome_commit")
+    first = await service.client.post("/v1/pbx/events", content=raw, headers=headers)
+    assert first.json()["lettering"] == "pending"
+
+    async def settled() -> Any:
+        record = await service.call(body["call_id"])
+        return record if record.final_outcome is not None and calls["n"] >= 2 else None
+
+    record = await service.wait_for(settled, timeout_s=10)
+    assert (record.lettering, record.final_outcome) == ("pending", "accepted")
+    again = await service.client.post("/v1/pbx/events", content=raw, headers=headers)
+    assert again.json() == first.json()
