@@ -171,6 +171,13 @@ def directory_agency(
             "--fallback-carrier-failure/--no-fallback-carrier-failure", help="AlimTalk when carriers fail."
         ),
     ] = None,
+    fallback_shed: Annotated[
+        bool | None,
+        typer.Option(
+            "--fallback-shed/--no-fallback-shed",
+            help="AlimTalk for calls shed when the service is overloaded (off by default).",
+        ),
+    ] = None,
     default_guidance: Annotated[
         str | None, typer.Option(help="Guidance for departments without their own.")
     ] = None,
@@ -186,6 +193,7 @@ def directory_agency(
             "fallback_unsupported": fallback_unsupported,
             "fallback_no_subscriber": fallback_no_subscriber,
             "fallback_carrier_failure": fallback_carrier_failure,
+            "fallback_shed": fallback_shed,
             "default_guidance": default_guidance,
         }.items()
         if value is not None

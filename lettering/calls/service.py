@@ -66,6 +66,7 @@ class SetupFacts:
     final_outcome: str | None = None
     final_reason: str | None = None
     elapsed_ms: int | None = None
+    fallback: str | None = None  # "alimtalk" when a notice is queued with the record (shed calls)
 
     def columns(self) -> dict[str, Any]:
         values = asdict(self)
@@ -152,6 +153,7 @@ display_result_of = repository.display_result_of
 settle_accepted_call = repository.settle_accepted_call
 record_display_result = repository.record_display_result
 get_call_in = repository.get_call
+find_call_in = repository.find_call
 
 
 async def get_call(session: AsyncSession, record_id: int) -> CallRecordView | None:

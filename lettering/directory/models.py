@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -22,6 +23,9 @@ class DirectoryAgency(SQLModel, table=True):
     fallback_unsupported: bool = True
     fallback_no_subscriber: bool = True
     fallback_carrier_failure: bool = True
+    # A setup shed at the admission limit (the service was overloaded) gets an AlimTalk notice:
+    # off unless the agency turns it on (under overload it adds outbox rows and dealer traffic).
+    fallback_shed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

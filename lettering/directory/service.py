@@ -50,6 +50,7 @@ POLICY_FIELDS = (
     "fallback_unsupported",
     "fallback_no_subscriber",
     "fallback_carrier_failure",
+    "fallback_shed",
     "default_guidance",
 )
 

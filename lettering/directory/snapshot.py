@@ -28,6 +28,7 @@ class AgencyView:
     fallback_unsupported: bool
     fallback_no_subscriber: bool
     fallback_carrier_failure: bool
+    fallback_shed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ async def build_directory_snapshot(session: AsyncSession) -> DirectorySnapshot:
                     agency.fallback_unsupported,
                     agency.fallback_no_subscriber,
                     agency.fallback_carrier_failure,
+                    agency.fallback_shed,
                 )
             )
         ).all()

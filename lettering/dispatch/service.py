@@ -315,6 +315,31 @@ class Dispatcher:
             ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else ""),
         )
 
+    def falls_back_when_shed(self, agency_id: int) -> bool:
+        """Whether the agency wants an AlimTalk notice for its calls shed at the admission limit."""
+        agency = self._directory().agencies.get(agency_id)
+        return agency is not None and agency.enabled and agency.fallback_shed
+
+    def shed_notice(self, agency_id: int, extension: str, sealed: SealedNumber) -> Identity | None:
+        """Who called, for the AlimTalk notice of a shed call; None when none is to be sent (an
+        extension the directory does not know, or a citizen who opted out of everything)."""
+        if self._directory().extension(agency_id, extension) is None:
+            return None
+        if self._optout().scope_for_any(sealed.all_hashes, agency_id) == "all":
+            return None
+        return self._identity_of(agency_id, extension)
+
+    def queue_notice(
+        self, conn: Connection, record_id: int, agency_id: int, reason: str, identity: Identity
+    ) -> bool:
+        """The AlimTalk notice of a call recorded without a push (shed), in the caller's transaction."""
+        return self._enqueue(conn, record_id, agency_id, reason, identity)
+
+    def directory_caller(self, agency_id: int, extension: str) -> str | None:
+        """The extension's published number (E.164), as `decide` would present it."""
+        ext = self._directory().extension(agency_id, extension)
+        return ext.caller_e164 if ext is not None else None
+
     def missed_call(self, conn: Connection, record: CallRecordView) -> bool:
         """Queue the missed-call notice for an unanswered call when its agency has turned it on."""
         if record.end_cause not in MISSED_CAUSES or record.agency_id is None:

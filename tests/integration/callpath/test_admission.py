@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from kakao_fallback.models import KakaoMessage
 from lettering.app import create_app
 from lettering.calls import service as call_service
 from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
@@ -78,6 +80,79 @@ async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
     # Once the stalled ones are answered, setups are admitted again.
     after = await service.post(service.event(callee_number="010-0710-1230"))
     assert after.json()["lettering"] == "accepted"
+
+
+async def test_shed_calls_get_an_alimtalk_notice_when_their_agency_wants_one(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fallback_shed` on: each shed call is recorded with its outbox row (the number sealed for
+    it), and still answered `skipped`/`overloaded` at once; a call from an extension the directory
+    does not know gets no notice (nobody to say it is from)."""
+    await service.set_agency("HANBIT", fallback_shed=True)
+
+    async def policy_seen() -> bool:
+        health = (await service.client.get("/healthz")).json()
+        return bool(health["snapshots"].get("directory", 0) >= 2)
+
+    await service.wait_for(policy_seen, timeout_s=3)
+    original = call_service.open_setup
+    stalled_until = time.monotonic() + TEST_HOLD_MS / 1000 + 0.5
+
+    def stalled_open_setup(*args: Any, **kwargs: Any) -> Any:
+        stall_database(stalled_until - time.monotonic())  # the admitted ones fill the limit
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(call_service, "open_setup", stalled_open_setup)
+    admitted = [
+        asyncio.create_task(service.post(service.event(callee_number=f"010-0{730 + i}-1230")))
+        for i in range(LIMIT)
+    ]
+    await asyncio.sleep(0.3)
+    burst = [service.event(callee_number=f"010-0{740 + i}-1230") for i in range(3)]
+    unknown = service.event(callee_number="010-0750-1230", extension="9999")
+    shed = await asyncio.gather(*(service.post(body) for body in [*burst, unknown]))
+    assert [(r.json()["lettering"], r.json()["reason"]) for r in shed] == [("skipped", "overloaded")] * 4
+    await asyncio.gather(*admitted)
+
+    async def notices() -> dict[str, Any] | None:
+        found: dict[str, Any] = {}
+        for body in [*burst, unknown]:
+            try:
+                record = await service.call(body["call_id"])
+            except Exception:
+                return None
+            async with service.sessions() as session:
+                found[body["call_id"]] = (
+                    record,
+                    (
+                        await session.execute(
+                            select(KakaoMessage).where(KakaoMessage.call_record_id == record.id)  # type: ignore[arg-type]
+                        )
+                    ).scalar_one_or_none(),
+                )
+        return found
+
+    found = await service.wait_for(notices)
+    for body in burst:
+        record, message = found[body["call_id"]]
+        assert (record.lettering, record.final_outcome, record.final_reason, record.fallback) == (
+            "skipped",
+            "fallback",
+            "overloaded",
+            "alimtalk",
+        )
+        assert record.callee_ciphertext is not None  # kept for the notice, as for any fallback
+        assert message is not None
+        assert (message.status, message.reason) == ("queued", "overloaded")
+        assert message.recipient_hash == service.vault.hash(e164(body["callee_number"]))
+        assert await service.pushes(e164(body["callee_number"])) == []
+    record, message = found[unknown["call_id"]]
+    assert (record.final_outcome, record.fallback, record.callee_ciphertext, message) == (
+        "skipped",
+        None,
+        None,
+        None,
+    )
 
 
 async def test_a_push_whose_ring_window_passed_is_not_started_nor_called_a_carrier_failure(
