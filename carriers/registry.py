@@ -36,9 +36,6 @@ class Carriers:
             await client.aclose()
 
 
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-
-
 def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """One carrier's HTTP client with explicit timeouts (connect from settings).
 
@@ -47,11 +44,15 @@ def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None =
     client CPU this way against ~1,200 µs over httpx's own transport (httpcore, h11, anyio): the
     largest single cost of a setup once its database work was batched.
     """
+    limits = httpx.Limits(
+        max_connections=settings.carriers.max_connections,
+        max_keepalive_connections=min(100, settings.carriers.max_connections),
+    )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, connect=settings.carriers.connect_timeout_s),
-        limits=LIMITS,
+        limits=limits,
         headers={"User-Agent": "lettering/0.1"},
-        transport=transport or AiohttpTransport(limits=LIMITS),
+        transport=transport or AiohttpTransport(limits=limits),
         follow_redirects=False,
     )
 
