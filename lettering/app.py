@@ -163,6 +163,7 @@ def create_app(
                     settings.content_sync_interval_s,
                 ),
                 Job("campaigns.end_past", lambda: campaign_jobs.end_past_campaigns(sessions), 600),
+                Job("dispatch.settle_interrupted", dispatcher.settle_interrupted, 60),
                 Job("retention.purge", retention.purge_job(sessions, settings), retention.JOB_INTERVAL_S),
                 Job(
                     "campaigns.expire_files",

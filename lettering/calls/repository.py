@@ -102,6 +102,18 @@ _DISPLAY_RESULT = select(CALL.c.display_result).where(CALL.c.id == bindparam("b_
 _SETTLE_ACCEPTED = update(CALL).where(
     CALL.c.id == bindparam("b_record_id"), CALL.c.final_outcome == "accepted"
 )
+_SETTLE_OPEN = update(CALL).where(CALL.c.id == bindparam("b_record_id"), CALL.c.final_outcome.is_(None))
+_OPEN_SETUPS = (
+    select(*_VIEW_COLUMNS)
+    .where(
+        CALL.c.setup_received_at < bindparam("b_before"),
+        CALL.c.final_outcome.is_(None),
+        CALL.c.agency_id.is_not(None),
+        CALL.c.callee_hash.is_not(None),
+    )
+    .order_by(CALL.c.id)
+    .limit(bindparam("b_limit"))
+)
 _REPORT = (
     update(CALL)
     .where(CALL.c.public_id == bindparam("b_public_id"), CALL.c.display_result.is_(None))
@@ -180,6 +192,19 @@ def display_result_of(conn: Connection, record_id: int) -> str | None:
 def settle_accepted_call(conn: Connection, record_id: int, **values: Any) -> bool:
     """Change the final outcome of a call only while it is still `accepted` (late carrier reports)."""
     changed = conn.execute(_SETTLE_ACCEPTED, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+    return bool(changed.rowcount)
+
+
+def open_setups(conn: Connection, before: datetime, limit: int) -> list[CallRecordView]:
+    """Calls set up before `before` whose push never got an outcome recorded (the process that
+    held them died between recording the setup and recording the push), oldest first."""
+    rows = conn.execute(_OPEN_SETUPS, {"b_before": before, "b_limit": limit}).all()
+    return [view for view in map(_view, rows) if view is not None]
+
+
+def settle_open_call(conn: Connection, record_id: int, **values: Any) -> bool:
+    """Set the final outcome of a call that has none yet (False when one was recorded meanwhile)."""
+    changed = conn.execute(_SETTLE_OPEN, {"b_record_id": record_id, "updated_at": utcnow(), **values})
     return bool(changed.rowcount)
 
 

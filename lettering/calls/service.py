@@ -154,6 +154,8 @@ settle_accepted_call = repository.settle_accepted_call
 record_display_result = repository.record_display_result
 get_call_in = repository.get_call
 find_call_in = repository.find_call
+open_setups = repository.open_setups
+settle_open_call = repository.settle_open_call
 
 
 async def get_call(session: AsyncSession, record_id: int) -> CallRecordView | None:

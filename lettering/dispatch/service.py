@@ -41,6 +41,10 @@ MISSED_CAUSES = frozenset({"no_answer", "rejected"})
 # Why a call got no push because the service could not take it in time (shed at admission, or its
 # ring window passed before a carrier could be asked): never recorded as a carrier failure.
 OVERLOADED = "overloaded"
+# A call whose push never got an outcome recorded (its process died in between), settled by a job
+# once this long has passed since its setup (far past any ring window).
+INTERRUPTED = "interrupted"
+INTERRUPTED_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +318,49 @@ class Dispatcher:
             ext.department_name if ext else "",
             ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else ""),
         )
+
+    async def settle_interrupted(self, older_than: timedelta = INTERRUPTED_AFTER, batch: int = 500) -> int:
+        """Job: give an outcome to calls whose push never got one recorded.
+
+        A setup is recorded before its push and the push's outcome after it (two units, as
+        DESIGN.md rule 3 wants); a process that dies in between leaves the call open, and a retry
+        of its delivery replays `pending` without pushing again. Once the ring window is long
+        past, such a call is settled as the agency's policy says for a carrier failure: `failed`,
+        or `fallback` with its AlimTalk notice queued (reason `interrupted`), so no fallback is
+        lost with the process. A citizen opted out of everything gets no notice.
+        """
+        before = utcnow() - older_than
+
+        def unit(conn: Connection) -> int:
+            settled = 0
+            for record in call_service.open_setups(conn, before, batch):
+                assert record.agency_id is not None
+                assert record.callee_hash is not None
+                agency = self._directory().agencies.get(record.agency_id)
+                wanted = (
+                    agency is not None
+                    and agency.fallback_carrier_failure
+                    and record.callee_ciphertext is not None
+                    and self._optout().scope_for(record.callee_hash, record.agency_id) != "all"
+                )
+                if not call_service.settle_open_call(
+                    conn,
+                    record.id,
+                    final_outcome="fallback" if wanted else "failed",
+                    final_reason=INTERRUPTED,
+                    fallback="alimtalk" if wanted else None,
+                ):
+                    continue
+                settled += 1
+                if wanted:
+                    identity = self._identity_of(record.agency_id, record.extension)
+                    self._enqueue(conn, record.id, record.agency_id, INTERRUPTED, identity)
+            return settled
+
+        settled = await self._commit.run(unit)
+        if settled:
+            log.warning("settled %d calls whose push outcome was never recorded (interrupted)", settled)
+        return settled
 
     def falls_back_when_shed(self, agency_id: int) -> bool:
         """Whether the agency wants an AlimTalk notice for its calls shed at the admission limit."""
