@@ -113,6 +113,18 @@ class AlreadyClaimed(Exception):
     """The delivery was claimed before (a copy in another process, or an earlier attempt)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery being processed here: what came in, and the answer its requests await."""
+
+    pbx: PbxView
+    key: str  # what deduplicates it: the webhook-id, else call id and event type
+    event: PbxEvent
+    received: float  # monotonic
+    answer: asyncio.Future[Reply]
+    ticket: Ticket | None  # a setup's place in admission control, while in its local stage
+
+
 @dataclass(slots=True)
 class Claim:
     """The delivery's row once this process holds it (set when the unit that claimed it commits)."""
@@ -202,7 +214,7 @@ class WebhookService:
             )
             if ticket is not None:
                 answer.add_done_callback(lambda _: ticket.leave())
-            work = asyncio.create_task(self._deliver(pbx, key, event, received, answer, ticket))
+            work = asyncio.create_task(self._deliver(Delivery(pbx, key, event, received, answer, ticket)))
             self._tasks.add(work)
             work.add_done_callback(lambda task: self._settle(task, answer, pbx.id, key, event.call_id))
         # else: a copy of a delivery this process is still processing: it gets the same answer.
@@ -245,57 +257,41 @@ class WebhookService:
         else:
             answer.set_result(task.result())
 
-    async def _deliver(
-        self,
-        pbx: PbxView,
-        key: str,
-        event: PbxEvent,
-        received: float,
-        answer: asyncio.Future[Reply],
-        ticket: Ticket | None = None,
-    ) -> Reply:
+    async def _deliver(self, d: Delivery) -> Reply:
         """Process the delivery; once the PBX has been answered (`pending`) it will not retry, so a
         failure is retried here instead (processing again never pushes twice: see `_setup`)."""
         for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
             try:
-                return await self._deliver_once(pbx, key, event, received, answer, ticket)
+                return await self._deliver_once(d)
             except Exception as exc:
-                if not answer.done() or wait_s is None:
+                if not d.answer.done() or wait_s is None:
                     raise
                 if isinstance(exc, StillProcessing):
                     # A copy whose first delivery is still held by a claim (its owner may have
                     # died: the claim is taken over once stale). Expected; no traceback.
-                    log.info("setup %s/%s: %s; again in %.1f s", pbx.id, event.call_id, exc, wait_s)
+                    log.info("setup %s/%s: %s; again in %.1f s", d.pbx.id, d.event.call_id, exc, wait_s)
                 else:
                     log.exception(
                         "setup %s/%s failed after it was answered pending; processing it again in %.1f s",
-                        pbx.id,
-                        event.call_id,
+                        d.pbx.id,
+                        d.event.call_id,
                         wait_s,
                     )
                 await asyncio.sleep(wait_s)
         raise AssertionError("unreachable")
 
-    async def _deliver_once(
-        self,
-        pbx: PbxView,
-        key: str,
-        event: PbxEvent,
-        received: float,
-        answer: asyncio.Future[Reply],
-        ticket: Ticket | None,
-    ) -> Reply:
+    async def _deliver_once(self, d: Delivery) -> Reply:
         claim = Claim()
-        waiter = self._done.setdefault((pbx.id, key), asyncio.Event())
+        waiter = self._done.setdefault((d.pbx.id, d.key), asyncio.Event())
         try:
             try:
-                return await self._process(pbx, key, event, received, claim, answer, ticket)
+                return await self._process(d, claim)
             except AlreadyClaimed:
-                replay = await self._replay(pbx, key, event)
+                replay = await self._replay(d.pbx, d.key, d.event)
                 if isinstance(replay, Reply):
                     return replay
                 claim.id = replay
-                return await self._process(pbx, key, event, received, claim, answer, ticket)
+                return await self._process(d, claim)
         except BaseException:
             if claim.id is not None:
                 # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
@@ -304,7 +300,7 @@ class WebhookService:
             raise
         finally:
             waiter.set()
-            self._done.pop((pbx.id, key), None)
+            self._done.pop((d.pbx.id, d.key), None)
 
     @staticmethod
     def _claimed(conn: Connection, claim: Claim, pbx_id: str, key: str, event: PbxEvent) -> int | None:
@@ -355,18 +351,10 @@ class WebhookService:
             else:
                 await asyncio.sleep(REPLAY_POLL_S)
 
-    async def _process(
-        self,
-        pbx: PbxView,
-        key: str,
-        event: PbxEvent,
-        received: float,
-        claim: Claim,
-        answer: asyncio.Future[Reply],
-        ticket: Ticket | None = None,
-    ) -> Reply:
+    async def _process(self, d: Delivery, claim: Claim) -> Reply:
+        pbx, key, event = d.pbx, d.key, d.event
         if event.type == "call.setup":
-            return await self._setup(pbx, key, event, received, claim, answer, ticket)
+            return await self._setup(d, claim)
         reply = Reply(202, {"call_id": event.call_id, "recorded": True})
 
         def record(conn: Connection) -> int | None:
@@ -392,28 +380,16 @@ class WebhookService:
         claim.id = _claimed_here(await self._commit.run(record))
         return reply
 
-    async def _setup(
-        self,
-        pbx: PbxView,
-        key: str,
-        event: PbxEvent,
-        received: float,
-        claim: Claim,
-        answer: asyncio.Future[Reply],
-        ticket: Ticket | None = None,
-    ) -> Reply:
+    async def _setup(self, d: Delivery, claim: Claim) -> Reply:
+        pbx, key, event, received, answer = d.pbx, d.key, d.event, d.received, d.answer
         assert event.callee_number is not None
         assert event.extension is not None
         callee = parse_number(event.callee_number)
         facts, notes = self._facts(pbx, event)
         if not callee.is_kr_mobile:
             return await self._answer_now(
-                pbx,
-                key,
-                event,
-                received,
+                d,
                 claim,
-                answer,
                 "skipped",
                 "callee_not_mobile",
                 replace(facts, explanation=("callee is not a Korean mobile number",)),
@@ -427,9 +403,7 @@ class WebhookService:
             department_id=decision.department_id,
         )
         if decision.verdict == "suppressed":
-            return await self._answer_now(
-                pbx, key, event, received, claim, answer, "suppressed", decision.reason, facts
-            )
+            return await self._answer_now(d, claim, "suppressed", decision.reason, facts)
         facts = replace(
             facts,
             caller_e164=decision.caller_e164,
@@ -476,8 +450,8 @@ class WebhookService:
         )
         # Step "push": within the ring window; the PBX is answered `pending` by `handle` if the
         # hold budget runs out first, and this goes on.
-        if ticket is not None:
-            ticket.leave()  # the local stage is over: waiting on a carrier does not count
+        if d.ticket is not None:
+            d.ticket.leave()  # the local stage is over: waiting on a carrier does not count
         push = asyncio.ensure_future(self._dispatcher.push(job, learned))
         recording_starts = received + (pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
         await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
@@ -613,18 +587,10 @@ class WebhookService:
         return Reply(200, response.model_dump())
 
     async def _answer_now(
-        self,
-        pbx: PbxView,
-        key: str,
-        event: PbxEvent,
-        received: float,
-        claim: Claim,
-        answer: asyncio.Future[Reply],
-        outcome: str,
-        reason: str | None,
-        facts: SetupFacts,
+        self, d: Delivery, claim: Claim, outcome: str, reason: str | None, facts: SetupFacts
     ) -> Reply:
         """Answer without a push (skipped, suppressed): claim, call and reply recorded together."""
+        pbx, key, event, received, answer = d.pbx, d.key, d.event, d.received, d.answer
         elapsed = int((time.monotonic() - received) * 1000)
         response = SetupResponse.model_validate(
             {"call_id": event.call_id, "lettering": outcome, "reason": reason, "elapsed_ms": elapsed}
