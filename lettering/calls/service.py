@@ -6,7 +6,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -69,9 +69,13 @@ class SetupFacts:
     fallback: str | None = None  # "alimtalk" when a notice is queued with the record (shed calls)
 
     def columns(self) -> dict[str, Any]:
-        values = asdict(self)
+        # A shallow copy: dataclasses.asdict deep-copies every value (a profile showed it).
+        values = {name: getattr(self, name) for name in _SETUP_COLUMNS}
         values["explanation"] = json.dumps(list(self.explanation), ensure_ascii=False)
         return values
+
+
+_SETUP_COLUMNS = tuple(f.name for f in fields(SetupFacts))
 
 
 @dataclass(frozen=True, slots=True)
