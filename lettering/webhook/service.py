@@ -46,6 +46,8 @@ REPLAY_POLL_S = 0.02
 # Of the hold budget, the share kept for recording a `pending` answer before it is sent, so the
 # record shows the answer when the PBX gets it (50 ms of the default 500 ms).
 RECORDING_SHARE = 0.1
+# Shed setups are recorded this many at a time (one unit of the group commit each).
+SHED_ROWS_PER_UNIT = 200
 # A setup that fails after the PBX was answered `pending` is processed again after these waits.
 AFTER_ANSWER_RETRIES_S = (0.5, 1.0, 2.0, 4.0)
 
@@ -451,7 +453,7 @@ class WebhookService:
         # Step "push": within the ring window; the PBX is answered `pending` by `handle` if the
         # hold budget runs out first, and this goes on.
         if d.ticket is not None:
-            d.ticket.leave()  # the local stage is over: waiting on a carrier does not count
+            d.ticket.pause()  # waiting on a carrier is not the worker's doing: not counted
         push = asyncio.ensure_future(self._dispatcher.push(job, learned))
         recording_starts = received + (pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
         await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
@@ -465,6 +467,8 @@ class WebhookService:
             if not answer.done():
                 answer.set_result(shown)
         pushed = await push
+        if d.ticket is not None:
+            d.ticket.resume()  # recording the outcome and answering are local again
         reply = self._reply(event, received, decision.campaign_id, pushed.settled)
         claim_id = claim.id
         assert claim_id is not None
@@ -684,7 +688,9 @@ class WebhookService:
 
     async def _record_shed(self) -> Reply:
         while self._shed_rows:
-            rows, self._shed_rows = self._shed_rows, []
+            # At most SHED_ROWS_PER_UNIT a unit: the admitted setups' units are not held up behind
+            # one huge insert (under a flood, thousands of setups are shed each second).
+            rows, self._shed_rows = self._shed_rows[:SHED_ROWS_PER_UNIT], self._shed_rows[SHED_ROWS_PER_UNIT:]
             try:
                 await self._commit.run(
                     functools.partial(record_shed_calls, rows=rows, dispatcher=self._dispatcher)

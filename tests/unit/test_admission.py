@@ -51,3 +51,23 @@ def test_a_burst_of_late_setups_cuts_the_limit_once() -> None:
     assert admission.limit == 128 * BACKOFF
     _run(admission, concurrent=60, local_s=0.45, rounds=1, start=1001.0)  # a second later: cut again
     assert admission.limit == 128 * BACKOFF * BACKOFF
+
+
+def test_time_waiting_on_a_carrier_is_neither_counted_nor_held_against_the_limit() -> None:
+    admission = Admission(16)
+    clock = "lettering.webhook.admission.time.monotonic"
+    ticket = admission.enter(100.0, 0.5)
+    with mock.patch(clock, return_value=100.05):
+        ticket.pause()  # the push starts after 50 ms
+    assert admission.local == 0  # not in a local stage while the carrier works
+    with mock.patch(clock, return_value=103.05):
+        ticket.resume()  # the carrier took 3 s
+    assert admission.local == 1
+    with mock.patch(clock, return_value=103.1):
+        ticket.leave()  # 100 ms of local work in all: timely, although answered 3.1 s after arrival
+    assert (admission.local, admission.limit) == (0, 16)
+    late = admission.enter(200.0, 0.5)
+    with mock.patch(clock, return_value=200.4):
+        late.pause()
+        late.leave()  # 400 ms before the push: over half the budget, late
+    assert (admission.local, admission.limit) == (0, 16 * BACKOFF)
