@@ -2,7 +2,8 @@
 
 Run:  .venv/bin/python bench/load.py [--db sqlite|postgres|both] [--workers N] [--duration S]
                                      [--quick] [--profile] [--mix skt=80,kt=10,lgu=5,iphone=5]
-                                     [--relay-in-process] [--json FILE]
+                                     [--relay-in-process] [--json FILE] [--at REV]
+                                     [--figures 1,2,3,4] [--capacity N] [--keep-profile FILE]
 
 What runs, each in its own OS process on 127.0.0.1: the carrier simulator (`lettering simulate
 carriers`, latency 0-0 ms), the service (`lettering serve --workers N`, simulators not in process),
