@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
-from lettering.phone import NotAPhoneNumber, to_e164_kr
+from lettering.phone import PLAIN_KR, NotAPhoneNumber, to_e164_kr
 
 SNAPSHOT_NAME = "directory"
 
@@ -57,7 +56,6 @@ class DirectorySnapshot:
 # form goes through phonenumbers (60,000 phonenumbers.parse calls alone took ~3 s per rebuild).
 # tests/unit/test_directory_snapshot.py checks this agrees with phonenumbers.
 _SEPARATORS = str.maketrans("", "", "-. ()")
-_PLAIN_KR = re.compile(r"0(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4])[2-9][0-9]{6,7}|01[016789][1-9][0-9]{6,7}")
 
 
 def _e164_or_none(raw: str) -> str | None:
@@ -66,7 +64,7 @@ def _e164_or_none(raw: str) -> str | None:
     digits = raw.replace("-", "")  # the published form; str.translate (any separator) is slower
     if not digits.isdigit():
         digits = raw.translate(_SEPARATORS)
-    if _PLAIN_KR.fullmatch(digits):
+    if PLAIN_KR.fullmatch(digits):
         return "+82" + digits[1:]
     try:
         return to_e164_kr(raw)
