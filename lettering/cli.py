@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import logging
 import os
@@ -50,11 +51,36 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def configure_logging(settings: Settings) -> None:
     """The service's log format; the scheduler's line per job run (every 10 s) only from WARNING."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    logging.getLogger("apscheduler").setLevel(_scheduler_level(settings))
+
+
+def _scheduler_level(settings: Settings) -> int:
     level = logging.getLevelName(settings.log_level)
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, level if isinstance(level, int) else 0))
+    return max(logging.WARNING, level if isinstance(level, int) else 0)
+
+
+def serve_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging config plus the service's own (root logger, format, level), which uvicorn
+    applies in every worker process: with `--workers N` the workers are spawned afresh and would
+    otherwise keep none of `configure_logging`, so lettering's own lines were lost there."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["service"] = {"format": LOG_FORMAT}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "service",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"level": settings.log_level, "handlers": ["service"]}
+    config["loggers"]["apscheduler"] = {"level": _scheduler_level(settings)}
+    return config
 
 
 def settings_or_exit() -> Settings:
@@ -301,6 +327,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=serve_log_config(settings),
         http=http_protocol(),
     )
 

@@ -229,6 +229,9 @@ async def both_workers_started(service: Service) -> None:
     assert await wait_until(started, timeout_s=40), service.log.read_text()
     async with httpx.AsyncClient(base_url=service.url) as client:
         assert (await client.get("/livez")).status_code == 200
+    # Each worker logs the service's own lines in the service's format (lettering serve's
+    # log config reaches the spawned workers).
+    assert service.log.read_text().count("INFO lettering.snapshots.service: snapshots rebuilt") >= 2
 
 
 async def pending_skt_content(outside: Outside) -> str:
