@@ -111,7 +111,7 @@ _OPEN_SETUPS = (
         CALL.c.agency_id.is_not(None),
         CALL.c.callee_hash.is_not(None),
     )
-    .order_by(CALL.c.id)
+    .order_by(CALL.c.setup_received_at)  # the partial index's order
     .limit(bindparam("b_limit"))
 )
 _REPORT = (
