@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from campaigns import media, preview, renditions, repository
@@ -196,7 +196,7 @@ NO_COUNTS = Counts()
 
 
 async def load_counts(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     snapshot: CampaignSnapshot,
     agency_id: int,
     callee_hashes: Sequence[str],
@@ -205,14 +205,16 @@ async def load_counts(
     """The callee's impressions of this agency's active campaigns (read before `decide`).
 
     `callee_hashes`: the callee's hash under every configured key version (current first).
+    No session is opened, nor any query run, when no campaign of the agency has a cap.
     """
     ids = list(snapshot.capped_ids(agency_id))  # listed once, when the snapshot was built
     if not ids:
         return NO_COUNTS
     today = at.astimezone(SEOUL).date()
-    day, week, total = await repository.impression_counts(
-        session, callee_hashes, ids, today, today - timedelta(days=6)
-    )
+    async with sessions() as session:
+        day, week, total = await repository.impression_counts(
+            session, callee_hashes, ids, today, today - timedelta(days=6)
+        )
     return Counts(MappingProxyType(day), MappingProxyType(week), MappingProxyType(total))
 
 

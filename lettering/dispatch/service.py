@@ -202,7 +202,7 @@ class Dispatcher:
                 **answer,
             )
             if settled.fallback is not None:
-                self._enqueue(conn, job.record_id, job.agency_id, "internal_error", job.decision.identity)
+                self.queue_notice(conn, job.record_id, job.agency_id, "internal_error", job.decision.identity)
             return settled
         # Only an accepted LG U+ push can have been reported on before it is recorded.
         lgu = settled.carrier == "lgu"
@@ -226,7 +226,7 @@ class Dispatcher:
         elif result.forget_learned:
             carrier_routes.forget_route(conn, job.sealed.hash_hex)
         if settled.fallback is not None:
-            self._enqueue(conn, job.record_id, job.agency_id, settled.reason or "", job.decision.identity)
+            self.queue_notice(conn, job.record_id, job.agency_id, settled.reason or "", job.decision.identity)
         elif lgu and (
             shown == "UNSUPPORTED"
             # A report committed while this update waited for the row (PostgreSQL) is seen now.
@@ -245,7 +245,7 @@ class Dispatcher:
         )
         return settled
 
-    def _enqueue(
+    def queue_notice(
         self,
         conn: Connection,
         record_id: int,
@@ -305,7 +305,7 @@ class Dispatcher:
             return None
         if wanted:
             identity = self._identity_of(record.agency_id, record.extension)
-            self._enqueue(conn, record_id, record.agency_id, "unsupported_device", identity)
+            self.queue_notice(conn, record_id, record.agency_id, "unsupported_device", identity)
         return settled
 
     def _identity_of(self, agency_id: int, extension: str | None) -> Identity:
@@ -354,7 +354,7 @@ class Dispatcher:
                 settled += 1
                 if wanted:
                     identity = self._identity_of(record.agency_id, record.extension)
-                    self._enqueue(conn, record.id, record.agency_id, INTERRUPTED, identity)
+                    self.queue_notice(conn, record.id, record.agency_id, INTERRUPTED, identity)
             return settled
 
         settled = await self._commit.run(unit)
@@ -375,12 +375,6 @@ class Dispatcher:
         if self._optout().scope_for_any(sealed.all_hashes, agency_id) == "all":
             return None
         return self._identity_of(agency_id, extension)
-
-    def queue_notice(
-        self, conn: Connection, record_id: int, agency_id: int, reason: str, identity: Identity
-    ) -> bool:
-        """The AlimTalk notice of a call recorded without a push (shed), in the caller's transaction."""
-        return self._enqueue(conn, record_id, agency_id, reason, identity)
 
     def directory_caller(self, agency_id: int, extension: str) -> str | None:
         """The extension's published number (E.164), as `decide` would present it."""
@@ -405,7 +399,7 @@ class Dispatcher:
         if self._optout().scope_for(record.callee_hash, record.agency_id) == "all":
             return False
         identity = self._identity_of(record.agency_id, record.extension)
-        return self._enqueue(
+        return self.queue_notice(
             conn, record.id, record.agency_id, record.end_cause, identity, kind="missed_call"
         )
 

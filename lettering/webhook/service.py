@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -553,12 +552,9 @@ class WebhookService:
         assert event.extension is not None
         snapshots = self._snapshots.current
         campaigns = snapshots.get(campaign_service.SNAPSHOT_NAME)
-        counts = campaign_service.NO_COUNTS
-        if campaigns.capped_ids(pbx.agency_id):  # else no query: nothing of this agency is capped
-            async with self._sessions() as session:
-                counts = await campaign_service.load_counts(
-                    session, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
-                )
+        counts = await campaign_service.load_counts(
+            self._sessions, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
+        )
         return decide(
             CallFacts(
                 call_id=event.call_id,
@@ -647,31 +643,8 @@ class WebhookService:
             final_reason=OVERLOADED,
             elapsed_ms=0,
         )
-        notice: Identity | None = None
-        if event.callee_number:
-            with contextlib.suppress(NotAPhoneNumber):
-                callee = parse_number(event.callee_number)
-                if callee.is_kr_mobile and self._dispatcher.falls_back_when_shed(pbx.agency_id):
-                    sealed = self._vault.seal(callee.e164)
-                    notice = self._dispatcher.shed_notice(pbx.agency_id, event.extension or "", sealed)
-                if notice is not None:
-                    shed = replace(
-                        shed,
-                        callee_hash=sealed.hash_hex,
-                        callee_ciphertext=sealed.ciphertext,
-                        callee_key_version=sealed.key_version,
-                        caller_e164=shed.caller_e164
-                        or self._dispatcher.directory_caller(pbx.agency_id, event.extension or ""),
-                        explanation=(
-                            *shed.explanation,
-                            "AlimTalk notice queued: the agency's policy for shed calls",
-                        ),
-                        final_outcome="fallback",
-                        fallback="alimtalk",
-                    )
-                else:
-                    shed = replace(shed, callee_hash=self._vault.hash(callee.e164))
-        self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, pbx.agency_id, shed, reply.body, notice))
+        shed, notice = self._shed_notice(pbx, event, shed)
+        self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, shed, reply.body, notice))
         if self._shed_writer is None or self._shed_writer.done():
             self._shed_writer = asyncio.create_task(self._record_shed())
             self._tasks.add(self._shed_writer)
@@ -685,6 +658,33 @@ class WebhookService:
                 self.shed,
             )
         return reply
+
+    def _shed_notice(
+        self, pbx: PbxView, event: PbxEvent, shed: SetupFacts
+    ) -> tuple[SetupFacts, Identity | None]:
+        """The shed call's number as its record keeps it: the keyed hash only, or sealed with the
+        caller's identity when the agency wants an AlimTalk notice for shed calls."""
+        try:
+            callee = parse_number(event.callee_number or "")
+        except NotAPhoneNumber:
+            return shed, None
+        extension = event.extension or ""
+        if not (callee.is_kr_mobile and self._dispatcher.falls_back_when_shed(pbx.agency_id)):
+            return replace(shed, callee_hash=self._vault.hash(callee.e164)), None
+        sealed = self._vault.seal(callee.e164)
+        notice = self._dispatcher.shed_notice(pbx.agency_id, extension, sealed)
+        if notice is None:
+            return replace(shed, callee_hash=sealed.hash_hex), None
+        return replace(
+            shed,
+            callee_hash=sealed.hash_hex,
+            callee_ciphertext=sealed.ciphertext,
+            callee_key_version=sealed.key_version,
+            caller_e164=shed.caller_e164 or self._dispatcher.directory_caller(pbx.agency_id, extension),
+            explanation=(*shed.explanation, "AlimTalk notice queued: the agency's policy for shed calls"),
+            final_outcome="fallback",
+            fallback="alimtalk",
+        ), notice
 
     async def _record_shed(self) -> Reply:
         while self._shed_rows:
@@ -705,7 +705,6 @@ class ShedCall:
     pbx_id: str
     key: str
     call_id: str
-    agency_id: int
     facts: SetupFacts
     reply: dict[str, Any]
     notice: Identity | None  # who called, when an AlimTalk notice is to be queued
@@ -724,7 +723,7 @@ def record_shed_calls(conn: Connection, rows: list[ShedCall], dispatcher: Dispat
             continue
         record = call_service.find_call_in(conn, row.pbx_id, row.call_id)
         if record is not None and record.public_id == row.facts.public_id:  # the record written here
-            dispatcher.queue_notice(conn, record.id, row.agency_id, OVERLOADED, row.notice)
+            dispatcher.queue_notice(conn, record.id, row.facts.agency_id, OVERLOADED, row.notice)
 
 
 R = TypeVar("R")

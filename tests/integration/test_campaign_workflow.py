@@ -203,10 +203,9 @@ async def test_caps_are_counted_in_the_database_for_every_instance(
             await session.run_sync(
                 lambda s, c=campaign.id: campaign_service.count_impression(s.connection(), c, "h" * 64, at)
             )
-    async with other_instance() as session:
-        counts = await campaign_service.load_counts(
-            session, snapshot, world.editor.agency_id or 0, ("h" * 64,), at
-        )
+    counts = await campaign_service.load_counts(
+        other_instance, snapshot, world.editor.agency_id or 0, ("h" * 64,), at
+    )
     await second_engine.dispose()
     await second_engine.dispose()
     assert counts.today[campaign.id] == 2
