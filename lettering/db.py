@@ -157,8 +157,9 @@ class GroupCommitter:
     on a SQLite file the batch runs in the writer's own thread on a plain sqlite3 connection (one
     thread hop per batch, not one per statement, and a busy lock or a checkpoint's fsync waits
     there, never on the event loop); elsewhere (PostgreSQL) in one `run_sync` over the async
-    driver. Measured on SQLite: a prepared Core INSERT costs ~14 µs of CPU this way, the same
-    INSERT through an AsyncSession ~150 µs.
+    driver. Measured on SQLite (sync, one file): a Core INSERT … ON CONFLICT … RETURNING built
+    once and given a params dict costs ~14 µs of CPU, the same built with `.values()` per call
+    64 µs, raw sqlite3 3 µs; the bench's CPU per setup at 50/s fell from 6.8 to 4.0 ms with this.
 
     A unit that fails spoils its batch: the batch is rolled back and each of its units is run
     again alone, so only the failing one gets the error. Units must therefore do database work
