@@ -47,6 +47,7 @@ from lettering.db import session_scope, utcnow
 from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
 from lettering.phone import PhoneVault, hash_prefix
+from lettering.scheduler import stopped_within
 from lettering.settings import KakaoAgencySettings, Settings
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,10 @@ class Relay:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        """Relay and poll until cancelled (or `stop` is set); errors are logged and retried."""
-        while stop is None or not stop.is_set():
+        """Relay and poll until `stop` is set (or cancelled); errors are logged and retried.
+        Stopping lets the pass under way finish: no query or post is cut off mid-flight."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             try:
                 stats = await self.relay_once()
                 await self.poll_once()
@@ -187,7 +190,7 @@ class Relay:
                 log.exception("AlimTalk relay pass failed; retrying")
                 busy = False
             if not busy:
-                await asyncio.sleep(self._kakao.relay_interval_s)
+                await stopped_within(stop, self._kakao.relay_interval_s)
 
     async def relay_once(self, now: datetime | None = None) -> RelayStats:
         """One pass: claim due batches and fresh rows, send each batch once."""

@@ -144,7 +144,8 @@ def create_app(
             max_unanswered=settings.setup_max_unanswered,
             committer=committer,
         )
-        poller = asyncio.create_task(store.run(settings.snapshot_poll_s), name="snapshot-poller")
+        stop = asyncio.Event()  # background loops finish their pass and return when it is set
+        poller = asyncio.create_task(store.run(settings.snapshot_poll_s, stop=stop), name="snapshot-poller")
         alimtalk = build_alimtalk_client(settings)
         app.state.relay = relay = Relay(sessions, alimtalk, settings, vault)
         background = [poller]
@@ -182,13 +183,15 @@ def create_app(
                 if settings.scheduler_enabled:
                     await scheduler.start()
                 if settings.kakao.relay_in_process:
-                    background.append(asyncio.create_task(relay.run(), name="alimtalk-relay"))
+                    background.append(asyncio.create_task(relay.run(stop=stop), name="alimtalk-relay"))
                 yield
                 # Setups still pushing finish and record before the process goes.
                 await webhooks.drain(settings.carriers.ring_window_ms / 1000)
         finally:
             await scheduler.stop()
-            for task in background:
+            stop.set()
+            _, late = await asyncio.wait(background, timeout=10)
+            for task in late:
                 task.cancel()
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):

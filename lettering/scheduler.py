@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x4C455454_45524E47
 
 
+async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `stop`; True when it is set. A background loop ticks on this, so
+    stopping it waits for the pass under way instead of cancelling a query mid-flight."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     id: str  # "module.action"
@@ -38,6 +46,7 @@ class Scheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self._lock_conn: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[object]] = set()  # job runs under way, awaited by stop()
 
     @property
     def running(self) -> bool:
@@ -55,7 +64,7 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         for job in self._jobs:
-            scheduler.add_job(self._guarded(job), "interval", seconds=job.seconds, id=job.id, name=job.id)
+            scheduler.add_job(self._tracked(job), "interval", seconds=job.seconds, id=job.id, name=job.id)
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler running %d jobs in this process", len(self._jobs))
@@ -71,22 +80,39 @@ class Scheduler:
         await conn.close()
         return False
 
-    @staticmethod
-    def _guarded(job: Job) -> Callable[[], Awaitable[None]]:
+    def _tracked(self, job: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 await job.func()
             except Exception:
                 log.exception("job %s failed; it runs again at its next time", job.id)
+            finally:
+                if task is not None:
+                    self._running.discard(task)
 
         return run
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_s: float = 10.0) -> None:
+        """Stop scheduling, then let the runs under way finish (each is a sweep of short
+        transactions) for up to `grace_s` before cancelling them: a run cut off mid-query would
+        leave its connection to the garbage collector after the engine is gone."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        scheduler = self._scheduler if self._scheduler is not None and self._scheduler.running else None
+        if scheduler is not None:
+            scheduler.pause()  # no new runs; shutdown() would cancel the ones under way
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=grace_s)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         if self._lock_conn is not None:
             await self._lock_conn.close()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.db import utcnow
 from lettering.db_upsert import insert_for
+from lettering.scheduler import stopped_within
 from lettering.snapshots.models import SnapshotVersion
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,11 @@ class SnapshotStore:
             log.info("snapshots rebuilt: %s", ", ".join(f"{n}@{seen[n]}" for n in stale))
             return stale
 
-    async def run(self, interval_s: float) -> None:
-        """Poll until cancelled; a failed refresh is logged and retried on the next tick."""
-        while True:
-            await asyncio.sleep(interval_s)
+    async def run(self, interval_s: float, *, stop: asyncio.Event | None = None) -> None:
+        """Poll until `stop` is set (or cancelled); a failed refresh is logged and retried on the
+        next tick. Stopping waits for a refresh under way, so no query is cut off mid-flight."""
+        stop = stop or asyncio.Event()
+        while not await stopped_within(stop, interval_s):
             try:
                 await self.refresh()
             except asyncio.CancelledError:

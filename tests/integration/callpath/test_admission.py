@@ -33,25 +33,34 @@ def e164(national: str) -> str:
     return "+82" + national.replace("-", "")[1:]
 
 
+async def limit_filled(service: Service) -> None:
+    """Until the stalled setups hold the admission limit (they are admitted, not yet answered)."""
+    webhooks = service.live.app.state.webhooks
+
+    async def filled() -> bool:
+        return bool(webhooks.unanswered == LIMIT)
+
+    assert await service.wait_for(filled, timeout_s=TEST_HOLD_MS / 1000 / 2)
+
+
 async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The first LIMIT setups are held in their local stage (their recording stalls past the hold
     # budget): they fill the admission limit, and the rest of the burst is shed.
     original = call_service.open_setup
-    stalling = True
+    stalled = [service.event(callee_number=f"010-0{690 + i}-1230") for i in range(LIMIT)]
+    stalled_ids = {body["call_id"] for body in stalled}
     stalled_until = time.monotonic() + TEST_HOLD_MS / 1000 + 0.5
 
-    def stalled_open_setup(*args: Any, **kwargs: Any) -> Any:
-        if stalling:  # in the database writer: the database is stalled until then
+    def stalled_open_setup(conn: Any, pbx_id: str, call_id: str, facts: Any) -> Any:
+        if call_id in stalled_ids:  # in the database writer: the database is stalled until then
             stall_database(stalled_until - time.monotonic())
-        return original(*args, **kwargs)
+        return original(conn, pbx_id, call_id, facts)
 
     monkeypatch.setattr(call_service, "open_setup", stalled_open_setup)
-    stalled = [service.event(callee_number=f"010-0{690 + i}-1230") for i in range(LIMIT)]
     admitted = [asyncio.create_task(service.post(body)) for body in stalled]
-    await asyncio.sleep(0.3)  # the stalled ones are in (the hold budget is 1.5 s)
-    stalling = False
+    await limit_filled(service)
     burst = [service.event(callee_number=f"010-0{700 + i}-1230") for i in range(8)]
     started = time.monotonic()
     shed = await asyncio.gather(*(service.post(body) for body in burst))
@@ -107,7 +116,7 @@ async def test_shed_calls_get_an_alimtalk_notice_when_their_agency_wants_one(
         asyncio.create_task(service.post(service.event(callee_number=f"010-0{730 + i}-1230")))
         for i in range(LIMIT)
     ]
-    await asyncio.sleep(0.3)
+    await limit_filled(service)
     burst = [service.event(callee_number=f"010-0{740 + i}-1230") for i in range(3)]
     unknown = service.event(callee_number="010-0750-1230", extension="9999")
     shed = await asyncio.gather(*(service.post(body) for body in [*burst, unknown]))
