@@ -1,7 +1,7 @@
 """Alembic environment: SQLModel metadata, async engines (aiosqlite, asyncpg), batch mode.
 
 The URL comes from `-x url=...`, else from `config.attributes["url"]` (set by
-`lettering.migrate`), else from the settings (LETTERING_DATABASE_URL).
+`lettering.core.migrate`), else from the settings (LETTERING_DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-from lettering.db import UTCDateTime, import_all_models
+from lettering.core.db import UTCDateTime, import_all_models
 
 config = context.config
 
-# `lettering.migrate` turns this off so a migration run from the CLI or tests leaves the
+# `lettering.core.migrate` turns this off so a migration run from the CLI or tests leaves the
 # process's logging as it was.
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -34,7 +34,7 @@ def database_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url")
     if url:
         return str(url)
-    from lettering.settings import get_settings
+    from lettering.core.settings import get_settings
 
     return get_settings().database_url
 

@@ -34,13 +34,11 @@ from standardwebhooks.webhooks import Webhook
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lettering.app import create_app, make_vault
-from lettering.db import make_engine, make_sessionmaker, session_scope
-from lettering.decision.service import CallFacts, DecisionInputs, decide
-from lettering.directory import service as directory_service
-from lettering.migrate import upgrade_head
-from lettering.optout.service import OptoutIndex
-from lettering.settings import (
+from lettering.app import create_app
+from lettering.core.db import make_engine, make_sessionmaker, session_scope
+from lettering.core.migrate import upgrade_head
+from lettering.core.phone import make_vault
+from lettering.core.settings import (
     CarrierSettings,
     KakaoAgencySettings,
     KakaoSettings,
@@ -50,6 +48,9 @@ from lettering.settings import (
     SimulatorSettings,
     SktSettings,
 )
+from lettering.decision.service import CallFacts, DecisionInputs, decide
+from lettering.directory import service as directory_service
+from lettering.optout.service import OptoutIndex
 from lettering.webhook.admin import add_pbx
 from tests.live import free_socket, serve, stop
 

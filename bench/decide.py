@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts  # noqa: E402
-from lettering.db import make_engine, make_sessionmaker  # noqa: E402
+from lettering.core.db import make_engine, make_sessionmaker  # noqa: E402
+from lettering.core.migrate import upgrade_head  # noqa: E402
 from lettering.decision.service import CallFacts, DecisionInputs, decide  # noqa: E402
 from lettering.directory import service as directory_service  # noqa: E402
 from lettering.directory.models import (  # noqa: E402
@@ -48,7 +49,6 @@ from lettering.directory.models import (  # noqa: E402
     DirectoryExtension,
 )
 from lettering.directory.snapshot import DirectorySnapshot  # noqa: E402
-from lettering.migrate import upgrade_head  # noqa: E402
 from lettering.optout.service import OptoutIndex  # noqa: E402
 
 AGENCIES = 28

@@ -2,7 +2,7 @@
 
 `POST /v1/pbx/events` reads the body and answers a small JSON; no signature check, no database.
 It is served like the service (`lettering serve`): uvicorn, httptools with TCP_NODELAY on every
-connection (lettering.serving), the same worker count, no access log, log level WARNING. Whatever
+connection (lettering.core.serving), the same worker count, no access log, log level WARNING. Whatever
 the service costs above this is the call path's own work.
 
 Run: .venv/bin/python bench/floor_app.py --port 8200 --workers 2
@@ -34,7 +34,7 @@ def main() -> None:
     import uvicorn
 
     try:
-        from lettering.serving import http_protocol
+        from lettering.core.serving import http_protocol
     except ImportError:  # an older tree under test: plain httptools
         http = "httptools"
     else:

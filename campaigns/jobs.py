@@ -14,9 +14,10 @@ from sqlmodel import col
 
 from campaigns import service as campaign_service
 from campaigns.models import Campaign, CampaignImage, CampaignRendition
-from campaigns.selection import SEOUL, SNAPSHOT_NAME
+from campaigns.selection import SNAPSHOT_NAME
 from carriers.base import CarrierAdapter, ContentStatus
-from lettering.db import session_scope, utcnow
+from lettering.core.clock import SEOUL
+from lettering.core.db import session_scope, utcnow
 from lettering.snapshots.service import bump
 
 log = logging.getLogger(__name__)

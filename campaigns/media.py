@@ -47,7 +47,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from lettering.errors import AppError
+from lettering.core.errors import AppError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from lettering.db import UTCDateTime, utcnow
+from lettering.core.db import UTCDateTime, utcnow
 
 STATES = ("draft", "submitted", "approved", "rejected", "ended")
 

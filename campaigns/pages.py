@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from campaigns import service as campaign_service
+from lettering.core.templates import render
 from lettering.directory import service as directory_service
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "static" / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]{10,400}$")
 
 router = APIRouter(include_in_schema=False)
 
 
 def _not_found() -> HTMLResponse:
-    return HTMLResponse(_env.get_template("not_found.html").render(), status_code=404)
+    return HTMLResponse(render("not_found.html"), status_code=404)
 
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
@@ -32,7 +29,8 @@ async def card_news(slug: str, request: Request, t: str | None = None) -> HTMLRe
         agency, department = await directory_service.names(
             session, page.campaign.agency_id, page.campaign.department_id
         )
-    html = _env.get_template("card_news.html").render(
+    html = render(
+        "card_news.html",
         title=page.campaign.title,
         agency=agency,
         department=department,

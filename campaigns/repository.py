@@ -14,7 +14,8 @@ from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
-from lettering.db_upsert import insert_of
+from lettering.core.db_upsert import insert_of
+from lettering.core.keycolumns import HashColumn
 
 
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:
@@ -130,3 +131,16 @@ async def list_campaigns(
     if state:
         query = query.where(col(Campaign.state) == state)
     return list((await session.execute(query)).scalars())
+
+
+# Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which
+# reaches them through this declaration, never through this package's models).
+KEY_COLUMNS = (
+    HashColumn(
+        CampaignImpression.__table__,  # type: ignore[attr-defined]
+        hash="callee_hash",
+        merge="sum",
+        unique_with=("campaign_id", "day"),
+        sum_column="count",
+    ),
+)

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from campaigns import service as campaign_service
-from lettering.errors import AppError
+from lettering.core.errors import AppError
 from lettering.users.deps import CurrentUser
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
-SEOUL = ZoneInfo("Asia/Seoul")
+from lettering.core.clock import SEOUL
+
 SNAPSHOT_NAME = "campaigns"
 
 # Skipped campaigns named one by one in a call's explanation (highest priority first); the

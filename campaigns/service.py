@@ -20,30 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from campaigns import media, preview, renditions, repository
-from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
-from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts
+from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
-from lettering.db import utcnow
+from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts
+from lettering.core.clock import SEOUL
+from lettering.core.db import utcnow
+from lettering.core.errors import AppError, NotFound
 from lettering.directory import service as directory_service
-from lettering.errors import AppError, NotFound
-from lettering.keyring.columns import HashColumn
 from lettering.snapshots.service import bump
 from lettering.users.deps import Principal, ensure_in_scope, scope
 
 MAX_IMAGES = 10
 CARRIERS_WITH_REGISTRATION = ("skt", "kt")
 INLINE_CARRIERS = ("lgu",)
-
-# Where this package keeps numbers' hashes, for `lettering keys rotate` (lettering/keyring).
-KEY_COLUMNS = (
-    HashColumn(
-        CampaignImpression.__table__,  # type: ignore[attr-defined]
-        hash="callee_hash",
-        merge="sum",
-        unique_with=("campaign_id", "day"),
-        sum_column="count",
-    ),
-)
 
 
 class CampaignProblem(AppError):

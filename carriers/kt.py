@@ -30,7 +30,7 @@ from carriers.http import (
     str_field,
 )
 from carriers.text import fit_field
-from lettering.settings import KtSettings
+from lettering.core.settings import KtSettings
 
 CALLER_NAME_LIMIT = 20
 DEPT_NAME_LIMIT = 20

@@ -27,7 +27,7 @@ from carriers.http import (
     str_field,
 )
 from carriers.text import fit_field
-from lettering.settings import LguSettings
+from lettering.core.settings import LguSettings
 
 TITLE_LIMIT = 30
 BODY_LIMIT = 60

@@ -12,7 +12,7 @@ from carriers.breaker import Breaker
 from carriers.kt import KtAdapter
 from carriers.lgu import LguAdapter
 from carriers.skt import SktAdapter
-from lettering.settings import CarrierName, Settings
+from lettering.core.settings import CarrierName, Settings
 
 # Pushes override this per request with the time left before their deadline; it bounds the calls
 # off the hot path (content registration and status).

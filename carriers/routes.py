@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from carriers.models import CarrierRoute
-from lettering.db_upsert import insert_of
-from lettering.keyring.columns import HashColumn
+from lettering.core.db_upsert import insert_of
+from lettering.core.keycolumns import HashColumn
 
 # Learned routes are keyed by the number's hash: re-indexed by `lettering keys rotate`.
 KEY_COLUMNS = (

@@ -25,7 +25,7 @@ from carriers.http import (
     str_field,
 )
 from carriers.text import fit_field
-from lettering.settings import SktSettings
+from lettering.core.settings import SktSettings
 
 NAME_LIMIT = 16
 SUBTITLE_LIMIT = 20

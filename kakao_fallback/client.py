@@ -31,7 +31,7 @@ import httpx
 
 from carriers.http import json_object, parse_retry_after, short
 from kakao_fallback.templates import Rendered, ResendType
-from lettering.settings import KakaoAgencySettings, Settings
+from lettering.core.settings import KakaoAgencySettings, Settings
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-SEOUL = ZoneInfo("Asia/Seoul")
+from lettering.core.clock import SEOUL
 
 # Delivery results only move up this order: a late READY never overwrites COMPLETED.
 DELIVERY_RANK: dict[str, int] = {"READY": 1, "CANCEL": 2, "FAILED": 3, "COMPLETED": 4}

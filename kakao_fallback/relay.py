@@ -22,7 +22,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,16 +43,13 @@ from kakao_fallback.client import (
 )
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.templates import Template, TemplateRuleError, load_templates, render
-from lettering.db import session_scope, utcnow
-from lettering.directory import service as directory_service
-from lettering.optout import service as optout_service
-from lettering.phone import PhoneVault, hash_prefix
-from lettering.scheduler import stopped_within
-from lettering.settings import KakaoAgencySettings, Settings
+from lettering.core.db import session_scope, utcnow
+from lettering.core.phone import PhoneVault, hash_prefix
+from lettering.core.scheduler import stopped_within
+from lettering.core.settings import KakaoAgencySettings, Settings
 
 log = logging.getLogger(__name__)
 
-SEOUL = policy.SEOUL
 DUE = ("queued", "sending")
 # How long the dealer remembers an idempotency key (spec/alimtalk.md, "within 10 minutes").
 DEALER_KEY_MEMORY = timedelta(minutes=10)
@@ -107,6 +104,18 @@ class PassClock:
         return self._start + timedelta(seconds=time.monotonic() - self._started)
 
 
+@dataclass(frozen=True, slots=True)
+class RelayHooks:
+    """What the relay needs from the service around it; lettering wires it
+    (`lettering.optout.service.relay_hooks`), so this package imports only lettering.core."""
+
+    agency_codes: Callable[[AsyncSession, list[int]], Awaitable[dict[int, str]]]  # id -> code
+    scope_now: Callable[[AsyncSession, str, int], Awaitable[str]]  # the opt-out in force now
+    optout_url: Callable[[str, str, str, int], str]  # (base URL, link secret, hash, agency) -> link
+    # (session, *, callee_hash, ciphertext, key_version, agency_id, contact_at): refresh the register
+    keep_number: Callable[..., Awaitable[None]]
+
+
 @dataclass(slots=True)
 class RelayStats:
     sent: int = 0
@@ -155,9 +164,11 @@ class Relay:
         settings: Settings,
         vault: PhoneVault,
         *,
+        hooks: RelayHooks,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._sessions = sessions
+        self._hooks = hooks
         self._client = client
         self._settings = settings
         self._kakao = settings.kakao
@@ -244,7 +255,7 @@ class Relay:
             for row in rows:
                 assert row.batch_key is not None
                 by_key[row.batch_key].append(row)
-            codes = await directory_service.agency_codes(
+            codes = await self._hooks.agency_codes(
                 session, sorted({r.agency_id for r in by_key_rows(by_key)})
             )
         batches: list[Batch] = []
@@ -361,7 +372,7 @@ class Relay:
 
     def _parameters(self, row: KakaoMessage) -> dict[str, str]:
         variables = json.loads(row.variables or "{}")
-        optout = optout_service.optout_url(
+        optout = self._hooks.optout_url(
             self._settings.public_base_url,
             self._settings.link_secret.get_secret_value(),
             row.recipient_hash,
@@ -439,7 +450,7 @@ class Relay:
                     if row.kind != OPTOUT_NOTICE_KIND and row.recipient_ciphertext is not None:
                         # The message carries an opt-out link, valid from now: the number is kept
                         # as long, to notify the result of using it (lettering/optout).
-                        await optout_service.keep_number(
+                        await self._hooks.keep_number(
                             session,
                             callee_hash=row.recipient_hash,
                             ciphertext=row.recipient_ciphertext,
@@ -581,7 +592,7 @@ class Relay:
             return False
         hashes = dict.fromkeys((*self._vault.hashes(number), row.recipient_hash))
         for callee_hash in hashes:
-            if await optout_service.scope_now(session, callee_hash, row.agency_id) == "all":
+            if await self._hooks.scope_now(session, callee_hash, row.agency_id) == "all":
                 return True
         return False
 
@@ -689,7 +700,7 @@ class Relay:
                     )
                 ).scalars()
             )
-            codes = await directory_service.agency_codes(session, sorted({r.agency_id for r in rows}))
+            codes = await self._hooks.agency_codes(session, sorted({r.agency_id for r in rows}))
         for row in rows:
             account = self._kakao.account(codes.get(row.agency_id, ""))
             if account is None:

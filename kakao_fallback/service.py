@@ -7,7 +7,6 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -16,23 +15,9 @@ from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
-from lettering.db_upsert import insert_for, insert_of
-from lettering.keyring.columns import HashColumn, SealedColumns
-from lettering.phone import format_national
-
-SEOUL = ZoneInfo("Asia/Seoul")
-
-# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
-KEY_COLUMNS = (
-    SealedColumns(
-        KakaoMessage.__table__,  # type: ignore[attr-defined]
-        id="id",
-        hash="recipient_hash",
-        ciphertext="recipient_ciphertext",
-        version="key_version",
-    ),
-    HashColumn(KakaoMessage.__table__, hash="recipient_hash"),  # type: ignore[attr-defined]
-)
+from lettering.core.clock import SEOUL
+from lettering.core.db_upsert import insert_for, insert_of
+from lettering.core.phone import format_national
 
 
 def call_notice_variables(

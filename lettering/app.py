@@ -22,25 +22,25 @@ from carriers.registry import build_carriers
 from carriers.simulator.app import create_simulator_app_from_settings
 from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
-from kakao_fallback.router import router as alimtalk_router
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering import retention
 from lettering.audit.router import router as audit_router
-from lettering.bodylimit import BodySizeLimit
-from lettering.db import GroupCommitter, make_engine, make_sessionmaker
+from lettering.core.bodylimit import BodySizeLimit
+from lettering.core.db import GroupCommitter, make_engine, make_sessionmaker
+from lettering.core.errors import install_error_handlers
+from lettering.core.phone import make_vault
+from lettering.core.scheduler import Job, Scheduler
+from lettering.core.settings import Settings, get_settings
+from lettering.dashboard.router import router as alimtalk_router
 from lettering.directory import service as directory_service
 from lettering.dispatch.router import router as dispatch_router
 from lettering.dispatch.service import Dispatcher
-from lettering.errors import install_error_handlers
 from lettering.observability.health import router as health_router
 from lettering.optout import service as optout_service
 from lettering.optout.pages import router as optout_pages_router
 from lettering.optout.router import router as optout_router
 from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
 from lettering.optout.service import build_optout_index
-from lettering.phone import PhoneVault
-from lettering.scheduler import Job, Scheduler
-from lettering.settings import Settings, get_settings
 from lettering.snapshots.service import SnapshotStore
 from lettering.users.router import router as users_router
 from lettering.verify.router import router as verify_router
@@ -56,18 +56,6 @@ ALIMTALK_SIMULATOR_MOUNT = "/sim/alimtalk"
 
 class NotMigrated(RuntimeError):
     pass
-
-
-def make_vault(settings: Settings) -> PhoneVault:
-    return PhoneVault(
-        settings.phone_hash_key.get_secret_value(),
-        settings.phone_enc_key.get_secret_value(),
-        settings.key_version,
-        {
-            version: (pair.hash_key.get_secret_value(), pair.enc_key.get_secret_value())
-            for version, pair in settings.phone_keys_old.items()
-        },
-    )
 
 
 def create_app(
@@ -147,7 +135,9 @@ def create_app(
         stop = asyncio.Event()  # background loops finish their pass and return when it is set
         poller = asyncio.create_task(store.run(settings.snapshot_poll_s, stop=stop), name="snapshot-poller")
         alimtalk = build_alimtalk_client(settings)
-        app.state.relay = relay = Relay(sessions, alimtalk, settings, vault)
+        app.state.relay = relay = Relay(
+            sessions, alimtalk, settings, vault, hooks=optout_service.relay_hooks()
+        )
         background = [poller]
         app.state.media = media = media_store
         app.state.upload_limits = campaign_service.UploadLimits(

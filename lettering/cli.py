@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from lettering.settings import Settings, get_settings
+from lettering.core.settings import Settings, get_settings
 from lettering.users.cli import users_app
 
 T = TypeVar("T")
@@ -92,7 +92,7 @@ def settings_or_exit() -> Settings:
 
 async def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(session)` in one committed transaction on the configured database."""
-    from lettering.db import make_engine, make_sessionmaker, session_scope
+    from lettering.core.db import make_engine, make_sessionmaker, session_scope
 
     engine = make_engine(settings.database_url)
     try:
@@ -108,7 +108,7 @@ async def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (alembic upgrade head) to LETTERING_DATABASE_URL."""
-    from lettering.migrate import upgrade_head
+    from lettering.core.migrate import upgrade_head
 
     settings = settings_or_exit()
     upgrade_head(settings.database_url)
@@ -140,9 +140,9 @@ def directory_import(
 
 def import_directory_file(settings: Settings, file: Path, *, prune: bool = False) -> Any:
     """Parse, report bad rows (exit 1, nothing changed), else import with a progress bar."""
-    from lettering.db import make_engine, make_sessionmaker
+    from lettering.core.db import make_engine, make_sessionmaker
+    from lettering.core.errors import AppError
     from lettering.directory import service as directory_service
-    from lettering.errors import AppError
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
@@ -251,8 +251,8 @@ def pbx_add(
     hold_ms: Annotated[int, typer.Option(help="How long the PBX waits for the setup answer.")] = 500,
 ) -> None:
     """Register a PBX; prints the secret or token it generated (shown only now)."""
-    from lettering.app import make_vault
-    from lettering.errors import AppError
+    from lettering.core.errors import AppError
+    from lettering.core.phone import make_vault
     from lettering.webhook.admin import add_pbx
 
     settings = settings_or_exit()
@@ -309,7 +309,7 @@ def serve(
     """Run the service with uvicorn."""
     import uvicorn
 
-    from lettering.serving import http_protocol
+    from lettering.core.serving import http_protocol
 
     if "LETTERING_PUBLIC_BASE_URL" not in os.environ:
         # The in-process simulators and LG U+ callbacks are reached at the address actually served.
@@ -359,8 +359,9 @@ def worker() -> None:
     """The AlimTalk outbox relay as its own process (set LETTERING_KAKAO__RELAY_IN_PROCESS=false)."""
     from kakao_fallback.client import build_client
     from kakao_fallback.relay import Relay
-    from lettering.app import make_vault
-    from lettering.db import make_engine, make_sessionmaker
+    from lettering.core.db import make_engine, make_sessionmaker
+    from lettering.core.phone import make_vault
+    from lettering.optout import service as optout_service
 
     settings = settings_or_exit()
     configure_logging(settings)
@@ -369,7 +370,13 @@ def worker() -> None:
         engine = make_engine(settings.database_url)
         client = build_client(settings)
         try:
-            await Relay(make_sessionmaker(engine), client, settings, make_vault(settings)).run()
+            await Relay(
+                make_sessionmaker(engine),
+                client,
+                settings,
+                make_vault(settings),
+                hooks=optout_service.relay_hooks(),
+            ).run()
         finally:
             await client.aclose()
             await engine.dispose()
@@ -411,7 +418,7 @@ def outbox_list(
 def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dead or failed).")]) -> None:
     """Queue dead or failed messages again."""
     from kakao_fallback import service as kakao_service
-    from lettering.db import utcnow
+    from lettering.core.db import utcnow
     from lettering.optout import service as optout_service
 
     settings = settings_or_exit()
@@ -437,7 +444,7 @@ def outbox_purge(
     from datetime import timedelta
 
     from kakao_fallback import service as kakao_service
-    from lettering.db import utcnow
+    from lettering.core.db import utcnow
 
     settings = settings_or_exit()
     cutoff = utcnow() - timedelta(days=older_than_days)
@@ -509,8 +516,8 @@ def keys_rotate(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 1000,
 ) -> None:
     """Re-encrypt and re-index every stored number under the current key version (resumable)."""
-    from lettering.app import make_vault
-    from lettering.db import make_engine, make_sessionmaker
+    from lettering.core.db import make_engine, make_sessionmaker
+    from lettering.core.phone import make_vault
     from lettering.keyring import service as keyring_service
 
     settings = settings_or_exit()
@@ -543,8 +550,8 @@ def keys_rotate(
 
 
 def _print_key_status(settings: Settings) -> None:
-    from lettering.app import make_vault
-    from lettering.db import make_engine, make_sessionmaker
+    from lettering.core.db import make_engine, make_sessionmaker
+    from lettering.core.phone import make_vault
     from lettering.keyring import service as keyring_service
 
     async def run() -> keyring_service.KeyStatus:
@@ -596,8 +603,8 @@ def demo_setup(
     agency: Annotated[str, typer.Option(help="The demo PBX's agency.")] = "HANBIT",
 ) -> None:
     """Migrate, import the demo directory and register the demo PBX (safe to run again)."""
-    from lettering.app import make_vault
-    from lettering.migrate import upgrade_head
+    from lettering.core.migrate import upgrade_head
+    from lettering.core.phone import make_vault
     from lettering.webhook.admin import add_pbx, pbx_secret
 
     settings = settings_or_exit()
@@ -608,7 +615,7 @@ def demo_setup(
     vault = make_vault(settings)
 
     async def ensure_pbx(session: Any) -> tuple[str | None, str]:
-        from lettering.errors import AppError
+        from lettering.core.errors import AppError
 
         try:
             _id, secret = await pbx_secret(session, vault, pbx_id)
@@ -639,8 +646,8 @@ def demo_call(
     import httpx
     from standardwebhooks.webhooks import Webhook
 
-    from lettering.app import make_vault
-    from lettering.errors import AppError
+    from lettering.core.errors import AppError
+    from lettering.core.phone import make_vault
     from lettering.webhook.admin import pbx_secret
 
     settings = settings_or_exit()
@@ -695,9 +702,9 @@ def follow_alimtalk(settings: Settings, pbx_id: str, call_id: str, timeout_s: fl
     from datetime import timedelta
 
     from kakao_fallback import service as kakao_service
-    from kakao_fallback.policy import SEOUL
     from lettering.calls import service as call_service
-    from lettering.db import utcnow
+    from lettering.core.clock import SEOUL
+    from lettering.core.db import utcnow
 
     async def state(session: Any) -> Any:
         record = await call_service.find_call(session, pbx_id, call_id)

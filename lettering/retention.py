@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.settings import Settings
 from lettering.keyring import service as keyring_service
 from lettering.optout import service as optout_service
-from lettering.settings import Settings
 from lettering.users import service as user_service
 from lettering.verify import service as verify_service
 from lettering.webhook import service as webhook_service

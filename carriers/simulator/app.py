@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.datastructures import UploadFile
 
 if TYPE_CHECKING:
-    from lettering.settings import Settings
+    from lettering.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -50,10 +50,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kakao_fallback.templates import Template, load_templates
-from lettering.settings import KakaoAgencySettings
+from lettering.core.settings import KakaoAgencySettings
 
 if TYPE_CHECKING:
-    from lettering.settings import Settings
+    from lettering.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.audit import service
 from lettering.calls import service as call_service
-from lettering.db import session_scope
-from lettering.errors import AppError, NotFound
-from lettering.phone import PhoneVault, format_national
+from lettering.core.db import session_scope
+from lettering.core.errors import AppError, NotFound
+from lettering.core.phone import PhoneVault, format_national
 from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentAdmin, ensure_in_scope
 
 router = APIRouter(tags=["audit"])

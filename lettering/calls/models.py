@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from lettering.db import UTCDateTime, utcnow
+from lettering.core.db import UTCDateTime, utcnow
 
 
 class CallRecord(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """The call path's SQL on call records and attempts.
 
 Plain functions over a Core `Connection`, statements built once per dialect: they run inside the
-units of the call path's group commit (lettering.db.GroupCommitter) or, from async code, through
+units of the call path's group commit (lettering.core.db.GroupCommitter) or, from async code, through
 `run_sync`. Rows leave this module as frozen `CallRecordView`s, never as table rows.
 """
 
@@ -22,8 +22,9 @@ from sqlalchemy.sql import Executable
 
 from carriers.base import PushResult
 from lettering.calls.models import CallAttempt, CallRecord
-from lettering.db import utcnow
-from lettering.db_upsert import insert_of
+from lettering.core.db import utcnow
+from lettering.core.db_upsert import insert_of
+from lettering.core.keycolumns import HashColumn, SealedColumns
 
 CALL = CallRecord.__table__  # type: ignore[attr-defined]
 ATTEMPT = CallAttempt.__table__  # type: ignore[attr-defined]
@@ -249,3 +250,17 @@ def record_display_result(conn: Connection, public_id: str, result: str, at: dat
         _REPORT_ATTEMPT, {"b_record_id": record_id, "b_ref": public_id, "b_result": result, "b_at": at}
     )
     return int(record_id)
+
+
+# Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which
+# reaches them through this declaration, never through this package's models).
+KEY_COLUMNS = (
+    SealedColumns(
+        CallRecord.__table__,  # type: ignore[attr-defined]
+        id="id",
+        hash="callee_hash",
+        ciphertext="callee_ciphertext",
+        version="callee_key_version",
+    ),
+    HashColumn(CallRecord.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
+)

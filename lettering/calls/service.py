@@ -18,21 +18,7 @@ from sqlmodel import col
 from lettering.calls import repository
 from lettering.calls.models import CallAttempt, CallRecord
 from lettering.calls.repository import CallRecordView
-from lettering.db import utcnow
-from lettering.keyring.columns import HashColumn, SealedColumns
-
-# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
-KEY_COLUMNS = (
-    SealedColumns(
-        CallRecord.__table__,  # type: ignore[attr-defined]
-        id="id",
-        hash="callee_hash",
-        ciphertext="callee_ciphertext",
-        version="callee_key_version",
-    ),
-    HashColumn(CallRecord.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
-)
-
+from lettering.core.db import utcnow
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

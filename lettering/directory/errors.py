@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lettering.errors import AppError
+from lettering.core.errors import AppError
 
 
 class DirectoryConflict(AppError):

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, TypeVar
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.db import utcnow
+from lettering.core.db import utcnow
+from lettering.core.phone import NotAPhoneNumber, to_e164_kr
 from lettering.directory import repository
 from lettering.directory.errors import DirectoryConflict
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.directory.snapshot import SNAPSHOT_NAME
-from lettering.phone import NotAPhoneNumber, to_e164_kr
 from lettering.snapshots import service as snapshot_service
 
 COLUMNS = (

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from lettering.db import UTCDateTime, utcnow
+from lettering.core.db import UTCDateTime, utcnow
 
 
 class DirectoryAgency(SQLModel, table=True):

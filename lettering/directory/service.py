@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from lettering.db import utcnow
+from lettering.core.db import utcnow
+from lettering.core.phone import NotAPhoneNumber, to_e164_kr
 from lettering.directory import repository
 from lettering.directory.errors import DirectoryConflict
 from lettering.directory.importer import (
@@ -35,7 +36,6 @@ from lettering.directory.snapshot import (
     ExtensionView,
     build_directory_snapshot,
 )
-from lettering.phone import NotAPhoneNumber, to_e164_kr
 from lettering.snapshots.service import bump
 
 

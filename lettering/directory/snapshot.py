@@ -11,8 +11,8 @@ from phonenumbers import NumberParseException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lettering.core.phone import PLAIN_KR, NotAPhoneNumber, to_e164_kr
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
-from lettering.phone import PLAIN_KR, NotAPhoneNumber, to_e164_kr
 
 SNAPSHOT_NAME = "directory"
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from carriers.lgu import SIGNATURE_HEADER, parse_report, verify_report_signature
+from lettering.core.errors import AppError
 from lettering.dispatch.service import Dispatcher
-from lettering.errors import AppError
 
 router = APIRouter()
 

@@ -26,13 +26,13 @@ from carriers.routing import RouteResult, route_push
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, Told
-from lettering.db import GroupCommitter, utcnow
+from lettering.core.db import GroupCommitter, utcnow
+from lettering.core.phone import SealedNumber, hash_prefix
+from lettering.core.settings import KakaoSettings
 from lettering.decision.service import Decision, FallbackPolicy, Identity
 from lettering.directory.service import DirectorySnapshot
 from lettering.optout import service as optout_service
 from lettering.optout.service import OptoutIndex
-from lettering.phone import SealedNumber, hash_prefix
-from lettering.settings import KakaoSettings
 
 log = logging.getLogger(__name__)
 

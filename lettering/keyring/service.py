@@ -37,12 +37,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from lettering.db import session_scope, utcnow
-from lettering.db_upsert import insert_for
-from lettering.keyring.columns import HashColumn, SealedColumns, SealedSecrets
+from campaigns import repository as campaign_repository
+from carriers import routes as carrier_routes
+from kakao_fallback import repository as kakao_repository
+from lettering.calls import repository as call_repository
+from lettering.core.db import session_scope, utcnow
+from lettering.core.db_upsert import insert_for
+from lettering.core.keycolumns import HashColumn, SealedColumns, SealedSecrets
+from lettering.core.phone import PhoneVault, UnknownKeyVersion
 from lettering.keyring.models import PhoneHashAlias
-from lettering.phone import PhoneVault, UnknownKeyVersion
+from lettering.optout import repository as optout_repository
 from lettering.snapshots.service import bump
+from lettering.webhook import repository as webhook_repository
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +64,13 @@ class RotationError(Exception):
 
 def key_columns() -> list[KeyColumns]:
     """Every place the service keeps a number (or a secret sealed with the number keys)."""
-    from campaigns import service as campaign_service
-    from carriers import routes as carrier_routes
-    from kakao_fallback import service as kakao_service
-    from lettering.calls import service as call_service
-    from lettering.optout import service as optout_service
-    from lettering.webhook import admin as webhook_admin
-
     return [
-        *optout_service.KEY_COLUMNS,
-        *call_service.KEY_COLUMNS,
-        *kakao_service.KEY_COLUMNS,
+        *optout_repository.KEY_COLUMNS,
+        *call_repository.KEY_COLUMNS,
+        *kakao_repository.KEY_COLUMNS,
         *carrier_routes.KEY_COLUMNS,
-        *campaign_service.KEY_COLUMNS,
-        *webhook_admin.KEY_COLUMNS,
+        *campaign_repository.KEY_COLUMNS,
+        *webhook_repository.KEY_COLUMNS,
     ]
 
 
@@ -414,8 +413,6 @@ async def status(
     sessions: async_sessionmaker[AsyncSession], vault: PhoneVault, columns: Sequence[KeyColumns] | None = None
 ) -> KeyStatus:
     """What depends on which key version (read only)."""
-    from lettering.optout import service as optout_service
-
     specs = list(columns if columns is not None else key_columns())
     alias = PhoneHashAlias.__table__  # type: ignore[attr-defined]
     sealed: dict[str, dict[int, int]] = {}
@@ -437,7 +434,7 @@ async def status(
                     select(func.count()).select_from(spec.table).where(c[spec.hash].in_(olds))
                 )
                 not_reindexed[spec.table.name] = int(count.scalar_one())
-        by_hash_only = await optout_service.optouts_without_number(session, vault.key_version)
+        by_hash_only = await optout_repository.optouts_without_number(session, vault.key_version)
     return KeyStatus(vault.key_version, vault.versions, sealed, not_reindexed, by_hash_only)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lettering.settings import Settings
+from lettering.core.settings import Settings
 from lettering.snapshots.service import SnapshotStore
 
 # Short: a probe that waits longer than the load balancer's own timeout tells it nothing.

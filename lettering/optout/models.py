@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from lettering.db import UTCDateTime, utcnow
+from lettering.core.db import UTCDateTime, utcnow
 
 # agency_id 0: the choice covers every agency on this platform.
 ALL_AGENCIES = 0

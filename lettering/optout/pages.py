@@ -10,23 +10,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.audit import service as audit_service
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.settings import Settings
+from lettering.core.templates import render
 from lettering.directory import service as directory_service
 from lettering.optout import service
 from lettering.optout.models import ALL_AGENCIES
-from lettering.settings import Settings
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "static" / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 # Never cached or indexed; the link (a credential of sorts) never leaks through a Referer header.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -60,14 +57,15 @@ def _is_platform(request: Request) -> bool:
 
 
 def _neutral() -> HTMLResponse:
-    return HTMLResponse(_env.get_template("optout_invalid.html").render(), NEUTRAL_STATUS, headers=HEADERS)
+    return HTMLResponse(render("optout_invalid.html"), NEUTRAL_STATUS, headers=HEADERS)
 
 
 def _render(
     request: Request, token: str, page: service.LinkPage, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    html = _env.get_template("optout.html").render(
+    html = render(
+        "optout.html",
         page=page,
         token=token,
         form_token=service.form_token(service.link_keys(settings), token),
@@ -103,7 +101,7 @@ async def optout_change(token: str, request: Request) -> HTMLResponse:
     if page is None or subject is None:
         return _neutral()
     if not service.check_form_token(keys, token, fields.get("csrf_token"), settings.optout_form_max_age_s):
-        html = _env.get_template("form_expired.html").render(back=f"/o/{token}")
+        html = render("form_expired.html", back=f"/o/{token}")
         return HTMLResponse(html, 403, headers=HEADERS)
     scope = service.as_scope(fields.get("scope", ""))
     target = fields.get("target", "agency")

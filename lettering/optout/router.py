@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.audit import service as audit_service
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.errors import AppError
+from lettering.core.phone import NotAPhoneNumber, mask_national, parse_number
+from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
-from lettering.errors import AppError
 from lettering.optout import service
 from lettering.optout.models import ALL_AGENCIES
-from lettering.phone import NotAPhoneNumber, mask_national, parse_number
-from lettering.settings import Settings
 from lettering.users.deps import CurrentAdmin, resolve_agency
 from lettering.users.errors import RoleForbidden
 

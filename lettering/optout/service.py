@@ -11,54 +11,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidTag
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kakao_fallback import service as kakao_service
+from kakao_fallback.relay import RelayHooks
 from lettering.calls import service as call_service
-from lettering.db import utcnow
-from lettering.db_upsert import insert_for
+from lettering.core.clock import SEOUL
+from lettering.core.db import utcnow
+from lettering.core.db_upsert import insert_for
+from lettering.core.phone import PhoneVault, hash_prefix, mask_national
+from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
 from lettering.keyring import service as keyring_service
-from lettering.keyring.columns import HashColumn, SealedColumns
+from lettering.optout import repository
 from lettering.optout.models import ALL_AGENCIES, CitizenNumber, OptoutHistory, OptoutState
-from lettering.phone import PhoneVault, hash_prefix, mask_national
-from lettering.settings import Settings
 from lettering.snapshots.service import bump
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_NAME = "optout"
+SNAPSHOT_NAME = repository.SNAPSHOT_NAME
 Scope = Literal["none", "promo", "all"]
 SCOPES: tuple[Scope, ...] = ("none", "promo", "all")
 _RANK: dict[str, int] = {"none": 0, "promo": 1, "all": 2}
-
-# Where this package keeps numbers, for `lettering keys rotate` (lettering/keyring).
-KEY_COLUMNS = (
-    SealedColumns(
-        CitizenNumber.__table__,  # type: ignore[attr-defined]
-        id="id",
-        hash="callee_hash",
-        ciphertext="ciphertext",
-        version="key_version",
-        merge="newest",
-        newer_by="last_contact_at",
-    ),
-    HashColumn(
-        OptoutState.__table__,  # type: ignore[attr-defined]
-        hash="callee_hash",
-        merge="newest",
-        unique_with=("agency_id",),
-        newer_by="updated_at",
-        snapshot=SNAPSHOT_NAME,
-    ),
-    HashColumn(OptoutHistory.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,21 +349,6 @@ async def keep_number(
     )
 
 
-async def optouts_without_number(session: AsyncSession, key_version: int) -> int:
-    """Opt-outs in force whose number the register does not keep under `key_version`.
-
-    They are found by their keyed hash only: a key rotation cannot re-index them, so they stay in
-    force only while the key version they were made under stays configured.
-    """
-    kept = select(col(CitizenNumber.callee_hash)).where(col(CitizenNumber.key_version) == key_version)
-    query = (
-        select(func.count())
-        .select_from(OptoutState)
-        .where(col(OptoutState.scope) != "none", col(OptoutState.callee_hash).not_in(kept))
-    )
-    return int((await session.execute(query)).scalar_one())
-
-
 async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: int = 1000) -> int:
     """Delete register rows last contacted before `older_than` that no opt-out in force needs."""
     needed = select(col(OptoutState.callee_hash)).where(col(OptoutState.scope) != "none")
@@ -420,7 +384,6 @@ def open_number(vault: PhoneVault, retained: RetainedNumber | None) -> str | Non
 
 # -- what the citizen sees and is told ----------------------------------------------------------
 
-SEOUL = ZoneInfo("Asia/Seoul")
 SCOPE_LABELS: dict[str, str] = {
     "none": "모두 받기",
     "promo": "홍보만 받지 않기",
@@ -587,3 +550,14 @@ async def apply_change(
         "queued" if notice == "queued" else "NOT sent: no number (or sending agency) to send it with",
     )
     return ChangeResult(change, target_name, notice)
+
+
+def relay_hooks() -> RelayHooks:
+    """What the AlimTalk relay reads and writes of the service: agency codes, opt-outs, links and
+    the number register (kakao_fallback imports only lettering.core, so it is handed these)."""
+    return RelayHooks(
+        agency_codes=directory_service.agency_codes,
+        scope_now=scope_now,
+        optout_url=optout_url,
+        keep_number=keep_number,
+    )

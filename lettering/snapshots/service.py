@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.db import utcnow
-from lettering.db_upsert import insert_for
-from lettering.scheduler import stopped_within
+from lettering.core.db import utcnow
+from lettering.core.db_upsert import insert_for
+from lettering.core.scheduler import stopped_within
 from lettering.snapshots.models import SnapshotVersion
 
 log = logging.getLogger(__name__)

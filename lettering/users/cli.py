@@ -32,7 +32,7 @@ def user_add(
 ) -> None:
     """Create a user; the password is prompted for (twice, hidden) or read from stdin."""
     from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.errors import AppError
+    from lettering.core.errors import AppError
     from lettering.users import service
 
     settings = settings_or_exit()
@@ -60,7 +60,7 @@ def user_token(
 ) -> None:
     """Create an API token for scripts (Authorization: Bearer ...); printed only now."""
     from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.errors import AppError
+    from lettering.core.errors import AppError
     from lettering.users import service
 
     settings = settings_or_exit()

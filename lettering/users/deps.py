@@ -28,9 +28,9 @@ from fastapi import Depends, Query, Request
 from sqlalchemy import Delete, Select, Update, false
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.db import session_scope
+from lettering.core.db import session_scope
+from lettering.core.errors import NotFound
 from lettering.directory import service as directory_service
-from lettering.errors import NotFound
 from lettering.users import service
 from lettering.users.errors import AgencyRequired, CsrfRejected, NotAuthenticated, RoleForbidden
 from lettering.users.models import ROLES, UserAccount

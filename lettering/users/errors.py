@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lettering.errors import AppError, NotFound
+from lettering.core.errors import AppError, NotFound
 
 
 class UserInvalid(AppError):

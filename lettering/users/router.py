@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.users import service
 from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lettering.db import utcnow
+from lettering.core.db import utcnow
 from lettering.directory import service as directory_service
 from lettering.users import repository
 from lettering.users.errors import EmailTaken, TokenNameTaken, UserInvalid, UserNotFound

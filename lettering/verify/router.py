@@ -13,24 +13,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
 from lettering.audit import service as audit_service
-from lettering.db import session_scope, utcnow
-from lettering.settings import Settings
+from lettering.core.clock import SEOUL
+from lettering.core.db import session_scope, utcnow
+from lettering.core.settings import Settings
+from lettering.core.templates import render
 from lettering.verify import service
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "static" / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-SEOUL = ZoneInfo("Asia/Seoul")
 BAD_FORM = "입력 내용을 읽을 수 없습니다. 화면을 새로 고친 뒤 다시 입력해 주세요."
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
@@ -75,11 +71,11 @@ def _page(status_code: int = 200, **context: Any) -> HTMLResponse:
         "number_error": None,
     }
     values.update(context)
-    return HTMLResponse(_env.get_template("verify.html").render(**values), status_code, headers=HEADERS)
+    return HTMLResponse(render("verify.html", **values), status_code, headers=HEADERS)
 
 
 def _too_many(retry_after_s: int) -> HTMLResponse:
-    html = _env.get_template("too_many_requests.html").render(minutes=max(1, math.ceil(retry_after_s / 60)))
+    html = render("too_many_requests.html", minutes=max(1, math.ceil(retry_after_s / 60)))
     return HTMLResponse(html, 429, headers={**HEADERS, "Retry-After": str(retry_after_s)})
 
 

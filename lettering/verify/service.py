@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from lettering.calls import service as call_service
+from lettering.core.phone import NotAPhoneNumber, PhoneVault, format_national, mask_national, parse_number
 from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
-from lettering.phone import NotAPhoneNumber, PhoneVault, format_national, mask_national, parse_number
 from lettering.verify.models import VerifySpoofReport
 
 log = logging.getLogger("lettering.verify")

@@ -12,24 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
+from lettering.core.errors import AppError
+from lettering.core.phone import PhoneVault
 from lettering.directory import service as directory_service
-from lettering.errors import AppError
-from lettering.keyring.columns import SealedSecrets
-from lettering.phone import PhoneVault
 from lettering.snapshots.service import bump
 from lettering.webhook.auth import SNAPSHOT_NAME, open_pbx_secret, token_digest
 from lettering.webhook.models import WebhookPbx
-
-# The PBXs' whsec_ secrets are sealed with the number keys: re-sealed by `lettering keys rotate`.
-KEY_COLUMNS = (
-    SealedSecrets(
-        WebhookPbx.__table__,  # type: ignore[attr-defined]
-        id="id",
-        sealed="secret_sealed",
-        version="secret_key_version",
-        snapshot="pbx",
-    ),
-)
 
 
 class PbxProblem(AppError):

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from lettering.errors import AppError
-from lettering.phone import PhoneVault
+from lettering.core.errors import AppError
+from lettering.core.phone import PhoneVault
 from lettering.webhook.models import WebhookPbx
 
 log = logging.getLogger(__name__)

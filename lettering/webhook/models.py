@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from lettering.db import UTCDateTime, utcnow
+from lettering.core.db import UTCDateTime, utcnow
 
 
 class WebhookPbx(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """The webhook package's SQL: claiming a delivery and keeping the answer it got.
 
 Plain functions over a Core `Connection` with statements built once per dialect: they run inside
-units of the call path's group commit (lettering.db.GroupCommitter), or through `run_sync`.
+units of the call path's group commit (lettering.core.db.GroupCommitter), or through `run_sync`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
-from lettering.db import utcnow
-from lettering.db_upsert import insert_of
-from lettering.webhook.models import WebhookDelivery
+from lettering.core.db import utcnow
+from lettering.core.db_upsert import insert_of
+from lettering.core.keycolumns import SealedSecrets
+from lettering.webhook.models import WebhookDelivery, WebhookPbx
 
 DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
@@ -139,3 +140,16 @@ def take_over(conn: Connection, claim_id: int, stale_before: datetime) -> bool:
     """Take a claim whose owner died (no answer stored, received before `stale_before`)."""
     result = conn.execute(_TAKE_OVER, {"claim_id": claim_id, "stale_before": stale_before, "now": utcnow()})
     return bool(result.rowcount)
+
+
+# Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which
+# reaches them through this declaration, never through this package's models).
+KEY_COLUMNS = (
+    SealedSecrets(
+        WebhookPbx.__table__,  # type: ignore[attr-defined]
+        id="id",
+        sealed="secret_sealed",
+        version="secret_key_version",
+        snapshot="pbx",
+    ),
+)

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lettering.errors import AppError
+from lettering.core.errors import AppError
 from lettering.webhook.service import WebhookService
 
 router = APIRouter()

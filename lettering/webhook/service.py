@@ -21,13 +21,20 @@ from sqlmodel import col
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
-from lettering.db import GroupCommitter, utcnow
+from lettering.core.db import GroupCommitter, utcnow
+from lettering.core.errors import AppError
+from lettering.core.phone import (
+    NotAPhoneNumber,
+    PhoneVault,
+    SealedNumber,
+    hash_prefix,
+    parse_number,
+    to_e164_kr,
+)
 from lettering.decision.service import CallFacts, Decision, DecisionInputs, Identity, decide
 from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
 from lettering.dispatch.service import OVERLOADED, Dispatcher, PushJob, Settled
-from lettering.errors import AppError
 from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
-from lettering.phone import NotAPhoneNumber, PhoneVault, SealedNumber, hash_prefix, parse_number, to_e164_kr
 from lettering.snapshots.service import SnapshotStore
 from lettering.webhook import repository as webhook_repo
 from lettering.webhook.admission import Admission, Ticket

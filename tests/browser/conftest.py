@@ -49,7 +49,7 @@ async def browser() -> AsyncIterator[Browser]:
 # The whole service on a real socket (SQLite is enough for what a browser sees).
 from pathlib import Path  # noqa: E402
 
-from lettering import migrate  # noqa: E402
+from lettering.core import migrate  # noqa: E402
 from tests.integration.callpath.conftest import service, service_overrides  # noqa: E402,F401
 from tests.integration.conftest import engine, sessions  # noqa: E402,F401
 

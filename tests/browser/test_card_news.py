@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser
 
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service
 

@@ -27,7 +27,7 @@ from carriers.simulator.app import create_simulator_app
 from carriers.skt import SktAdapter
 from kakao_fallback.client import AlimtalkClient
 from kakao_fallback.simulator.app import create_alimtalk_simulator
-from lettering.settings import KakaoAgencySettings, KtSettings, LguSettings, SktSettings
+from lettering.core.settings import KakaoAgencySettings, KtSettings, LguSettings, SktSettings
 from tests.live import LiveServer, serve, stop
 
 CARRIERS = ("skt", "kt", "lgu")

@@ -25,7 +25,7 @@ from kakao_fallback.client import (
     Resend,
 )
 from kakao_fallback.templates import Rendered, load_templates, render
-from lettering.settings import KakaoAgencySettings
+from lettering.core.settings import KakaoAgencySettings
 from tests.contracts.conftest import ALIMTALK_ACCOUNT, ALIMTALK_PARAMS, AlimtalkSim, kakao_citizen
 
 TIMEOUT_S = 5.0

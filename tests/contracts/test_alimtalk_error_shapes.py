@@ -32,7 +32,7 @@ from kakao_fallback.client import (
     build_client,
     national_mobile,
 )
-from lettering.settings import KakaoAgencySettings, KakaoSettings, Settings
+from lettering.core.settings import KakaoAgencySettings, KakaoSettings, Settings
 
 BASE = "https://dealer.test"
 ACCOUNT = KakaoAgencySettings(

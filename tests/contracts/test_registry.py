@@ -11,7 +11,7 @@ from carriers.base import Outcome
 from carriers.registry import build_carriers
 from carriers.routing import route_push
 from carriers.simulator.app import create_simulator_app_from_settings
-from lettering.settings import Settings
+from lettering.core.settings import Settings
 from tests.contracts.conftest import citizen_number, lettering_for
 
 

@@ -1,6 +1,6 @@
 """Databases for the integration tests: every test runs on SQLite and on PostgreSQL.
 
-Each test gets a database of its own, built by `lettering.migrate.upgrade_head` (the alembic
+Each test gets a database of its own, built by `lettering.core.migrate.upgrade_head` (the alembic
 revisions, never `create_all`): a fresh file on SQLite, a fresh `CREATE DATABASE t_<uuid>` on
 the PostgreSQL server at LETTERING_TEST_PG_URL (`scripts/pg-test start` prints one), dropped
 afterwards. Without that variable the PostgreSQL runs are skipped, except on CI (CI=true),
@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from lettering import migrate
-from lettering.db import make_engine, make_sessionmaker
+from lettering.core import migrate
+from lettering.core.db import make_engine, make_sessionmaker
 
 PG_URL_ENV = "LETTERING_TEST_PG_URL"
 
@@ -44,7 +44,7 @@ def _admin_pg_url() -> str:
 async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of a new, empty database of its own for this test."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'lettering.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'lettering.core.db'}"
         return
     admin_url = _admin_pg_url()
     name = f"t_{uuid.uuid4().hex}"

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from campaigns import service as campaign_service
 from campaigns.models import CampaignImage
 from campaigns.service import CampaignInput
-from lettering.db import session_scope
+from lettering.core.db import session_scope
+from lettering.core.errors import AppError, NotFound
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment
-from lettering.errors import AppError, NotFound
 from lettering.users.deps import Principal
 from lettering.users.models import UserAccount
 
@@ -186,7 +186,7 @@ async def test_invalid_input_lists_every_problem(
 async def test_caps_are_counted_in_the_database_for_every_instance(
     sessions: async_sessionmaker[AsyncSession], database_url: str, world: World
 ) -> None:
-    from lettering.db import make_engine, make_sessionmaker
+    from lettering.core.db import make_engine, make_sessionmaker
 
     campaign = await act(sessions, campaign_service.create_campaign, world.editor, draft(cap_per_day=2))
     await with_image(sessions, campaign.id)

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from lettering.cli import app
-from lettering.db import make_engine, make_sessionmaker
+from lettering.core.db import make_engine, make_sessionmaker
+from lettering.core.settings import get_settings
 from lettering.directory.models import DirectoryExtension
-from lettering.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.directory import service as directory_service
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.directory.service import AgencyRow, Counts, ExtensionRow, ImportSummary, ParsedDirectory

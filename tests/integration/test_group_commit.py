@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from lettering.db import GroupCommitter, make_sessionmaker, utcnow
-from lettering.db_upsert import insert_for
+from lettering.core.db import GroupCommitter, make_sessionmaker, utcnow
+from lettering.core.db_upsert import insert_for
 from lettering.snapshots.models import SnapshotVersion
 
 pytestmark = pytest.mark.integration

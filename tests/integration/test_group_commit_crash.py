@@ -1,6 +1,6 @@
 """The service killed with SIGKILL while it commits batches of setups: the group commit loses nothing.
 
-The guarantee (lettering.db.GroupCommitter, DESIGN.md rule 3): a `call.setup` is answered only
+The guarantee (lettering.core.db.GroupCommitter, DESIGN.md rule 3): a `call.setup` is answered only
 after the batch holding its claim, call record and stored reply has committed, and pushed to a
 carrier only after its call record has committed. So when the process dies in the middle of a
 burst, whatever moment it dies at:
@@ -62,9 +62,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from lettering.calls.models import CallRecord
-from lettering.db import session_scope
+from lettering.core.db import session_scope
+from lettering.core.phone import PhoneVault
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
-from lettering.phone import PhoneVault
 from lettering.snapshots.service import bump
 from lettering.webhook.admin import add_pbx
 from lettering.webhook.models import WebhookDelivery

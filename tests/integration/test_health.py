@@ -25,8 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lettering.app import create_app
-from lettering.observability.health import DB_TIMEOUT_S
-from lettering.settings import (
+from lettering.core.settings import (
     CarrierSettings,
     KakaoAgencySettings,
     KakaoSettings,
@@ -35,6 +34,7 @@ from lettering.settings import (
     Settings,
     SktSettings,
 )
+from lettering.observability.health import DB_TIMEOUT_S
 
 pytestmark = pytest.mark.integration
 

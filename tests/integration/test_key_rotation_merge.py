@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.models import Campaign, CampaignImpression
 from carriers.models import CarrierRoute
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.phone import PhoneVault
 from lettering.keyring import service as keyring_service
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
-from lettering.phone import PhoneVault
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import seed_directory
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from kakao_fallback.models import KakaoMessage
-from lettering.app import make_vault
 from lettering.cli import app
-from lettering.db import make_engine, make_sessionmaker, session_scope, utcnow
+from lettering.core.db import make_engine, make_sessionmaker, session_scope, utcnow
+from lettering.core.phone import make_vault
+from lettering.core.settings import get_settings
 from lettering.directory.models import DirectoryAgency
 from lettering.optout.models import CitizenNumber
-from lettering.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

@@ -16,15 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kakao_fallback.client import build_client
 from kakao_fallback.models import KakaoMessage
-from kakao_fallback.policy import SEOUL
 from kakao_fallback.relay import Relay, RelayStats
 from kakao_fallback.service import NOTICE_EXPIRY, call_notice_variables, enqueue_call_notice, retry_messages
 from kakao_fallback.simulator.app import create_alimtalk_simulator
-from lettering.db import session_scope, utcnow
+from lettering.core.clock import SEOUL
+from lettering.core.db import session_scope, utcnow
+from lettering.core.phone import PhoneVault
+from lettering.core.settings import KakaoAgencySettings, KakaoSettings, Settings
 from lettering.directory.models import DirectoryAgency
+from lettering.optout import service as optout_service
 from lettering.optout.models import CitizenNumber, OptoutState
-from lettering.phone import PhoneVault
-from lettering.settings import KakaoAgencySettings, KakaoSettings, Settings
 from tests.live import LiveServer, serve, stop
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ async def relay_for(sessions: async_sessionmaker[AsyncSession], dealer: LiveServ
         settings = relay_settings(dealer.url, **kakao)
         client = build_client(settings)
         clients.append(client)
-        relay = Relay(sessions, client, settings, vault, rng=lambda: 1.0)
+        relay = Relay(sessions, client, settings, vault, hooks=optout_service.relay_hooks(), rng=lambda: 1.0)
         made.append(relay)
         return relay
 

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.service import call_notice_variables, enqueue_call_notice
 from kakao_fallback.simulator.app import create_alimtalk_simulator
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.phone import PhoneVault
 from lettering.directory.models import DirectoryAgency
-from lettering.phone import PhoneVault
 from tests.live import LiveServer, serve, stop
 
 pytestmark = pytest.mark.integration

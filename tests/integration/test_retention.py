@@ -15,10 +15,10 @@ from lettering import retention
 from lettering.audit import service as audit_service
 from lettering.audit.models import AuditAccessLog
 from lettering.calls.models import CallAttempt, CallRecord
-from lettering.db import session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
+from lettering.core.phone import PhoneVault
 from lettering.keyring.models import PhoneHashAlias
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
-from lettering.phone import PhoneVault
 from lettering.users import service as user_service
 from lettering.verify.models import VerifySpoofReport
 from lettering.webhook.models import WebhookDelivery
@@ -191,7 +191,7 @@ async def test_retention_with_a_moved_clock(sessions: async_sessionmaker[AsyncSe
 
 
 async def test_purge_job_uses_the_settings(sessions: async_sessionmaker[AsyncSession]) -> None:
-    from lettering.settings import Settings
+    from lettering.core.settings import Settings
 
     now = utcnow()
     await seed(sessions, now - timedelta(days=100))

@@ -8,7 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from lettering.serving import NoDelayH11Protocol
+from lettering.core.serving import NoDelayH11Protocol
 
 
 class Recording(NoDelayH11Protocol):

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from lettering.app import create_app
 from lettering.cli import app as cli_app
-from lettering.db import session_scope, utcnow
-from lettering.errors import NotFound
-from lettering.settings import get_settings
+from lettering.core.db import session_scope, utcnow
+from lettering.core.errors import NotFound
+from lettering.core.settings import get_settings
 from lettering.users import service
 from lettering.users.deps import (
     AgencyScope,

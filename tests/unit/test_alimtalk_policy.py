@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kakao_fallback.policy import DELIVERY_RANK, SEOUL, backoff_s, merge_delivery, next_send_time
+from kakao_fallback.policy import DELIVERY_RANK, backoff_s, merge_delivery, next_send_time
+from lettering.core.clock import SEOUL
 
 
 def kst(hour: int, minute: int = 0, day: int = 24) -> datetime:

@@ -16,7 +16,7 @@ from kakao_fallback.simulator.app import (
     korean_mobile,
     profile_e,
 )
-from lettering.settings import (
+from lettering.core.settings import (
     DEV_CARRIER_SECRET,
     KakaoAgencySettings,
     KakaoSettings,

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from lettering.bodylimit import BodySizeLimit
+from lettering.core.bodylimit import BodySizeLimit
 
 
 async def echo_size(request: Request) -> JSONResponse:

@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 import pytest
 
-from campaigns.selection import SEOUL, ActiveCampaign, CampaignSnapshot, Counts, select_campaign
+from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign
+from lettering.core.clock import SEOUL
 
 # Tuesday 2026-11-24, 14:00 in Seoul.
 AT = datetime(2026, 11, 24, 14, 0, tzinfo=SEOUL)

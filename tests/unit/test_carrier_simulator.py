@@ -14,7 +14,7 @@ from carriers.simulator.app import (
     create_simulator_app_from_settings,
     profile_for,
 )
-from lettering.settings import Settings
+from lettering.core.settings import Settings
 
 
 def _app() -> FastAPI:

@@ -11,8 +11,8 @@ import phonenumbers
 import pytest
 from phonenumbers import NumberParseException
 
+from lettering.core.phone import NotAPhoneNumber, to_e164_kr
 from lettering.directory.snapshot import _e164_or_none
-from lettering.phone import NotAPhoneNumber, to_e164_kr
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import random
 import phonenumbers
 import pytest
 
-from lettering import phone
-from lettering.phone import parse_number
+from lettering.core import phone
+from lettering.core.phone import parse_number
 
 
 def _by_phonenumbers(digits: str) -> tuple[str, bool]:

@@ -9,8 +9,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import SecretStr
 
-from lettering.phone import PhoneVault, UnknownKeyVersion
-from lettering.settings import PhoneKeyPair, Settings
+from lettering.core.phone import PhoneVault, UnknownKeyVersion
+from lettering.core.settings import PhoneKeyPair, Settings
 from lettering.webhook.auth import open_pbx_secret
 
 NUMBER = "+821012345678"

@@ -29,7 +29,7 @@ from carriers.kt import KtAdapter
 from carriers.lgu import LguAdapter
 from carriers.skt import SktAdapter
 from carriers.text import ELLIPSIS, fit_text
-from lettering.settings import KtSettings, LguSettings, SktSettings
+from lettering.core.settings import KtSettings, LguSettings, SktSettings
 from tests import media_corpus as corpus
 
 CARRIERS = ("skt", "kt", "lgu")

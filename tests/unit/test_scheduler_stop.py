@@ -8,7 +8,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lettering.scheduler import Job, Scheduler, stopped_within
+from lettering.core.scheduler import Job, Scheduler, stopped_within
 
 
 async def test_stop_waits_for_a_job_run_under_way() -> None:

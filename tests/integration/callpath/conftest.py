@@ -25,12 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.util.concurrency import await_, in_greenlet
 from standardwebhooks.webhooks import Webhook
 
-from lettering.app import create_app, make_vault
+from lettering.app import create_app
 from lettering.calls.models import CallAttempt, CallRecord
-from lettering.db import session_scope
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
-from lettering.phone import PhoneVault
-from lettering.settings import (
+from lettering.core.db import session_scope
+from lettering.core.phone import PhoneVault, make_vault
+from lettering.core.settings import (
     CarrierSettings,
     KakaoAgencySettings,
     KakaoSettings,
@@ -40,6 +39,7 @@ from lettering.settings import (
     SimulatorSettings,
     SktSettings,
 )
+from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.snapshots.service import bump
 from lettering.webhook.admin import add_pbx
 from tests.live import LiveServer, free_socket, serve, stop

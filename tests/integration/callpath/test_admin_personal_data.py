@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from kakao_fallback.models import KakaoMessage
 from lettering.audit.models import AuditAccessLog
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.optout.models import OptoutHistory, OptoutState
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service

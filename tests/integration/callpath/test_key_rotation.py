@@ -21,14 +21,15 @@ from sqlalchemy import func, select
 
 from carriers.models import CarrierRoute
 from kakao_fallback.models import KakaoMessage
-from lettering.app import create_app, make_vault
+from lettering.app import create_app
 from lettering.calls.models import CallRecord
-from lettering.db import utcnow
+from lettering.core.db import utcnow
+from lettering.core.phone import make_vault
+from lettering.core.settings import KakaoAgencySettings, KakaoSettings, PhoneKeyPair, Settings
 from lettering.keyring import service as keyring_service
 from lettering.keyring.models import PhoneHashAlias
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 from lettering.retention import drop_numbers
-from lettering.settings import KakaoAgencySettings, KakaoSettings, PhoneKeyPair, Settings
 from lettering.webhook.models import WebhookPbx
 from tests.integration.callpath.conftest import Service
 from tests.integration.callpath.test_optout_links import choose, e164, link

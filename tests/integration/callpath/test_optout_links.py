@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from campaigns.models import Campaign, CampaignTarget
 from kakao_fallback.models import KakaoMessage
 from lettering.calls.models import CallRecord
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.optout import service as optout_service
 from lettering.optout.models import OptoutHistory, OptoutState
 from lettering.snapshots.service import bump
@@ -409,7 +409,7 @@ async def test_platform_wide_notice_goes_out_from_the_links_agency(service: Serv
 
 async def test_a_link_used_days_later_still_gets_its_notice(service: Service) -> None:
     """The call dropped the number long ago; the register kept it for the link's lifetime."""
-    from lettering.db import utcnow
+    from lettering.core.db import utcnow
     from lettering.retention import drop_numbers
 
     citizen = "010-0430-1230"

@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from lettering import retention
-from lettering.db import utcnow
+from lettering.core.db import utcnow
+from lettering.core.phone import PhoneVault
 from lettering.keyring import service as keyring_service
-from lettering.phone import PhoneVault
 from tests.integration.callpath.conftest import Service
 from tests.integration.callpath.test_optout_links import choose, link
 

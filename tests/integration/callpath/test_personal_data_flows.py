@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from kakao_fallback.models import KakaoMessage
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.optout import service as optout_service
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service

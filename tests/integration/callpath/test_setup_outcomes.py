@@ -210,7 +210,7 @@ async def test_count_of_records_matches_requests(service: Service) -> None:
 async def test_directory_change_reaches_the_next_call_within_two_seconds(service: Service) -> None:
     from sqlalchemy import update
 
-    from lettering.db import session_scope
+    from lettering.core.db import session_scope
     from lettering.directory.models import DirectoryDepartment
     from lettering.snapshots.service import bump
 

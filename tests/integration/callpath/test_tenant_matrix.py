@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lettering.db import session_scope
+from lettering.core.db import session_scope
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from lettering.core.settings import Settings
+
 _ALLOWED = re.compile(r"^\+?[0-9][0-9\-\s().]*$")
 _KR_MOBILE_PREFIXES = ("10", "11", "16", "17", "18", "19")
 _PLAIN_KR_MOBILE = re.compile(r"010[0-46-9][0-9]{7}")
@@ -209,3 +211,16 @@ class PhoneVault:
 
 def hash_prefix(hash_hex: str) -> str:
     return hash_hex[:12]
+
+
+def make_vault(settings: Settings) -> PhoneVault:
+    """The vault of the configured keys: the current version and every old one still configured."""
+    return PhoneVault(
+        settings.phone_hash_key.get_secret_value(),
+        settings.phone_enc_key.get_secret_value(),
+        settings.key_version,
+        {
+            version: (pair.hash_key.get_secret_value(), pair.enc_key.get_secret_value())
+            for version, pair in settings.phone_keys_old.items()
+        },
+    )

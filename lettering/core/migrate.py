@@ -17,7 +17,7 @@ from alembic.config import Config
 
 # The repository root holds alembic.ini and alembic/ next to the `lettering` package
 # (an editable install, or the source tree in the container image).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 SCRIPT_LOCATION = PROJECT_ROOT / "alembic"
 

@@ -1,4 +1,4 @@
-"""Operators' view of the AlimTalk fallback: per-agency figures (the dashboard will use this).
+"""Figures of the AlimTalk fallback, per agency (the dashboard reads them).
 
 Console users and API tokens authenticate (`CurrentUser`): a platform admin may read any agency,
 every other user only their own; another agency's code answers 404 like an unknown one.

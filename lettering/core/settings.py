@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     )
 
     env: Env = "dev"
-    database_url: str = "sqlite+aiosqlite:///./lettering.db"
+    database_url: str = "sqlite+aiosqlite:///./lettering.core.db"
     public_base_url: str = "http://127.0.0.1:8000"
     # Keys for the citizen's number: HMAC-SHA256 index key and AES-256-GCM key, base64 of 32 bytes.
     phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)

@@ -1,0 +1,1 @@
+"""Figures for the dashboard: what the service did, per agency."""
