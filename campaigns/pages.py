@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from campaigns import service as campaign_service
+from lettering.core.deps import SessionDep
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
 
@@ -21,14 +22,13 @@ def _not_found() -> HTMLResponse:
 
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
-async def card_news(slug: str, request: Request, t: str | None = None) -> HTMLResponse:
-    async with request.app.state.sessions() as session:
-        page = await campaign_service.public_page(session, slug)
-        if page is None:
-            return _not_found()
-        agency, department = await directory_service.names(
-            session, page.campaign.agency_id, page.campaign.department_id
-        )
+async def card_news(slug: str, session: SessionDep, t: str | None = None) -> HTMLResponse:
+    page = await campaign_service.public_page(session, slug)
+    if page is None:
+        return _not_found()
+    agency, department = await directory_service.names(
+        session, page.campaign.agency_id, page.campaign.department_id
+    )
     html = render(
         "card_news.html",
         title=page.campaign.title,
@@ -47,9 +47,8 @@ async def card_news(slug: str, request: Request, t: str | None = None) -> HTMLRe
 
 
 @router.get("/c/{slug}/img/{position}")
-async def card_news_image(slug: str, position: int, request: Request) -> Response:
-    async with request.app.state.sessions() as session:
-        page = await campaign_service.public_page(session, slug)
+async def card_news_image(slug: str, position: int, request: Request, session: SessionDep) -> Response:
+    page = await campaign_service.public_page(session, slug)
     image = next((i for i in page.images if i.position == position), None) if page else None
     if image is None:
         return _not_found()

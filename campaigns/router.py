@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from campaigns import service as campaign_service
+from lettering.core.deps import SessionDep
 from lettering.core.errors import AppError
 from lettering.users.deps import CurrentUser
 
@@ -55,13 +57,12 @@ class RejectIn(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-async def _view(request: Request, user: Any, campaign_id: int) -> dict[str, Any]:
-    async with request.app.state.sessions() as session:
-        return campaign_service.as_dict(await campaign_service.campaign_view(session, user, campaign_id))
+async def _view(session: AsyncSession, user: Any, campaign_id: int) -> dict[str, Any]:
+    return campaign_service.as_dict(await campaign_service.campaign_view(session, user, campaign_id))
 
 
 @router.post("", status_code=201)
-async def create(body: CampaignIn, request: Request, user: CurrentUser) -> JSONResponse:
+async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> JSONResponse:
     data = campaign_service.CampaignInput(
         **{
             **body.model_dump(),
@@ -69,28 +70,28 @@ async def create(body: CampaignIn, request: Request, user: CurrentUser) -> JSONR
             "target_extensions": tuple(body.target_extensions),
         }
     )
-    async with request.app.state.sessions() as session, session.begin():
-        campaign = await campaign_service.create_campaign(session, user, data)
+    campaign = await campaign_service.create_campaign(session, user, data)
     assert campaign.id is not None
-    return JSONResponse(await _view(request, user, campaign.id), status_code=201)
+    return JSONResponse(await _view(session, user, campaign.id), status_code=201)
 
 
 @router.get("")
-async def list_(request: Request, user: CurrentUser, state: str | None = None) -> JSONResponse:
-    async with request.app.state.sessions() as session:
-        rows = await campaign_service.list_campaigns(session, user, state)
+async def list_(session: SessionDep, user: CurrentUser, state: str | None = None) -> JSONResponse:
+    rows = await campaign_service.list_campaigns(session, user, state)
     return JSONResponse(
         [{"id": c.id, "title": c.title, "state": c.state, "agency_id": c.agency_id} for c in rows]
     )
 
 
 @router.get("/{campaign_id}")
-async def read(campaign_id: int, request: Request, user: CurrentUser) -> JSONResponse:
-    return JSONResponse(await _view(request, user, campaign_id))
+async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    return JSONResponse(await _view(session, user, campaign_id))
 
 
 @router.post("/{campaign_id}/images", status_code=201)
-async def upload_image(campaign_id: int, request: Request, user: CurrentUser) -> JSONResponse:
+async def upload_image(
+    campaign_id: int, request: Request, session: SessionDep, user: CurrentUser
+) -> JSONResponse:
     """multipart/form-data: `file` (JPEG or PNG, by content) and `alt_text` (required)."""
     limits: campaign_service.UploadLimits = request.app.state.upload_limits
     # The byte cap is enforced before the body is parsed: by its declared length, then per part.
@@ -126,10 +127,9 @@ async def upload_image(campaign_id: int, request: Request, user: CurrentUser) ->
         await form.close()
     if len(data) > limits.max_bytes:
         raise UploadTooLarge(f"upload larger than {limits.max_bytes} bytes")
-    async with request.app.state.sessions() as session, session.begin():
-        image = await campaign_service.add_image(
-            session, user, campaign_id, data, alt_text, request.app.state.media, limits
-        )
+    image = await campaign_service.add_image(
+        session, user, campaign_id, data, alt_text, request.app.state.media, limits
+    )
     return JSONResponse(
         {
             "position": image.position,
@@ -141,38 +141,40 @@ async def upload_image(campaign_id: int, request: Request, user: CurrentUser) ->
     )
 
 
-async def _transition(request: Request, user: Any, campaign_id: int, step: Any, *args: Any) -> JSONResponse:
-    """One workflow step in its own transaction, answered with the campaign as it now is."""
-    async with request.app.state.sessions() as session, session.begin():
-        await step(session, user, campaign_id, *args)
-    return JSONResponse(await _view(request, user, campaign_id))
+async def _transition(
+    session: AsyncSession, user: Any, campaign_id: int, step: Any, *args: Any
+) -> JSONResponse:
+    """One workflow step in the request's transaction, answered with the campaign as it now is."""
+    await step(session, user, campaign_id, *args)
+    return JSONResponse(await _view(session, user, campaign_id))
 
 
 @router.post("/{campaign_id}/submit")
-async def submit(campaign_id: int, request: Request, user: CurrentUser) -> JSONResponse:
-    return await _transition(request, user, campaign_id, campaign_service.submit_campaign)
+async def submit(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    return await _transition(session, user, campaign_id, campaign_service.submit_campaign)
 
 
 @router.post("/{campaign_id}/approve")
-async def approve(campaign_id: int, request: Request, user: CurrentUser) -> JSONResponse:
-    return await _transition(request, user, campaign_id, campaign_service.approve_campaign)
+async def approve(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    return await _transition(session, user, campaign_id, campaign_service.approve_campaign)
 
 
 @router.post("/{campaign_id}/reject")
-async def reject(campaign_id: int, body: RejectIn, request: Request, user: CurrentUser) -> JSONResponse:
-    return await _transition(request, user, campaign_id, campaign_service.reject_campaign, body.reason)
+async def reject(campaign_id: int, body: RejectIn, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    return await _transition(session, user, campaign_id, campaign_service.reject_campaign, body.reason)
 
 
 @router.post("/{campaign_id}/end")
-async def end(campaign_id: int, request: Request, user: CurrentUser) -> JSONResponse:
-    return await _transition(request, user, campaign_id, campaign_service.end_campaign)
+async def end(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    return await _transition(session, user, campaign_id, campaign_service.end_campaign)
 
 
 @router.get("/{campaign_id}/preview/{carrier}.png")
-async def preview(campaign_id: int, carrier: str, request: Request, user: CurrentUser) -> Response:
+async def preview(
+    campaign_id: int, carrier: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
     """How the lettering looks on a ringing phone of this carrier (before submitting)."""
-    async with request.app.state.sessions() as session:
-        png = await campaign_service.phone_preview_png(
-            session, user, campaign_id, carrier, request.app.state.media
-        )
+    png = await campaign_service.phone_preview_png(
+        session, user, campaign_id, carrier, request.app.state.media
+    )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})

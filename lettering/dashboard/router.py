@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from kakao_fallback import service as kakao_service
+from lettering.core.deps import SessionDep
 from lettering.users.deps import CurrentUser, resolve_agency
 
 router = APIRouter()
@@ -21,12 +22,11 @@ router = APIRouter()
 @router.get("/v1/agencies/{agency_code}/alimtalk", tags=["alimtalk"])
 async def alimtalk_summary(
     agency_code: str,
-    request: Request,
+    session: SessionDep,
     principal: CurrentUser,
     since: Annotated[datetime | None, Query(description="Only messages queued since then.")] = None,
 ) -> JSONResponse:
     """Messages by status, and what reached phones by channel (AlimTalk, SMS, LMS)."""
-    agency_id = await resolve_agency(request, principal, agency_code)
-    async with request.app.state.sessions() as session:
-        summary = await kakao_service.agency_summary(session, agency_id, since)
+    agency_id = await resolve_agency(session, principal, agency_code)
+    summary = await kakao_service.agency_summary(session, agency_id, since)
     return JSONResponse({"agency": agency_code, **summary})

@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.audit import service as audit_service
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import utcnow
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep
 from lettering.core.settings import Settings
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
@@ -34,11 +34,6 @@ HEADERS = {
 NEUTRAL_STATUS = 404
 
 router = APIRouter(include_in_schema=False)
-
-
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return factory
 
 
 def _subject(request: Request, token: str) -> service.OptoutSubject | None:
@@ -78,26 +73,25 @@ def _render(
 
 
 @router.api_route("/o/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def optout_page(token: str, request: Request) -> HTMLResponse:
+async def optout_page(token: str, request: Request, session: SessionDep, vault: VaultDep) -> HTMLResponse:
     """The confirmation page: masked number, agency, current choice and the choices. Reads only."""
     subject = _subject(request, token)
-    async with _sessions(request)() as session:
-        page = await service.link_page(session, request.app.state.vault, subject)
+    page = await service.link_page(session, vault, subject)
     if page is None:
         return _neutral()
     return _render(request, token, page)
 
 
 @router.post("/o/{token}", response_class=HTMLResponse)
-async def optout_change(token: str, request: Request) -> HTMLResponse:
+async def optout_change(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, vault: VaultDep
+) -> HTMLResponse:
     """Apply the choice sent from the confirmation page (needs its csrf_token)."""
-    settings: Settings = request.app.state.settings
     keys = service.link_keys(settings)
     subject = _subject(request, token)
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    async with _sessions(request)() as session:
-        page = await service.link_page(session, request.app.state.vault, subject)
+    page = await service.link_page(session, vault, subject)
     if page is None or subject is None:
         return _neutral()
     if not service.check_form_token(keys, token, fields.get("csrf_token"), settings.optout_form_max_age_s):
@@ -115,18 +109,17 @@ async def optout_change(token: str, request: Request) -> HTMLResponse:
     key = settings.phone_hash_key.get_secret_value()
     client = request.client.host if request.client else "unknown"
     now = utcnow()
-    async with session_scope(_sessions(request)) as session:
-        result = await service.apply_change(
-            session,
-            request.app.state.vault,
-            subject=service.OptoutSubject(page.subject.callee_hash, agency_id),
-            to_scope=scope,
-            via="link",
-            now=now,
-            sender_agency_id=subject.agency_id or None,
-            ip_hash=audit_service.hash_client(key, "ip", client),
-            user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
-        )
+    result = await service.apply_change(
+        session,
+        vault,
+        subject=service.OptoutSubject(page.subject.callee_hash, agency_id),
+        to_scope=scope,
+        via="link",
+        now=now,
+        sender_agency_id=subject.agency_id or None,
+        ip_hash=audit_service.hash_client(key, "ip", client),
+        user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
+    )
     return _render(
         request,
         token,

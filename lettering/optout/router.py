@@ -6,13 +6,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.audit import service as audit_service
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import utcnow
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep
 from lettering.core.errors import AppError
 from lettering.core.phone import NotAPhoneNumber, mask_national, parse_number
-from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
 from lettering.optout import service
 from lettering.optout.models import ALL_AGENCIES
@@ -53,13 +52,15 @@ class OptoutOut(BaseModel):
     notice: str  # queued | unchanged | not_sent
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return factory
-
-
 @router.post("", response_model=OptoutOut)
-async def change_optout(body: OptoutIn, request: Request, principal: CurrentAdmin) -> OptoutOut:
+async def change_optout(
+    body: OptoutIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    principal: CurrentAdmin,
+) -> OptoutOut:
     """Set a citizen's choice as they asked; history (via admin), access-log reason and notice included."""
     try:
         number = parse_number(body.number)
@@ -72,30 +73,27 @@ async def change_optout(body: OptoutIn, request: Request, principal: CurrentAdmi
             raise RoleForbidden("모든 기관에 대한 수신 거부는 platform_admin만 설정할 수 있습니다")
         agency_id = ALL_AGENCIES
     else:
-        agency_id = await resolve_agency(request, principal, body.agency_code)
-    settings: Settings = request.app.state.settings
-    vault = request.app.state.vault
+        agency_id = await resolve_agency(session, principal, body.agency_code)
     key = settings.phone_hash_key.get_secret_value()
     client = request.client.host if request.client else "unknown"
-    async with session_scope(_sessions(request)) as session:
-        result = await service.apply_change(
-            session,
-            vault,
-            subject=service.OptoutSubject(vault.hash(number.e164), agency_id),
-            to_scope=body.scope,
-            via="admin",
-            now=utcnow(),
-            admin_id=principal.user_id,
-            ip_hash=audit_service.hash_client(key, "ip", client),
-            user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
-            number_e164=number.e164,
-            reason=body.reason,
+    result = await service.apply_change(
+        session,
+        vault,
+        subject=service.OptoutSubject(vault.hash(number.e164), agency_id),
+        to_scope=body.scope,
+        via="admin",
+        now=utcnow(),
+        admin_id=principal.user_id,
+        ip_hash=audit_service.hash_client(key, "ip", client),
+        user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
+        number_e164=number.e164,
+        reason=body.reason,
+    )
+    if result.change.history_id is not None:
+        await audit_service.log_access(
+            session, principal.user_id, "optout_change", "optout", result.change.history_id, body.reason
         )
-        if result.change.history_id is not None:
-            await audit_service.log_access(
-                session, principal.user_id, "optout_change", "optout", result.change.history_id, body.reason
-            )
-        codes = await directory_service.agency_codes(session, [agency_id])
+    codes = await directory_service.agency_codes(session, [agency_id])
     return OptoutOut(
         changed=result.change.changed,
         from_scope=result.change.from_scope,

@@ -26,9 +26,10 @@ from typing import Annotated, Any, TypeVar, overload
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Delete, Select, Update, false
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.core.db import session_scope
+from lettering.core.deps import SessionDep, SessionsDep
 from lettering.core.errors import NotFound
 from lettering.directory import service as directory_service
 from lettering.users import service
@@ -84,12 +85,9 @@ class Credential:
     csrf_token: str | None = None
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return factory
-
-
-async def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request, sessions: SessionsDep) -> Principal:
+    # Its own short transaction, not the route's: the bookkeeping of authentication (a token's
+    # last use, an expired session deleted) stands whatever the route then does.
     """The caller, from a bearer token or the session cookie (with its CSRF rule); 401 otherwise."""
     authorization = request.headers.get("authorization")
     if authorization is not None:
@@ -100,7 +98,7 @@ async def current_principal(request: Request) -> Principal:
                 "Authorization 헤더는 'Bearer <토큰>' 형식이어야 합니다",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        async with session_scope(_sessions(request)) as session:
+        async with session_scope(sessions) as session:
             user = await service.token_user(session, token)
             principal = Principal.of(user) if user is not None else None
         if principal is None:
@@ -113,7 +111,7 @@ async def current_principal(request: Request) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise NotAuthenticated("로그인이 필요합니다")
-    async with session_scope(_sessions(request)) as session:
+    async with session_scope(sessions) as session:
         found = await service.session_user(session, cookie)
     if found is None:
         raise NotAuthenticated("로그인이 만료되었습니다. 다시 로그인해 주세요")
@@ -206,25 +204,24 @@ def agency_for(principal: Principal, agency_id: int | None = None) -> int:
     return principal.agency_id
 
 
-async def resolve_agency(request: Request, principal: Principal, agency_code: str | None) -> int:
+async def resolve_agency(session: AsyncSession, principal: Principal, agency_code: str | None) -> int:
     """`agency_for` from an agency code (query or path); an unknown code is a 404 like a foreign one."""
     agency_id: int | None = None
     if agency_code:
-        async with _sessions(request)() as session:
-            agency_id = await directory_service.agency_id_for_code(session, agency_code)
+        agency_id = await directory_service.agency_id_for_code(session, agency_code)
         if agency_id is None:
             raise NotFound(NOT_FOUND_MESSAGE)
     return agency_for(principal, agency_id)
 
 
 async def acting_agency(
-    request: Request,
+    session: SessionDep,
     principal: CurrentUser,
     agency: Annotated[
         str | None, Query(description="Agency code; required for platform admins, optional for others.")
     ] = None,
 ) -> int:
-    return await resolve_agency(request, principal, agency)
+    return await resolve_agency(session, principal, agency)
 
 
 AgencyScope = Annotated[int, Depends(acting_agency)]

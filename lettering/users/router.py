@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.core.db import session_scope
+from lettering.core.deps import SessionDep
 from lettering.users import service
 from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
@@ -26,11 +25,6 @@ LOGIN_BODY = {
         for media in ("application/json", "application/x-www-form-urlencoded")
     },
 }
-
-
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return factory
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -67,7 +61,7 @@ async def _read_login(request: Request) -> LoginIn:
 
 
 @router.post("/login", response_model=LoginOut, openapi_extra={"requestBody": LOGIN_BODY})
-async def login(request: Request, response: Response) -> LoginOut:
+async def login(request: Request, response: Response, session: SessionDep) -> LoginOut:
     """Check email and password; set the session cookie; answer the user and the CSRF token."""
     credentials = await _read_login(request)
     key = (service.normalize_email(credentials.email), request.client.host if request.client else "")
@@ -78,9 +72,8 @@ async def login(request: Request, response: Response) -> LoginOut:
             f"로그인 실패가 너무 많습니다. {-(-wait // 60)}분 후에 다시 시도해 주세요",
             headers={"Retry-After": str(wait)},
         )
-    async with session_scope(_sessions(request)) as session:
-        user = await service.authenticate(session, credentials.email, credentials.password)
-        new = await service.start_session(session, user.id) if user is not None else None
+    user = await service.authenticate(session, credentials.email, credentials.password)
+    new = await service.start_session(session, user.id) if user is not None else None
     if user is None or new is None:
         throttle.failed(key)
         raise LoginFailed(LOGIN_FAILED)
@@ -99,22 +92,20 @@ async def login(request: Request, response: Response) -> LoginOut:
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(request: Request, _principal: CurrentUser) -> Response:
+async def logout(request: Request, session: SessionDep, _principal: CurrentUser) -> Response:
     """End the console session (CSRF-checked like every unsafe request) and clear its cookie."""
     credential = credential_of(request)
     if credential is not None and credential.session_sha256 is not None:
-        async with session_scope(_sessions(request)) as session:
-            await service.end_session(session, credential.session_sha256)
+        await service.end_session(session, credential.session_sha256)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax")
     return response
 
 
 @router.get("/me", response_model=MeOut)
-async def me(request: Request, principal: CurrentUser) -> MeOut:
+async def me(request: Request, session: SessionDep, principal: CurrentUser) -> MeOut:
     """The caller, and the session's CSRF token (so a reloaded console page can send it)."""
-    async with _sessions(request)() as session:
-        view = await service.get_user(session, principal.user_id)
+    view = await service.get_user(session, principal.user_id)
     if view is None:
         raise NotAuthenticated("로그인이 필요합니다")
     credential = credential_of(request)

@@ -17,12 +17,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 
 from lettering.audit import service as audit_service
 from lettering.core.clock import SEOUL
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import utcnow
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep
 from lettering.core.settings import Settings
 from lettering.core.templates import render
 from lettering.verify import service
@@ -55,11 +55,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return factory
-
-
 def _page(status_code: int = 200, **context: Any) -> HTMLResponse:
     values: dict[str, Any] = {
         "code_value": "",
@@ -89,7 +84,9 @@ async def _form_fields(request: Request) -> dict[str, str] | None:
 
 
 @router.api_route("/verify", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def verify_page(request: Request, code: str | None = None) -> HTMLResponse:
+async def verify_page(
+    request: Request, session: SessionDep, settings: SettingsDep, vault: VaultDep, code: str | None = None
+) -> HTMLResponse:
     """The forms; with `code`, the call it belongs to (counts against the limit).
 
     Any `number` in the query is ignored on purpose: the number check is a POST only."""
@@ -99,19 +96,15 @@ async def verify_page(request: Request, code: str | None = None) -> HTMLResponse
     wait = _limits(request).lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
-    settings: Settings = request.app.state.settings
     normalized = service.normalize_code(code)
     call = None
     if normalized:
-        async with _sessions(request)() as session:
-            call = await service.check_code(
-                session, request.app.state.vault, normalized, utcnow(), settings.retention_days
-            )
+        call = await service.check_code(session, vault, normalized, utcnow(), settings.retention_days)
     return _page(code_value=code, code_result={"invalid": normalized is None, "call": call})
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def check_number(request: Request) -> HTMLResponse:
+async def check_number(request: Request, session: SessionDep) -> HTMLResponse:
     """ "Is this the city's number, and whose?": the directory's answer (counts against the limit)."""
     fields = await _form_fields(request)
     if fields is None:
@@ -123,8 +116,7 @@ async def check_number(request: Request) -> HTMLResponse:
     if wait is not None:
         return _too_many(wait)
     try:
-        async with _sessions(request)() as session:
-            lookup = await service.lookup_number(session, number)
+        lookup = await service.lookup_number(session, number)
     except service.InvalidNumber:
         return _page(400, number_value=number, number_result={"invalid": True, "lookup": None})
     return _page(number_value=number, number_result={"invalid": False, "lookup": lookup})
@@ -144,9 +136,8 @@ def _seen_at(raw: str) -> datetime | None:
 
 
 @router.post("/verify/report", response_class=HTMLResponse)
-async def report_spoofing(request: Request) -> HTMLResponse:
+async def report_spoofing(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """ "이 전화는 시청이 건 것이 아닙니다": store the report (hashed IP only) and warn the agency."""
-    settings: Settings = request.app.state.settings
     client = _client(request)
     wait = _limits(request).reports.hit(client)
     if wait is not None:
@@ -163,10 +154,10 @@ async def report_spoofing(request: Request) -> HTMLResponse:
         return _page(400, report_error="전화 받은 때가 미래입니다. 다시 확인해 주세요.")
     ip_hash = audit_service.hash_client(settings.phone_hash_key.get_secret_value(), "ip", client)
     try:
-        async with session_scope(_sessions(request)) as session:
-            result = await service.report_spoof(
-                session, shown_number=shown, seen_at=seen_at, note=fields.get("note"), ip_hash=ip_hash
-            )
+        result = await service.report_spoof(
+            session, shown_number=shown, seen_at=seen_at, note=fields.get("note"), ip_hash=ip_hash
+        )
     except service.InvalidNumber:
+        await session.rollback()  # nothing of a refused report is kept
         return _page(400, report_error="표시된 전화번호의 형식이 올바르지 않습니다. 예: 031-5180-2114")
     return _page(report_result=result)
