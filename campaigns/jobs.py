@@ -18,6 +18,8 @@ from campaigns.selection import SNAPSHOT_NAME
 from carriers.base import CarrierAdapter, ContentStatus
 from lettering.core.clock import SEOUL
 from lettering.core.db import session_scope, utcnow
+from lettering.core.scheduler import Job
+from lettering.core.settings import Settings
 from lettering.snapshots.service import bump
 
 log = logging.getLogger(__name__)
@@ -130,3 +132,25 @@ async def expire_ended_files(
         for sha in (image.clean_sha256, image.original_sha256, *rendition_hashes):
             removed += store.delete(sha)
     return removed
+
+
+def scheduled(
+    sessions: async_sessionmaker[AsyncSession],
+    adapters: Mapping[str, CarrierAdapter],
+    store: Store,
+    settings: Settings,
+) -> list[Job]:
+    """This package's sweeps and how often they run."""
+    return [
+        Job(
+            "campaigns.sync_content",
+            lambda: sync_carrier_content(sessions, adapters, store),
+            settings.content_sync_interval_s,
+        ),
+        Job("campaigns.end_past", lambda: end_past_campaigns(sessions), 600),
+        Job(
+            "campaigns.expire_files",
+            lambda: expire_ended_files(sessions, store, settings.campaign_file_retention_days),
+            86_400,
+        ),
+    ]

@@ -31,6 +31,7 @@ from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
 from lettering.core.db import session_scope, utcnow
+from lettering.core.scheduler import Job
 from lettering.core.settings import Settings
 from lettering.keyring import service as keyring_service
 from lettering.optout import service as optout_service
@@ -161,3 +162,8 @@ def purge_job(
         )
 
     return run
+
+
+def scheduled(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> list[Job]:
+    """The retention sweep and how often it runs."""
+    return [Job("retention.purge", purge_job(sessions, settings), JOB_INTERVAL_S)]

@@ -1,0 +1,220 @@
+"""What the service is made of, built once per process in the app's lifespan.
+
+`Container.build` makes the engine, the vault, the snapshots (loaded before the first call), the
+carriers and AlimTalk clients, the call path's group-commit writer and the services; `run` starts
+the background loops and the scheduled jobs of every package and stops them in order, letting
+work under way finish. `create_app` (lettering/app.py) only wires routers, middleware and
+handlers around it. Routes reach what it built through lettering/core/deps.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from campaigns import jobs as campaign_jobs
+from campaigns import service as campaign_service
+from campaigns.media import MediaStore
+from carriers.registry import Carriers, build_carriers
+from kakao_fallback.client import AlimtalkClient
+from kakao_fallback.client import build_client as build_alimtalk_client
+from kakao_fallback.relay import Relay
+from lettering import retention
+from lettering.core.db import GroupCommitter, make_engine, make_sessionmaker
+from lettering.core.phone import PhoneVault, make_vault
+from lettering.core.scheduler import Job, Scheduler
+from lettering.core.settings import Settings
+from lettering.directory import service as directory_service
+from lettering.dispatch import jobs as dispatch_jobs
+from lettering.dispatch.service import Dispatcher
+from lettering.optout import service as optout_service
+from lettering.snapshots.service import SnapshotStore
+from lettering.webhook import auth as webhook_auth
+from lettering.webhook.service import WebhookService
+
+# How long stopping waits for a background pass under way before cancelling it.
+STOP_GRACE_S = 10.0
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def snapshot_store(
+    sessions: async_sessionmaker[AsyncSession], vault: PhoneVault, settings: Settings
+) -> SnapshotStore:
+    """The snapshots decide() reads: directory, opt-out index, PBX registry, campaigns."""
+    return SnapshotStore(
+        sessions,
+        {
+            directory_service.SNAPSHOT_NAME: directory_service.build_directory_snapshot,
+            optout_service.SNAPSHOT_NAME: optout_service.build_optout_index,
+            webhook_auth.SNAPSHOT_NAME: webhook_auth.make_registry_builder(vault),
+            campaign_service.SNAPSHOT_NAME: campaign_service.make_snapshot_builder(settings.public_base_url),
+        },
+    )
+
+
+@dataclass(slots=True)
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    vault: PhoneVault
+    snapshots: SnapshotStore
+    carriers: Carriers
+    media: MediaStore
+    committer: GroupCommitter
+    dispatcher: Dispatcher
+    webhooks: WebhookService
+    alimtalk: AlimtalkClient
+    relay: Relay
+    upload_limits: campaign_service.UploadLimits
+    scheduler: Scheduler = field(init=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(self.engine, self.jobs())
+
+    @classmethod
+    async def build(
+        cls, settings: Settings, *, carrier_transport: httpx.AsyncBaseTransport | None = None
+    ) -> Container:
+        """Everything, with the snapshots loaded; NotMigrated when the schema is not there."""
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        vault = make_vault(settings)
+        store = snapshot_store(sessions, vault, settings)
+        try:
+            await store.refresh(force=True)
+        except DBAPIError as exc:
+            await engine.dispose()
+            raise NotMigrated(
+                f"the database at LETTERING_DATABASE_URL is not ready ({type(exc.orig).__name__}); "
+                "run `lettering db upgrade` first"
+            ) from exc
+        carriers = build_carriers(settings, transport=carrier_transport)
+        media = MediaStore(Path(settings.media_dir))
+        # The call path's one writer in this process (webhook, dispatch and LG U+ reports).
+        committer = GroupCommitter(sessions)
+
+        def directory() -> directory_service.DirectorySnapshot:
+            snapshot: directory_service.DirectorySnapshot = store.current.get(directory_service.SNAPSHOT_NAME)
+            return snapshot
+
+        dispatcher = Dispatcher(
+            sessions,
+            carriers,
+            callback_url=f"{settings.public_base_url.rstrip('/')}/v1/carriers/lgu/reports",
+            learned_route_days=settings.carriers.learned_route_days,
+            directory=directory,
+            kakao=settings.kakao,
+            optout=lambda: store.current.get(optout_service.SNAPSHOT_NAME),
+            media=functools.lru_cache(maxsize=64)(lambda sha: media.get(sha) if media.exists(sha) else None),
+            link_keys=optout_service.link_keys(settings),
+            committer=committer,
+        )
+        webhooks = WebhookService(
+            sessions,
+            store,
+            dispatcher,
+            vault,
+            tolerance_s=settings.webhook_tolerance_s,
+            ring_window_ms=settings.carriers.ring_window_ms,
+            max_unanswered=settings.setup_max_unanswered,
+            committer=committer,
+        )
+        alimtalk = build_alimtalk_client(settings)
+        relay = Relay(sessions, alimtalk, settings, vault, hooks=optout_service.relay_hooks())
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            vault=vault,
+            snapshots=store,
+            carriers=carriers,
+            media=media,
+            committer=committer,
+            dispatcher=dispatcher,
+            webhooks=webhooks,
+            alimtalk=alimtalk,
+            relay=relay,
+            upload_limits=campaign_service.UploadLimits(
+                max_bytes=settings.upload_max_bytes,
+                max_pixels=settings.upload_max_pixels,
+                max_side=settings.upload_max_side,
+            ),
+        )
+
+    def jobs(self) -> list[Job]:
+        """Every package's scheduled sweeps (each declared in its jobs module)."""
+        return [
+            *campaign_jobs.scheduled(self.sessions, self.carriers.adapters, self.media, self.settings),
+            *dispatch_jobs.scheduled(self.dispatcher),
+            *retention.scheduled(self.sessions, self.settings),
+        ]
+
+    def install(self, state: Any) -> None:
+        """Put what routes read on `app.state` (read through lettering/core/deps.py)."""
+        state.container = self
+        state.settings = self.settings
+        state.engine = self.engine
+        state.sessions = self.sessions
+        state.vault = self.vault
+        state.snapshots = self.snapshots
+        state.carriers = self.carriers
+        state.dispatcher = self.dispatcher
+        state.webhooks = self.webhooks
+        state.relay = self.relay
+        state.media = self.media
+        state.upload_limits = self.upload_limits
+        state.services = {
+            type(service): service
+            for service in (self.snapshots, self.dispatcher, self.webhooks, self.media, self.upload_limits)
+        }
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Background loops and jobs while the service runs; on the way out, setups still pushing
+        finish and record, background passes finish, then clients and the engine close."""
+        self._background.append(
+            asyncio.create_task(
+                self.snapshots.run(self.settings.snapshot_poll_s, stop=self._stop), name="snapshot-poller"
+            )
+        )
+        try:
+            if self.settings.scheduler_enabled:
+                await self.scheduler.start()
+            if self.settings.kakao.relay_in_process:
+                self._background.append(
+                    asyncio.create_task(self.relay.run(stop=self._stop), name="alimtalk-relay")
+                )
+            yield
+            await self.webhooks.drain(self.settings.carriers.ring_window_ms / 1000)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.scheduler.stop(grace_s=STOP_GRACE_S)
+        self._stop.set()
+        if self._background:
+            _, late = await asyncio.wait(self._background, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            for task in self._background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.alimtalk.aclose()
+        await self.carriers.aclose()
+        await self.committer.close()
+        await self.engine.dispose()
