@@ -83,7 +83,7 @@ def create_app(
         return JSONResponse(
             {
                 "status": "ok",
-                "snapshots": dict(store.current.versions),
+                "snapshots": dict(store.versions),
                 "deliveries_in_flight": webhooks.in_flight,
                 "setups_in_progress": webhooks.unanswered,
                 "admission_limit": round(webhooks.admission_limit, 1),

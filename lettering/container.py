@@ -33,12 +33,10 @@ from lettering.core.db import GroupCommitter, make_engine, make_sessionmaker
 from lettering.core.phone import PhoneVault, make_vault
 from lettering.core.scheduler import Job, Scheduler
 from lettering.core.settings import Settings
-from lettering.directory import service as directory_service
 from lettering.dispatch import jobs as dispatch_jobs
 from lettering.dispatch.service import Dispatcher
 from lettering.optout import service as optout_service
-from lettering.snapshots.service import SnapshotStore
-from lettering.webhook import auth as webhook_auth
+from lettering.snapshots.callpath import CallPathStore, call_path_store
 from lettering.webhook.service import WebhookService
 
 # How long stopping waits for a background pass under way before cancelling it.
@@ -49,28 +47,13 @@ class NotMigrated(RuntimeError):
     pass
 
 
-def snapshot_store(
-    sessions: async_sessionmaker[AsyncSession], vault: PhoneVault, settings: Settings
-) -> SnapshotStore:
-    """The snapshots decide() reads: directory, opt-out index, PBX registry, campaigns."""
-    return SnapshotStore(
-        sessions,
-        {
-            directory_service.SNAPSHOT_NAME: directory_service.build_directory_snapshot,
-            optout_service.SNAPSHOT_NAME: optout_service.build_optout_index,
-            webhook_auth.SNAPSHOT_NAME: webhook_auth.make_registry_builder(vault),
-            campaign_service.SNAPSHOT_NAME: campaign_service.make_snapshot_builder(settings.public_base_url),
-        },
-    )
-
-
 @dataclass(slots=True)
 class Container:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     vault: PhoneVault
-    snapshots: SnapshotStore
+    snapshots: CallPathStore
     carriers: Carriers
     media: MediaStore
     committer: GroupCommitter
@@ -94,7 +77,7 @@ class Container:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         vault = make_vault(settings)
-        store = snapshot_store(sessions, vault, settings)
+        store = call_path_store(sessions, vault, settings.public_base_url)
         try:
             await store.refresh(force=True)
         except DBAPIError as exc:
@@ -108,18 +91,14 @@ class Container:
         # The call path's one writer in this process (webhook, dispatch and LG U+ reports).
         committer = GroupCommitter(sessions)
 
-        def directory() -> directory_service.DirectorySnapshot:
-            snapshot: directory_service.DirectorySnapshot = store.current.get(directory_service.SNAPSHOT_NAME)
-            return snapshot
-
         dispatcher = Dispatcher(
             sessions,
             carriers,
             callback_url=f"{settings.public_base_url.rstrip('/')}/v1/carriers/lgu/reports",
             learned_route_days=settings.carriers.learned_route_days,
-            directory=directory,
+            directory=lambda: store.current.directory,
             kakao=settings.kakao,
-            optout=lambda: store.current.get(optout_service.SNAPSHOT_NAME),
+            optout=lambda: store.current.optout,
             media=functools.lru_cache(maxsize=64)(lambda sha: media.get(sha) if media.exists(sha) else None),
             link_keys=optout_service.link_keys(settings),
             committer=committer,

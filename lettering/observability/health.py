@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -84,7 +85,7 @@ def _consume_outcome(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
-def check_snapshots(store: SnapshotStore, max_age_s: float, now: float) -> SnapshotCheck:
+def check_snapshots(store: SnapshotStore[Any], max_age_s: float, now: float) -> SnapshotCheck:
     """Fresh when the store's last successful refresh is at most `max_age_s` old (monotonic clock)."""
     if store.refreshed_at is None:
         return SnapshotCheck(False, "never refreshed", None, max_age_s)
@@ -115,7 +116,7 @@ async def livez() -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     """200 when this worker can take calls; 503 naming each check that failed."""
     settings: Settings = request.app.state.settings
-    store: SnapshotStore = request.app.state.snapshots
+    store: SnapshotStore[Any] = request.app.state.snapshots
     checks: dict[str, Check] = {
         "database": await _probe(request).check(),
         "snapshots": check_snapshots(store, settings.ready_snapshot_max_age_s, time.monotonic()),

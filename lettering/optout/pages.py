@@ -45,9 +45,7 @@ def _subject(request: Request, token: str) -> service.OptoutSubject | None:
 
 def _is_platform(request: Request) -> bool:
     """A province platform (several agencies) offers the choice for every agency at once."""
-    snapshot: directory_service.DirectorySnapshot = request.app.state.snapshots.current.get(
-        directory_service.SNAPSHOT_NAME
-    )
+    snapshot: directory_service.DirectorySnapshot = request.app.state.snapshots.current.directory
     return len(snapshot.agencies) > 1
 
 

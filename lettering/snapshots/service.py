@@ -12,9 +12,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +26,7 @@ from lettering.snapshots.models import SnapshotVersion
 log = logging.getLogger(__name__)
 
 Builder = Callable[[AsyncSession], Awaitable[Any]]
+T = TypeVar("T")
 
 
 async def bump(session: AsyncSession, name: str) -> None:
@@ -46,56 +46,60 @@ async def read_versions(session: AsyncSession) -> dict[str, int]:
     return dict(rows.all())
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshots:
-    """The set `decide()` reads: name -> immutable snapshot object, plus the versions they reflect."""
+class SnapshotStore(Generic[T]):
+    """Holds the current snapshot set (a frozen `T`, assembled from the parts by `assemble`) and
+    refreshes the parts whose source version moved."""
 
-    parts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    versions: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-
-    def get(self, name: str) -> Any:
-        return self.parts[name]
-
-
-class SnapshotStore:
-    """Holds the current `Snapshots` and refreshes the parts whose source version moved."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], builders: Mapping[str, Builder]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        builders: Mapping[str, Builder],
+        assemble: Callable[[Mapping[str, Any]], T],
+    ) -> None:
         self._sessions = sessions
         self._builders = dict(builders)
-        self._current = Snapshots()
+        self._assemble = assemble
+        self._parts: Mapping[str, Any] = MappingProxyType({})
+        self._versions: Mapping[str, int] = MappingProxyType({})
+        self._current: T | None = None
         self._lock = asyncio.Lock()
         # time.monotonic() of the last refresh that read the versions without error (also when
         # nothing had changed): the readiness check (/readyz) calls the snapshots stale after it.
         self.refreshed_at: float | None = None
 
     @property
-    def current(self) -> Snapshots:
+    def current(self) -> T:
+        """The set in force (one reference: readers see the old set or the new one, never a mix)."""
+        if self._current is None:
+            raise RuntimeError("snapshots not loaded yet: refresh(force=True) first")
         return self._current
+
+    @property
+    def versions(self) -> Mapping[str, int]:
+        """The source version each part reflects."""
+        return self._versions
 
     async def refresh(self, *, force: bool = False) -> list[str]:
         """Rebuild changed parts and swap them in; returns the names rebuilt."""
         async with self._lock:
             async with self._sessions() as session:
                 versions = await read_versions(session)
-                current = self._current
                 stale = [
                     name
                     for name in self._builders
-                    if force
-                    or name not in current.parts
-                    or versions.get(name, 0) != current.versions.get(name)
+                    if force or name not in self._parts or versions.get(name, 0) != self._versions.get(name)
                 ]
                 if not stale:
                     self.refreshed_at = time.monotonic()
                     return []
-                parts = dict(current.parts)
-                seen = dict(current.versions)
+                parts = dict(self._parts)
+                seen = dict(self._versions)
                 for name in stale:
                     parts[name] = await self._builders[name](session)
                     seen[name] = versions.get(name, 0)
-            # One assignment: readers see either the old set or the new one, never a mix.
-            self._current = Snapshots(parts=MappingProxyType(parts), versions=MappingProxyType(seen))
+            current = self._assemble(parts)
+            self._parts, self._versions = MappingProxyType(parts), MappingProxyType(seen)
+            self._current = current  # the one assignment readers see
             self.refreshed_at = time.monotonic()
             log.info("snapshots rebuilt: %s", ", ".join(f"{n}@{seen[n]}" for n in stale))
             return stale

@@ -31,14 +31,11 @@ from lettering.core.phone import (
     parse_number,
     to_e164_kr,
 )
-from lettering.decision.service import CallFacts, Decision, DecisionInputs, Identity, decide
-from lettering.directory.service import SNAPSHOT_NAME as DIRECTORY
+from lettering.decision.service import CallFacts, Decision, Identity, decide
 from lettering.dispatch.service import OVERLOADED, Dispatcher, PushJob, Settled
-from lettering.optout.service import SNAPSHOT_NAME as OPTOUT
-from lettering.snapshots.service import SnapshotStore
+from lettering.snapshots.callpath import CallPathStore
 from lettering.webhook import repository as webhook_repo
 from lettering.webhook.admission import Admission, Ticket
-from lettering.webhook.auth import SNAPSHOT_NAME as PBX
 from lettering.webhook.auth import PbxView, authenticate, pbx_for_body
 from lettering.webhook.models import WebhookDelivery
 from lettering.webhook.schemas import REQUIRED_BY_TYPE, PbxEvent, SetupResponse
@@ -147,7 +144,7 @@ class WebhookService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        snapshots: SnapshotStore,
+        snapshots: CallPathStore,
         dispatcher: Dispatcher,
         vault: PhoneVault,
         *,
@@ -204,7 +201,7 @@ class WebhookService:
         as such, never pushed.
         """
         received = time.monotonic()
-        registry = self._snapshots.current.get(PBX)
+        registry = self._snapshots.current.pbx
         auth = authenticate(registry, headers, raw, client_host, time.time(), self._tolerance_s)
         event = parse_event(raw)
         pbx = pbx_for_body(auth, event.pbx_id)
@@ -558,9 +555,8 @@ class WebhookService:
         campaign of this agency has caps: every worker must see the same counts)."""
         assert event.extension is not None
         snapshots = self._snapshots.current
-        campaigns = snapshots.get(campaign_service.SNAPSHOT_NAME)
         counts = await campaign_service.load_counts(
-            self._sessions, campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
+            self._sessions, snapshots.campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
         )
         return decide(
             CallFacts(
@@ -573,9 +569,7 @@ class WebhookService:
                 occurred_at=event.occurred_at,
                 counts=counts,
             ),
-            DecisionInputs(
-                directory=snapshots.get(DIRECTORY), optout=snapshots.get(OPTOUT), campaigns=campaigns
-            ),
+            snapshots.decision_inputs,
         )
 
     @staticmethod
