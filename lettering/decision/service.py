@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign
-from lettering.directory.service import DirectorySnapshot
+from lettering.directory.service import DirectorySnapshot, guidance_for
 from lettering.optout.service import OptoutIndex
 
 Verdict = Literal["send", "suppressed"]
@@ -105,12 +105,10 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
             "suppressed", "opted_out", explanation=("callee opted out of everything from this agency",)
         )
     why: list[str] = [f"extension {ext.extension}: {ext.department_name} ({ext.department_code})"]
-    if ext.guidance:
-        guidance = ext.guidance
-        why.append("guidance: the department's")
-    else:
-        guidance = agency.default_guidance
-        why.append("guidance: the agency default (the department has none)")
+    guidance, own = guidance_for(agency, ext)
+    why.append(
+        "guidance: the department's" if own else "guidance: the agency default (the department has none)"
+    )
     caller = call.caller_e164 or ext.caller_e164
     why.append("caller number: " + ("as presented by the PBX" if call.caller_e164 else "from the directory"))
     promo_allowed = scope == "none"

@@ -35,6 +35,7 @@ from lettering.directory.snapshot import (
     DirectorySnapshot,
     ExtensionView,
     build_directory_snapshot,
+    guidance_for,
 )
 from lettering.snapshots.service import bump
 
@@ -179,6 +180,7 @@ __all__ = [
     "department_for_code",
     "COLUMNS",
     "SNAPSHOT_NAME",
+    "guidance_for",
     "AgencyRow",
     "AgencyView",
     "Counts",

@@ -51,6 +51,14 @@ class DirectorySnapshot:
         return self.extensions.get((agency_id, extension))
 
 
+def guidance_for(agency: AgencyView | None, ext: ExtensionView | None) -> tuple[str, bool]:
+    """The guidance phrase a call shows: the department's own, else the agency's default.
+    Returns (phrase, whether it is the department's)."""
+    if ext is not None and ext.guidance:
+        return ext.guidance, True
+    return (agency.default_guidance if agency is not None else ""), False
+
+
 # Korean numbers in the directory's published forms ("031-5180-2114", "02 2133 1234",
 # "010-1234-5678") whose E.164 form is "+82" and the digits without the leading 0; every other
 # form goes through phonenumbers (60,000 phonenumbers.parse calls alone took ~3 s per rebuild).

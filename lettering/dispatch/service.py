@@ -30,7 +30,7 @@ from lettering.core.db import GroupCommitter, utcnow
 from lettering.core.phone import SealedNumber, hash_prefix
 from lettering.core.settings import KakaoSettings
 from lettering.decision.service import Decision, FallbackPolicy, Identity
-from lettering.directory.service import DirectorySnapshot
+from lettering.directory.service import DirectorySnapshot, guidance_for
 from lettering.optout import service as optout_service
 from lettering.optout.service import OptoutIndex
 
@@ -316,7 +316,7 @@ class Dispatcher:
         return Identity(
             agency.name if agency else "",
             ext.department_name if ext else "",
-            ext.guidance if ext and ext.guidance else (agency.default_guidance if agency else ""),
+            guidance_for(agency, ext)[0],
         )
 
     async def settle_interrupted(self, older_than: timedelta = INTERRUPTED_AFTER, batch: int = 500) -> int:
