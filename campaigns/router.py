@@ -2,67 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from campaigns import service as campaign_service
+from campaigns.errors import BadUpload, UploadTooLarge
+from campaigns.schemas import CampaignIn, CampaignOut, CampaignSummary, RejectIn, UploadedImage
 from lettering.core.deps import SessionDep
-from lettering.core.errors import AppError
 from lettering.users.deps import CurrentUser
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-class UploadTooLarge(AppError):
-    status_code = 413
+async def _view(session: AsyncSession, user: Any, campaign_id: int) -> CampaignOut:
+    view = await campaign_service.campaign_view(session, user, campaign_id)
+    return CampaignOut.model_validate(campaign_service.as_dict(view))
 
 
-class BadUpload(AppError):
-    status_code = 422
-
-
-class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: Annotated[str, Field(min_length=1, max_length=80)]
-    starts_on: date
-    ends_on: date
-    kind: str = "promo"
-    department_id: int | None = None
-    weekdays: str = "0123456"
-    hour_from: Annotated[int, Field(ge=0, le=23)] = 0
-    hour_until: Annotated[int, Field(ge=1, le=24)] = 24
-    priority: Annotated[int, Field(ge=0, le=100)] = 0
-    weight: Annotated[int, Field(ge=0, le=1000)] = 1
-    cap_per_day: Annotated[int | None, Field(ge=1)] = None
-    cap_per_week: Annotated[int | None, Field(ge=1)] = None
-    cap_total: Annotated[int | None, Field(ge=1)] = None
-    post_call_card_news: bool = True
-    youtube_url: Annotated[str | None, Field(max_length=500)] = None
-    policy_url: Annotated[str | None, Field(max_length=500)] = None
-    agency_wide: bool = False
-    target_departments: list[int] = Field(default_factory=list, max_length=200)
-    target_extensions: list[str] = Field(default_factory=list, max_length=5000)
-    agency_id: int | None = None
-
-
-class RejectIn(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-async def _view(session: AsyncSession, user: Any, campaign_id: int) -> dict[str, Any]:
-    return campaign_service.as_dict(await campaign_service.campaign_view(session, user, campaign_id))
-
-
-@router.post("", status_code=201)
-async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> JSONResponse:
+@router.post("", status_code=201, response_model=CampaignOut)
+async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
     data = campaign_service.CampaignInput(
         **{
             **body.model_dump(),
@@ -72,26 +35,34 @@ async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> JS
     )
     campaign = await campaign_service.create_campaign(session, user, data)
     assert campaign.id is not None
-    return JSONResponse(await _view(session, user, campaign.id), status_code=201)
+    return await _view(session, user, campaign.id)
 
 
-@router.get("")
-async def list_(session: SessionDep, user: CurrentUser, state: str | None = None) -> JSONResponse:
+@router.get("", response_model=list[CampaignSummary])
+async def list_(session: SessionDep, user: CurrentUser, state: str | None = None) -> list[CampaignSummary]:
     rows = await campaign_service.list_campaigns(session, user, state)
-    return JSONResponse(
-        [{"id": c.id, "title": c.title, "state": c.state, "agency_id": c.agency_id} for c in rows]
-    )
+    return [
+        CampaignSummary.model_validate(
+            {"id": c.id, "title": c.title, "state": c.state, "agency_id": c.agency_id}
+        )
+        for c in rows
+    ]
 
 
-@router.get("/{campaign_id}")
-async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
-    return JSONResponse(await _view(session, user, campaign_id))
+@router.get("/{campaign_id}", response_model=CampaignOut)
+async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
+    return await _view(session, user, campaign_id)
 
 
-@router.post("/{campaign_id}/images", status_code=201)
+@router.post(
+    "/{campaign_id}/images",
+    status_code=201,
+    response_model=UploadedImage,
+    responses={422: {"description": "a required field is missing or the body is refused"}},
+)
 async def upload_image(
     campaign_id: int, request: Request, session: SessionDep, user: CurrentUser
-) -> JSONResponse:
+) -> UploadedImage | JSONResponse:
     """multipart/form-data: `file` (JPEG or PNG, by content) and `alt_text` (required)."""
     limits: campaign_service.UploadLimits = request.app.state.upload_limits
     # The byte cap is enforced before the body is parsed: by its declared length, then per part.
@@ -130,42 +101,36 @@ async def upload_image(
     image = await campaign_service.add_image(
         session, user, campaign_id, data, alt_text, request.app.state.media, limits
     )
-    return JSONResponse(
-        {
-            "position": image.position,
-            "sha256": image.clean_sha256,
-            "width": image.width,
-            "height": image.height,
-        },
-        status_code=201,
+    return UploadedImage(
+        position=image.position, sha256=image.clean_sha256, width=image.width, height=image.height
     )
 
 
 async def _transition(
     session: AsyncSession, user: Any, campaign_id: int, step: Any, *args: Any
-) -> JSONResponse:
+) -> CampaignOut:
     """One workflow step in the request's transaction, answered with the campaign as it now is."""
     await step(session, user, campaign_id, *args)
-    return JSONResponse(await _view(session, user, campaign_id))
+    return await _view(session, user, campaign_id)
 
 
-@router.post("/{campaign_id}/submit")
-async def submit(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+@router.post("/{campaign_id}/submit", response_model=CampaignOut)
+async def submit(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.submit_campaign)
 
 
-@router.post("/{campaign_id}/approve")
-async def approve(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+@router.post("/{campaign_id}/approve", response_model=CampaignOut)
+async def approve(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.approve_campaign)
 
 
-@router.post("/{campaign_id}/reject")
-async def reject(campaign_id: int, body: RejectIn, session: SessionDep, user: CurrentUser) -> JSONResponse:
+@router.post("/{campaign_id}/reject", response_model=CampaignOut)
+async def reject(campaign_id: int, body: RejectIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.reject_campaign, body.reason)
 
 
-@router.post("/{campaign_id}/end")
-async def end(campaign_id: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+@router.post("/{campaign_id}/end", response_model=CampaignOut)
+async def end(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.end_campaign)
 
 
