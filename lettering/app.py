@@ -6,8 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from campaigns.pages import router as card_news_router
 from campaigns.router import router as campaign_router
@@ -75,21 +74,6 @@ def create_app(
     app.include_router(verify_router)
     app.include_router(audit_router)
     app.include_router(health_router)
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz(request: Request) -> JSONResponse:
-        container: Container = request.app.state.container
-        store, webhooks = container.snapshots, container.webhooks
-        return JSONResponse(
-            {
-                "status": "ok",
-                "snapshots": dict(store.versions),
-                "deliveries_in_flight": webhooks.in_flight,
-                "setups_in_progress": webhooks.unanswered,
-                "admission_limit": round(webhooks.admission_limit, 1),
-                "setups_shed": webhooks.shed,
-            }
-        )
 
     if simulator is not None:
         app.mount(SIMULATOR_MOUNT, simulator)

@@ -16,21 +16,25 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lettering.core.settings import Settings
+from lettering.core.deps import SettingsDep, provided
 from lettering.snapshots.service import SnapshotStore
+from lettering.webhook.service import WebhookService
 
 # Short: a probe that waits longer than the load balancer's own timeout tells it nothing.
 DB_TIMEOUT_S = 1.0
 
 router = APIRouter(tags=["ops"])
+
+WebhooksDep = Annotated[WebhookService, Depends(provided(WebhookService))]
+SnapshotsDep = Annotated[SnapshotStore[Any], Depends(provided(SnapshotStore))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,27 +110,69 @@ def _probe(request: Request) -> DatabaseProbe:
     return probe
 
 
-@router.get("/livez")
-async def livez() -> JSONResponse:
+class Health(BaseModel):
+    status: str
+    snapshots: dict[str, int]  # snapshot -> source version in force
+    deliveries_in_flight: int
+    setups_in_progress: int
+    admission_limit: float
+    setups_shed: int
+
+
+class Live(BaseModel):
+    status: str
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str
+    age_s: float | None = None
+    max_age_s: float | None = None
+
+
+class Readiness(BaseModel):
+    status: str  # ready | not_ready
+    problems: list[str]
+    checks: dict[str, CheckOut]
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz(webhooks: WebhooksDep, snapshots: SnapshotsDep) -> Health:
+    """This worker's state: snapshot versions, deliveries and setups under way, admission."""
+    return Health(
+        status="ok",
+        snapshots=dict(snapshots.versions),
+        deliveries_in_flight=webhooks.in_flight,
+        setups_in_progress=webhooks.unanswered,
+        admission_limit=round(webhooks.admission_limit, 1),
+        setups_shed=webhooks.shed,
+    )
+
+
+@router.get("/livez", response_model=Live)
+async def livez() -> Live:
     """The process is up (no database, no snapshots: restarting would not fix those)."""
-    return JSONResponse({"status": "ok"})
+    return Live(status="ok")
 
 
-@router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    response_model_exclude_unset=True,  # a check without an age says none (not "age_s": null)
+    responses={503: {"model": Readiness, "description": "a check failed: this worker must not take calls"}},
+)
+async def readyz(
+    request: Request, response: Response, settings: SettingsDep, store: SnapshotsDep
+) -> Readiness:
     """200 when this worker can take calls; 503 naming each check that failed."""
-    settings: Settings = request.app.state.settings
-    store: SnapshotStore[Any] = request.app.state.snapshots
     checks: dict[str, Check] = {
         "database": await _probe(request).check(),
         "snapshots": check_snapshots(store, settings.ready_snapshot_max_age_s, time.monotonic()),
     }
     problems = [f"{name}: {check.detail}" for name, check in checks.items() if not check.ok]
-    return JSONResponse(
-        {
-            "status": "not_ready" if problems else "ready",
-            "problems": problems,
-            "checks": {name: asdict(check) for name, check in checks.items()},
-        },
-        status_code=503 if problems else 200,
+    response.status_code = 503 if problems else 200
+    return Readiness(
+        status="not_ready" if problems else "ready",
+        problems=problems,
+        checks={name: CheckOut.model_validate(asdict(check)) for name, check in checks.items()},
     )
