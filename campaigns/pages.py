@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from campaigns import service as campaign_service
+from campaigns.router import MediaDep
 from lettering.core.deps import SessionDep
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
@@ -47,13 +48,13 @@ async def card_news(slug: str, session: SessionDep, t: str | None = None) -> HTM
 
 
 @router.get("/c/{slug}/img/{position}")
-async def card_news_image(slug: str, position: int, request: Request, session: SessionDep) -> Response:
+async def card_news_image(slug: str, position: int, session: SessionDep, media: MediaDep) -> Response:
     page = await campaign_service.public_page(session, slug)
     image = next((i for i in page.images if i.position == position), None) if page else None
     if image is None:
         return _not_found()
     try:
-        data = request.app.state.media.get(image.clean_sha256)
+        data = media.get(image.clean_sha256)
     except FileNotFoundError:
         return _not_found()
     return Response(

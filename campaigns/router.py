@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -12,11 +12,15 @@ from starlette.formparsers import MultiPartException
 
 from campaigns import service as campaign_service
 from campaigns.errors import BadUpload, UploadTooLarge
+from campaigns.media import MediaStore
 from campaigns.schemas import CampaignIn, CampaignOut, CampaignSummary, RejectIn, UploadedImage
-from lettering.core.deps import SessionDep
+from lettering.core.deps import SessionDep, provided
 from lettering.users.deps import CurrentUser
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+MediaDep = Annotated[MediaStore, Depends(provided(MediaStore))]
+UploadLimitsDep = Annotated[campaign_service.UploadLimits, Depends(provided(campaign_service.UploadLimits))]
 
 
 async def _view(session: AsyncSession, user: Any, campaign_id: int) -> CampaignOut:
@@ -61,10 +65,14 @@ async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> Camp
     responses={422: {"description": "a required field is missing or the body is refused"}},
 )
 async def upload_image(
-    campaign_id: int, request: Request, session: SessionDep, user: CurrentUser
+    campaign_id: int,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    media: MediaDep,
+    limits: UploadLimitsDep,
 ) -> UploadedImage | JSONResponse:
     """multipart/form-data: `file` (JPEG or PNG, by content) and `alt_text` (required)."""
-    limits: campaign_service.UploadLimits = request.app.state.upload_limits
     # The byte cap is enforced before the body is parsed: by its declared length, then per part.
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + 64 * 1024:
@@ -98,9 +106,7 @@ async def upload_image(
         await form.close()
     if len(data) > limits.max_bytes:
         raise UploadTooLarge(f"upload larger than {limits.max_bytes} bytes")
-    image = await campaign_service.add_image(
-        session, user, campaign_id, data, alt_text, request.app.state.media, limits
-    )
+    image = await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
     return UploadedImage(
         position=image.position, sha256=image.clean_sha256, width=image.width, height=image.height
     )
@@ -136,10 +142,8 @@ async def end(campaign_id: int, session: SessionDep, user: CurrentUser) -> Campa
 
 @router.get("/{campaign_id}/preview/{carrier}.png")
 async def preview(
-    campaign_id: int, carrier: str, request: Request, session: SessionDep, user: CurrentUser
+    campaign_id: int, carrier: str, session: SessionDep, user: CurrentUser, media: MediaDep
 ) -> Response:
     """How the lettering looks on a ringing phone of this carrier (before submitting)."""
-    png = await campaign_service.phone_preview_png(
-        session, user, campaign_id, carrier, request.app.state.media
-    )
+    png = await campaign_service.phone_preview_png(session, user, campaign_id, carrier, media)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
