@@ -32,7 +32,7 @@ from lettering.core.phone import (
     to_e164_kr,
 )
 from lettering.decision.service import CallFacts, Decision, Identity, decide
-from lettering.dispatch.service import OVERLOADED, Dispatcher, PushJob, Settled
+from lettering.dispatch.service import OVERLOADED, Dispatcher, Pushed, PushJob, Settled
 from lettering.snapshots.callpath import CallPathStore
 from lettering.webhook import repository as webhook_repo
 from lettering.webhook.admission import Admission, Ticket
@@ -386,7 +386,8 @@ class WebhookService:
         return reply
 
     async def _setup(self, d: Delivery, claim: Claim) -> Reply:
-        pbx, key, event, received, answer = d.pbx, d.key, d.event, d.received, d.answer
+        """A setup: decide in memory, record, push within the ring window, record and answer."""
+        pbx, event = d.pbx, d.event
         assert event.callee_number is not None
         assert event.extension is not None
         callee = parse_number(event.callee_number)
@@ -416,9 +417,31 @@ class WebhookService:
             callee_key_version=sealed.key_version,
             campaign_id=decision.campaign_id,
         )
+        opened = await self._open_call(d, claim, facts, decision, sealed)
+        if isinstance(opened, Reply):
+            return opened
+        record, learned = opened
+        job = PushJob(
+            record_id=record.record_id,
+            public_id=record.public_id,
+            agency_id=pbx.agency_id,
+            extension=event.extension,
+            callee_e164=callee.e164,
+            sealed=sealed,
+            decision=decision,
+            deadline=d.received + self._ring_window_s,
+        )
+        pushed = await self._push(d, claim, job, learned)
+        return await self._close_call(d, claim, job, pushed)
 
-        # Step "record": the claim, the call record, the impression and the learned route in one
-        # unit of the group commit, committed before anything is pushed.
+    async def _open_call(
+        self, d: Delivery, claim: Claim, facts: SetupFacts, decision: Decision, sealed: SealedNumber
+    ) -> tuple[OpenedCall, str | None] | Reply:
+        """Step "record": the claim, the call record, the impression and the learned route in one
+        unit of the group commit, committed before anything is pushed. A setup of this call seen
+        before answers what was decided then (a Reply) and is never pushed a second time."""
+        pbx, key, event, received, answer = d.pbx, d.key, d.event, d.received, d.answer
+
         def open_call(conn: Connection) -> tuple[int, OpenedCall, str | None, Reply | None] | None:
             claim_id = self._claimed(conn, claim, pbx.id, key, event)
             if claim_id is None:
@@ -441,38 +464,35 @@ class WebhookService:
             return claim_id, opened, learned, None
 
         claim.id, opened, learned, again = _claimed_here(await self._commit.run(open_call))
-        if again is not None:
-            return again
-        job = PushJob(
-            record_id=opened.record_id,
-            public_id=opened.public_id,
-            agency_id=pbx.agency_id,
-            extension=event.extension,
-            callee_e164=callee.e164,
-            sealed=sealed,
-            decision=decision,
-            deadline=received + self._ring_window_s,
-        )
-        # Step "push": within the ring window; the PBX is answered `pending` by `handle` if the
-        # hold budget runs out first, and this goes on.
+        return again if again is not None else (opened, learned)
+
+    async def _push(self, d: Delivery, claim: Claim, job: PushJob, learned: str | None) -> Pushed:
+        """Step "push": within the ring window. When the hold budget runs out first, `pending` is
+        recorded and answered (`handle` answers it by itself should even that be late), and the
+        push goes on."""
         if d.ticket is not None:
             d.ticket.pause()  # waiting on a carrier is not the worker's doing: not counted
         push = asyncio.ensure_future(self._dispatcher.push(job, learned))
-        recording_starts = received + (pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
+        recording_starts = d.received + (d.pbx.hold_ms / 1000) * (1 - RECORDING_SHARE)
         await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
         if not push.done():
-            # The hold budget is running out: record `pending` and answer it, the push goes on.
-            # (`handle` answers `pending` by itself should even this be late.)
-            shown = told(answer, pending_reply(event, received))
+            shown = told(d.answer, pending_reply(d.event, d.received))
             await self._commit.run(
                 functools.partial(self._record_told, record_id=job.record_id, claim_id=claim.id, reply=shown)
             )
-            if not answer.done():
-                answer.set_result(shown)
+            if not d.answer.done():
+                d.answer.set_result(shown)
         pushed = await push
         if d.ticket is not None:
             d.ticket.resume()  # recording the outcome and answering are local again
-        reply = self._reply(event, received, decision.campaign_id, pushed.settled)
+        return pushed
+
+    async def _close_call(self, d: Delivery, claim: Claim, job: PushJob, pushed: Pushed) -> Reply:
+        """Step "answer": once the outcome is recorded (a fallback's outbox row with it), so the
+        record shows what the PBX is told; if the hold budget ran out first, `handle` answered
+        `pending`."""
+        event, received, answer, campaign_id = d.event, d.received, d.answer, job.decision.campaign_id
+        reply = self._reply(event, received, campaign_id, pushed.settled)
         claim_id = claim.id
         assert claim_id is not None
 
@@ -486,15 +506,13 @@ class WebhookService:
             )
             if settled != pushed.settled and not answer.done():
                 # An LG U+ report said the phone could not show it: the fallback is the answer.
-                shown = Reply(200, self._reply(event, received, decision.campaign_id, settled).body)
+                shown = Reply(200, self._reply(event, received, campaign_id, settled).body)
                 call_service.update_call(
                     conn, job.record_id, lettering=shown.body["lettering"], reason=shown.body.get("reason")
                 )
             webhook_repo.store_reply(conn, claim_id, shown.status, shown.body)
             return shown
 
-        # Step "answer": once the outcome is recorded (a fallback's outbox row with it), so the record
-        # shows what the PBX is told; if the hold budget runs out first, `handle` answered `pending`.
         final = await self._commit.run(close_call)
         shown = told(answer, final)
         if shown is not final:
@@ -506,9 +524,9 @@ class WebhookService:
             final = shown
         log.info(
             "setup %s/%s callee %s: %s in %d ms",
-            pbx.id,
+            d.pbx.id,
             event.call_id,
-            hash_prefix(sealed.hash_hex),
+            hash_prefix(job.sealed.hash_hex),
             final.body["lettering"],
             final.body.get("elapsed_ms") or 0,
         )
