@@ -12,6 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from lettering.cli.runtime import fail, settings_or_exit, with_session
+from lettering.core.errors import AppError
+from lettering.directory import service as directory_service
+from lettering.users import service
+
 users_app = typer.Typer(help="People who use the console and scripts.", no_args_is_help=True)
 
 
@@ -31,10 +36,6 @@ def user_add(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for (twice, hidden) or read from stdin."""
-    from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.core.errors import AppError
-    from lettering.users import service
-
     settings = settings_or_exit()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -59,10 +60,6 @@ def user_token(
     days: Annotated[int | None, typer.Option(help="Expire after this many days (default: never).")] = None,
 ) -> None:
     """Create an API token for scripts (Authorization: Bearer ...); printed only now."""
-    from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.core.errors import AppError
-    from lettering.users import service
-
     settings = settings_or_exit()
 
     async def work(session: Any) -> str | None:
@@ -87,9 +84,6 @@ def user_revoke_token(
     name: Annotated[str, typer.Option(help="The token's name.")],
 ) -> None:
     """Revoke a user's API token by its name."""
-    from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.users import service
-
     settings = settings_or_exit()
 
     async def work(session: Any) -> bool:
@@ -111,10 +105,6 @@ def user_list(
     agency: Annotated[str | None, typer.Option(help="Only this agency's users (code).")] = None,
 ) -> None:
     """The users: email, name, role, agency, department, state, last login."""
-    from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.directory import service as directory_service
-    from lettering.users import service
-
     settings = settings_or_exit()
 
     async def work(session: Any) -> list[service.UserView] | None:
@@ -141,9 +131,6 @@ def user_list(
 @users_app.command("disable")
 def user_disable(email: Annotated[str, typer.Option(help="The user to stop.")]) -> None:
     """Disable a user: no more logins, sessions ended, API tokens refused."""
-    from lettering.cli import fail, settings_or_exit, with_session
-    from lettering.users import service
-
     settings = settings_or_exit()
     if not asyncio.run(with_session(settings, lambda s: service.disable_user(s, email))):
         raise fail(f"no user {email!r}")

@@ -1,0 +1,67 @@
+"""`lettering outbox ...`: the AlimTalk outbox, for operators (list, retry, purge)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from kakao_fallback import service as kakao_service
+from lettering.cli.runtime import settings_or_exit, with_session
+from lettering.core.db import utcnow
+from lettering.optout import service as optout_service
+
+outbox_app = typer.Typer(help="The AlimTalk outbox, for operators.", no_args_is_help=True)
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[
+        str | None, typer.Option(help="queued, sending, accepted, delivered, failed, dead, dropped")
+    ] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
+    """Outbox messages, newest first; dead letters with their last error. Never a phone number."""
+    settings = settings_or_exit()
+    rows = asyncio.run(
+        with_session(settings, lambda s: kakao_service.list_messages(s, status=status, limit=limit))
+    )
+    if not rows:
+        typer.echo("no messages")
+    for row in rows:
+        error = f"\t{row.last_error}" if row.last_error else ""
+        typer.echo(
+            f"{row.id}\t{row.status}\t{row.kind}\tagency={row.agency_id}\tcall={row.call_record_id}\t"
+            f"to={row.recipient_hash[:12]}\tattempts={row.attempts}\t{row.created_at:%Y-%m-%d %H:%M}{error}"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dead or failed).")]) -> None:
+    """Queue dead or failed messages again."""
+    settings = settings_or_exit()
+
+    async def retry(session: Any) -> int:
+        async def number_of(recipient_hash: str) -> tuple[bytes, int] | None:
+            kept = await optout_service.retained_number(session, recipient_hash)
+            return (kept.ciphertext, kept.key_version) if kept is not None else None
+
+        return await kakao_service.retry_messages(session, ids, utcnow(), number_of)
+
+    count = asyncio.run(with_session(settings, retry))
+    typer.echo(f"{count} of {len(ids)} message(s) queued again")
+    if count < len(ids):
+        typer.echo("the others are not dead/failed, or their number was already purged", err=True)
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    older_than_days: Annotated[int, typer.Option(help="Finished messages last changed this long ago.")] = 90,
+) -> None:
+    """Delete finished messages (delivered, failed, dead, dropped) older than N days."""
+    settings = settings_or_exit()
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    count = asyncio.run(with_session(settings, lambda s: kakao_service.purge_messages(s, cutoff)))
+    typer.echo(f"{count} finished message(s) purged")

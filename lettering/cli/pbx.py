@@ -1,0 +1,69 @@
+"""`lettering pbx ...`: the PBXs allowed to post call events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+
+from lettering.cli.runtime import fail, settings_or_exit, with_session
+from lettering.core.errors import AppError
+from lettering.core.phone import make_vault
+from lettering.webhook.admin import add_pbx, list_pbx
+
+pbx_app = typer.Typer(help="PBXs allowed to post call events.", no_args_is_help=True)
+
+
+@pbx_app.command("add")
+def pbx_add(
+    pbx_id: Annotated[str, typer.Option("--id", help="The PBX id it sends as pbx_id.")],
+    agency: Annotated[str, typer.Option(help="Agency code from the directory, e.g. HANBIT.")],
+    secret: Annotated[str | None, typer.Option(help="whsec_... secret; generated when omitted.")] = None,
+    auth: Annotated[str, typer.Option(help="signed (Standard Webhooks) or token.")] = "signed",
+    token: Annotated[
+        str | None, typer.Option(help="Bearer token (token auth); generated when omitted.")
+    ] = None,
+    allow_net: Annotated[list[str] | None, typer.Option(help="Allowed source network (token auth).")] = None,
+    hold_ms: Annotated[int, typer.Option(help="How long the PBX waits for the setup answer.")] = 500,
+) -> None:
+    """Register a PBX; prints the secret or token it generated (shown only now)."""
+    settings = settings_or_exit()
+    vault = make_vault(settings)
+
+    async def work(session: Any) -> Any:
+        return await add_pbx(
+            session,
+            vault,
+            pbx_id=pbx_id,
+            agency_code=agency,
+            auth_mode=auth,
+            secret=secret,
+            token=token,
+            allow_nets=allow_net or [],
+            hold_ms=hold_ms,
+        )
+
+    try:
+        created = asyncio.run(with_session(settings, work))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    typer.echo(f"PBX {created.id} registered for {created.agency_code} ({created.auth_mode})")
+    if created.secret:
+        typer.echo(f"secret (store it in the PBX; it is not shown again): {created.secret}")
+    if created.token:
+        typer.echo(f"token (store it in the PBX; it is not shown again): {created.token}")
+
+
+@pbx_app.command("list")
+def pbx_list() -> None:
+    """The registered PBXs (never their secrets)."""
+    settings = settings_or_exit()
+    rows = asyncio.run(with_session(settings, list_pbx))
+    for row in rows:
+        nets = ", ".join(json.loads(row.allowed_nets)) or "-"
+        state = "enabled" if row.enabled else "disabled"
+        typer.echo(
+            f"{row.id}\tagency={row.agency_id}\t{row.auth_mode}\thold={row.hold_ms}ms\tnets={nets}\t{state}"
+        )

@@ -1,0 +1,111 @@
+"""What every `lettering` command group shares: failing with exit 1, the settings, one committed
+transaction, the service's logging, printable database URLs and the directory import."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from sqlalchemy.engine import make_url
+from uvicorn.config import LOGGING_CONFIG
+
+from lettering.core.db import make_engine, make_sessionmaker, session_scope
+from lettering.core.errors import AppError
+from lettering.core.settings import Settings, get_settings
+from lettering.directory import service as directory_service
+
+T = TypeVar("T")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The service's log format; the scheduler's line per job run (every 10 s) only from WARNING."""
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    logging.getLogger("apscheduler").setLevel(_scheduler_level(settings))
+
+
+def _scheduler_level(settings: Settings) -> int:
+    level = logging.getLevelName(settings.log_level)
+    return max(logging.WARNING, level if isinstance(level, int) else 0)
+
+
+def serve_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging config plus the service's own (root logger, format, level), which uvicorn
+    applies in every worker process: with `--workers N` the workers are spawned afresh and would
+    otherwise keep none of `configure_logging`, so lettering's own lines were lost there."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["service"] = {"format": LOG_FORMAT}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "service",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"level": settings.log_level, "handlers": ["service"]}
+    config["loggers"]["apscheduler"] = {"level": _scheduler_level(settings)}
+    return config
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise fail(f"settings refused: {exc}") from None
+
+
+async def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one committed transaction on the configured database."""
+    engine = make_engine(settings.database_url)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def import_directory_file(settings: Settings, file: Path, *, prune: bool = False) -> Any:
+    """Parse, report bad rows (exit 1, nothing changed), else import with a progress bar."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    parsed = directory_service.parse_directory(file)
+    if isinstance(parsed, list):
+        for error in parsed:
+            typer.secho(f"{file}: {error}", fg=typer.colors.RED, err=True)
+        raise fail(f"{len(parsed)} bad row(s); nothing was imported")
+
+    async def run() -> Any:
+        engine = make_engine(settings.database_url)
+        try:
+            with typer.progressbar(length=len(parsed.extensions), label="extensions", file=sys.stderr) as bar:
+                done = 0
+
+                def progress(n: int) -> None:
+                    nonlocal done
+                    bar.update(n - done)
+                    done = n
+
+                return await directory_service.import_directory(
+                    make_sessionmaker(engine), parsed, progress, prune=prune
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AppError as exc:
+        raise fail(f"import refused, nothing changed: {exc.detail}") from None
