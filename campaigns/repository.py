@@ -14,6 +14,7 @@ from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
+from lettering.core.db import table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
 
@@ -89,8 +90,8 @@ async def impression_counts(
     return today_counts, week_counts, dict(totals.all())
 
 
-IMPRESSION = CampaignImpression.__table__  # type: ignore[attr-defined]
-CAMPAIGN = Campaign.__table__  # type: ignore[attr-defined]
+IMPRESSION = table_of(CampaignImpression)
+CAMPAIGN = table_of(Campaign)
 _COUNT_CAMPAIGN = (
     update(CAMPAIGN)
     .where(CAMPAIGN.c.id == bindparam("b_campaign"))
@@ -137,7 +138,7 @@ async def list_campaigns(
 # reaches them through this declaration, never through this package's models).
 KEY_COLUMNS = (
     HashColumn(
-        CampaignImpression.__table__,  # type: ignore[attr-defined]
+        table_of(CampaignImpression),
         hash="callee_hash",
         merge="sum",
         unique_with=("campaign_id", "day"),

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from carriers.models import CarrierRoute
+from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
 
 # Learned routes are keyed by the number's hash: re-indexed by `lettering keys rotate`.
 KEY_COLUMNS = (
     HashColumn(
-        CarrierRoute.__table__,  # type: ignore[attr-defined]
+        table_of(CarrierRoute),
         hash="callee_hash",
         merge="newest",
         newer_by="learned_at",
@@ -26,7 +27,7 @@ KEY_COLUMNS = (
 )
 
 
-ROUTE = CarrierRoute.__table__  # type: ignore[attr-defined]
+ROUTE = table_of(CarrierRoute)
 _LEARNED = select(ROUTE.c.carrier, ROUTE.c.expires_at).where(ROUTE.c.callee_hash == bindparam("b_hash"))
 _FORGET = delete(ROUTE).where(ROUTE.c.callee_hash == bindparam("b_hash"))
 
@@ -75,7 +76,7 @@ def forget_route(conn: Connection, callee_hash: str) -> None:
 
 async def purge_expired_routes(session: AsyncSession, now: datetime) -> int:
     result = await session.execute(delete(CarrierRoute).where(CarrierRoute.expires_at <= now))  # type: ignore[arg-type]
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 __all__ = ["forget_route", "learn_route", "learned_carrier", "purge_expired_routes"]

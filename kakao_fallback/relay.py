@@ -43,7 +43,7 @@ from kakao_fallback.client import (
 )
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.templates import Template, TemplateRuleError, load_templates, render
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import rows_touched, session_scope, utcnow
 from lettering.core.phone import PhoneVault, hash_prefix
 from lettering.core.scheduler import stopped_within
 from lettering.core.settings import KakaoAgencySettings, Settings
@@ -240,7 +240,7 @@ class Relay:
                         updated_at=now,
                     )
                 )
-                if result.rowcount:  # type: ignore[attr-defined]
+                if rows_touched(result):
                     claimed.append(key)
             claimed += await self._form_batches(session, now, lease, stats)
             rows = (
@@ -347,7 +347,7 @@ class Relay:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                if taken.rowcount:  # type: ignore[attr-defined]
+                if rows_touched(taken):
                     keys.append(key)
         return keys
 
@@ -506,7 +506,7 @@ class Relay:
                 .values(lease_until=lease)
                 .execution_options(synchronize_session=False)
             )
-            if held.rowcount != len(ids):  # type: ignore[attr-defined]
+            if rows_touched(held) != len(ids):
                 # Our lease ran out during a long pass and another relay has taken the batch over.
                 await session.rollback()
                 log.warning("AlimTalk batch %s: lease lost before posting; left to its holder", batch.key[:8])
@@ -762,7 +762,7 @@ class Relay:
                 row = await session.get(KakaoMessage, row_id)
                 if row is not None and row.status == "accepted":
                     await self._schedule_poll(session, row, now)
-        return final and bool(changed.rowcount)  # type: ignore[attr-defined]
+        return final and bool(rows_touched(changed))
 
     async def _schedule_poll(self, session: AsyncSession, row: KakaoMessage, now: datetime) -> None:
         too_old = (

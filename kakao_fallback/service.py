@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
 from lettering.core.clock import SEOUL
+from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_for, insert_of
 from lettering.core.phone import format_national
 
@@ -46,7 +47,7 @@ NOTICE_EXPIRY = timedelta(hours=24)
 
 @functools.cache
 def _queue_notice(dialect: str) -> Executable:
-    table = KakaoMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(KakaoMessage)
     return insert_of(dialect, table).on_conflict_do_nothing(  # type: ignore[no-any-return]
         index_elements=[table.c.call_record_id]
     )
@@ -172,7 +173,7 @@ async def purge_messages(session: AsyncSession, older_than: datetime) -> int:
             col(KakaoMessage.updated_at) < older_than,
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 async def agency_summary(
@@ -224,7 +225,7 @@ async def enqueue_optout_notice(
 
     Only `flush`es: the caller commits it together with the change it reports.
     """
-    table = KakaoMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(KakaoMessage)
     stmt = (
         insert_for(session, table)
         .values(
@@ -247,7 +248,7 @@ async def enqueue_optout_notice(
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
     )
     result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rows_touched(result))
 
 
 async def latest_recipient_ciphertext(

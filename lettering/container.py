@@ -15,11 +15,11 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.datastructures import State
 
 from campaigns import jobs as campaign_jobs
 from campaigns import service as campaign_service
@@ -143,7 +143,7 @@ class Container:
             *retention.scheduled(self.sessions, self.settings),
         ]
 
-    def install(self, state: Any) -> None:
+    def install(self, state: State) -> None:
         """Put what routes read on `app.state` (read through lettering/core/deps.py)."""
         state.container = self
         state.settings = self.settings

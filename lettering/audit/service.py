@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from lettering.audit.models import AuditAccessLog
+from lettering.core.db import rows_touched
 
 AccessLogView = AuditAccessLog
 
@@ -53,7 +54,7 @@ async def access_log(
 async def purge_access_log(session: AsyncSession, older_than: datetime) -> int:
     """Delete access-log rows written before `older_than` (only the retention job calls this)."""
     result = await session.execute(delete(AuditAccessLog).where(col(AuditAccessLog.created_at) < older_than))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 def hash_client(key_b64: str, kind: str, value: str) -> str:

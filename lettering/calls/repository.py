@@ -22,12 +22,12 @@ from sqlalchemy.sql import Executable
 
 from carriers.base import PushResult
 from lettering.calls.models import CallAttempt, CallRecord
-from lettering.core.db import utcnow
+from lettering.core.db import table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
 
-CALL = CallRecord.__table__  # type: ignore[attr-defined]
-ATTEMPT = CallAttempt.__table__  # type: ignore[attr-defined]
+CALL = table_of(CallRecord)
+ATTEMPT = table_of(CallAttempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +256,11 @@ def record_display_result(conn: Connection, public_id: str, result: str, at: dat
 # reaches them through this declaration, never through this package's models).
 KEY_COLUMNS = (
     SealedColumns(
-        CallRecord.__table__,  # type: ignore[attr-defined]
+        table_of(CallRecord),
         id="id",
         hash="callee_hash",
         ciphertext="callee_ciphertext",
         version="callee_key_version",
     ),
-    HashColumn(CallRecord.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
+    HashColumn(table_of(CallRecord), hash="callee_hash"),
 )

@@ -18,7 +18,7 @@ from sqlmodel import col
 from lettering.calls import repository
 from lettering.calls.models import CallAttempt, CallRecord
 from lettering.calls.repository import CallRecordView
-from lettering.core.db import utcnow
+from lettering.core.db import rows_touched, utcnow
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -257,7 +257,7 @@ async def drop_callee_numbers(session: AsyncSession, ids: Sequence[int]) -> int:
         .where(col(CallRecord.id).in_(list(ids)), col(CallRecord.callee_ciphertext).is_not(None))
         .values(callee_ciphertext=None, callee_key_version=None, updated_at=utcnow())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 async def calls_made_before(
@@ -279,4 +279,4 @@ async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
         return 0
     await session.execute(delete(CallAttempt).where(col(CallAttempt.call_record_id).in_(list(ids))))
     result = await session.execute(delete(CallRecord).where(col(CallRecord.id).in_(list(ids))))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from kakao_fallback import service as kakao_service
@@ -44,7 +45,7 @@ def demo_setup(
         typer.echo(line)
     vault = make_vault(settings)
 
-    async def ensure_pbx(session: Any) -> tuple[str | None, str]:
+    async def ensure_pbx(session: AsyncSession) -> tuple[str | None, str]:
         try:
             _id, secret = await pbx_secret(session, vault, pbx_id)
             return None, secret
@@ -121,7 +122,7 @@ def demo_call(
 def follow_alimtalk(settings: Settings, pbx_id: str, call_id: str, timeout_s: float = 15.0) -> None:
     """Print the AlimTalk's way through the outbox until it is final (or `timeout_s`)."""
 
-    async def state(session: Any) -> Any:
+    async def state(session: AsyncSession) -> Any:
         record = await call_service.find_call(session, pbx_id, call_id)
         return await kakao_service.message_for_call(session, record.id) if record and record.id else None
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kakao_fallback import service as kakao_service
 from lettering.cli.runtime import settings_or_exit, with_session
@@ -43,7 +44,7 @@ def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dea
     """Queue dead or failed messages again."""
     settings = settings_or_exit()
 
-    async def retry(session: Any) -> int:
+    async def retry(session: AsyncSession) -> int:
         async def number_of(recipient_hash: str) -> tuple[bytes, int] | None:
             kept = await optout_service.retained_number(session, recipient_hash)
             return (kept.ciphertext, kept.key_version) if kept is not None else None

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.cli.runtime import fail, settings_or_exit, with_session
 from lettering.core.errors import AppError
@@ -32,7 +33,7 @@ def pbx_add(
     settings = settings_or_exit()
     vault = make_vault(settings)
 
-    async def work(session: Any) -> Any:
+    async def work(session: AsyncSession) -> Any:
         return await add_pbx(
             session,
             vault,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.config import LOGGING_CONFIG
 
 from lettering.core.db import make_engine, make_sessionmaker, session_scope
@@ -64,7 +65,7 @@ def settings_or_exit() -> Settings:
         raise fail(f"settings refused: {exc}") from None
 
 
-async def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+async def with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work(session)` in one committed transaction on the configured database."""
     engine = make_engine(settings.database_url)
     try:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.cli.runtime import fail, settings_or_exit, with_session
 from lettering.core.errors import AppError
@@ -42,7 +43,7 @@ def user_add(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
-    async def work(session: Any) -> service.UserView:
+    async def work(session: AsyncSession) -> service.UserView:
         return await service.create_user(session, email, name, password, role, agency, department)
 
     try:
@@ -62,7 +63,7 @@ def user_token(
     """Create an API token for scripts (Authorization: Bearer ...); printed only now."""
     settings = settings_or_exit()
 
-    async def work(session: Any) -> str | None:
+    async def work(session: AsyncSession) -> str | None:
         user = await service.find_user(session, email)
         if user is None:
             return None
@@ -86,7 +87,7 @@ def user_revoke_token(
     """Revoke a user's API token by its name."""
     settings = settings_or_exit()
 
-    async def work(session: Any) -> bool:
+    async def work(session: AsyncSession) -> bool:
         user = await service.find_user(session, email)
         if user is None:
             return False
@@ -107,7 +108,7 @@ def user_list(
     """The users: email, name, role, agency, department, state, last login."""
     settings = settings_or_exit()
 
-    async def work(session: Any) -> list[service.UserView] | None:
+    async def work(session: AsyncSession) -> list[service.UserView] | None:
         agency_id = None
         if agency is not None:
             agency_id = await directory_service.agency_id_for_code(session, agency)

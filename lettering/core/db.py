@@ -11,10 +11,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, create_engine, event, pool
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import DateTime, Table, create_engine, event, pool
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -49,6 +49,17 @@ def import_all_models() -> None:
     """Import every models module so SQLModel.metadata knows every table (alembic, tests)."""
     for name in MODEL_MODULES:
         importlib.import_module(name)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (SQLModel leaves `__table__` untyped)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def rows_touched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (`rowcount` is typed on CursorResult only)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def utcnow() -> datetime:

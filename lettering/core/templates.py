@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -12,6 +11,6 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "static" / "templates"
 environment = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"]))
 
 
-def render(name: str, **values: Any) -> str:
+def render(name: str, **values: object) -> str:
     """The template `name` (under static/templates/) rendered with `values`, HTML-escaped."""
     return environment.get_template(name).render(**values)

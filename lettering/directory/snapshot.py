@@ -11,6 +11,7 @@ from phonenumbers import NumberParseException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lettering.core.db import table_of
 from lettering.core.phone import PLAIN_KR, NotAPhoneNumber, to_e164_kr
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 
@@ -87,9 +88,9 @@ async def build_directory_snapshot(session: AsyncSession) -> DirectorySnapshot:
     department's strings are shared by its extensions' views.
     """
     agency, department, extension = (
-        DirectoryAgency.__table__.c,  # type: ignore[attr-defined]
-        DirectoryDepartment.__table__.c,  # type: ignore[attr-defined]
-        DirectoryExtension.__table__.c,  # type: ignore[attr-defined]
+        table_of(DirectoryAgency).c,
+        table_of(DirectoryDepartment).c,
+        table_of(DirectoryExtension).c,
     )
     agencies = {
         row[0]: AgencyView(*row)  # the columns below are AgencyView's fields, in order

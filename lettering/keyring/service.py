@@ -41,7 +41,7 @@ from campaigns import repository as campaign_repository
 from carriers import routes as carrier_routes
 from kakao_fallback import repository as kakao_repository
 from lettering.calls import repository as call_repository
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import rows_touched, session_scope, table_of, utcnow
 from lettering.core.db_upsert import insert_for
 from lettering.core.keycolumns import HashColumn, SealedColumns, SealedSecrets
 from lettering.core.phone import PhoneVault, UnknownKeyVersion
@@ -206,7 +206,7 @@ def _open(vault: PhoneVault, ciphertext: bytes, version: int, table: str, row_id
 
 
 async def _record_alias(session: AsyncSession, old_hash: str, new_hash: str, version: int) -> None:
-    table = PhoneHashAlias.__table__  # type: ignore[attr-defined]
+    table = table_of(PhoneHashAlias)
     await session.execute(
         insert_for(session, table)
         .values(old_hash=old_hash, new_hash=new_hash, key_version=version, created_at=utcnow())
@@ -275,7 +275,7 @@ async def _reindex(
     progress: Progress,
     report: RotationReport,
 ) -> None:
-    alias = PhoneHashAlias.__table__  # type: ignore[attr-defined]
+    alias = table_of(PhoneHashAlias)
     step = "re-index hashes"
     total = await _count(sessions, alias, alias.c.key_version == version)
     done = 0
@@ -313,12 +313,12 @@ async def _reindex(
 async def _reindex_table(session: AsyncSession, spec: HashColumn, mapping: dict[str, str]) -> tuple[int, int]:
     """Move the rows of `spec` under old hashes to the new ones; (rows moved, rows merged)."""
     t, c = spec.table, spec.table.c
-    alias = PhoneHashAlias.__table__  # type: ignore[attr-defined]
+    alias = table_of(PhoneHashAlias)
     olds = list(mapping)
     if spec.merge == "update":
         new_hash = select(alias.c.new_hash).where(alias.c.old_hash == c[spec.hash]).scalar_subquery()
         result = await session.execute(update(t).where(c[spec.hash].in_(olds)).values({spec.hash: new_hash}))
-        return int(result.rowcount or 0), 0  # type: ignore[attr-defined]
+        return rows_touched(result), 0
     key = list(t.primary_key.columns)
     moved = merged = 0
     rows = (await session.execute(select(t).where(c[spec.hash].in_(olds)))).mappings().all()
@@ -414,7 +414,7 @@ async def status(
 ) -> KeyStatus:
     """What depends on which key version (read only)."""
     specs = list(columns if columns is not None else key_columns())
-    alias = PhoneHashAlias.__table__  # type: ignore[attr-defined]
+    alias = table_of(PhoneHashAlias)
     sealed: dict[str, dict[int, int]] = {}
     not_reindexed: dict[str, int] = {}
     async with sessions() as session:
@@ -451,7 +451,7 @@ async def current_hash(session: AsyncSession, callee_hash: str) -> str:
 async def purge_aliases(session: AsyncSession, older_than: datetime) -> int:
     """Delete aliases recorded before `older_than` (no link naming their old hash is valid any more)."""
     result = await session.execute(delete(PhoneHashAlias).where(col(PhoneHashAlias.created_at) < older_than))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 __all__ = [

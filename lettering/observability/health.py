@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lettering.core.deps import SettingsDep, provided
+from lettering.snapshots.callpath import CallPathStore
 from lettering.snapshots.service import SnapshotStore
 from lettering.webhook.service import WebhookService
 
@@ -34,7 +35,7 @@ DB_TIMEOUT_S = 1.0
 router = APIRouter(tags=["ops"])
 
 WebhooksDep = Annotated[WebhookService, Depends(provided(WebhookService))]
-SnapshotsDep = Annotated[SnapshotStore[Any], Depends(provided(SnapshotStore))]
+SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ def _consume_outcome(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
-def check_snapshots(store: SnapshotStore[Any], max_age_s: float, now: float) -> SnapshotCheck:
+def check_snapshots(store: CallPathStore, max_age_s: float, now: float) -> SnapshotCheck:
     """Fresh when the store's last successful refresh is at most `max_age_s` old (monotonic clock)."""
     if store.refreshed_at is None:
         return SnapshotCheck(False, "never refreshed", None, max_age_s)

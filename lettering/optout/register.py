@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
-from lettering.core.db import utcnow
+from lettering.core.db import rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_for
 from lettering.core.phone import PhoneVault
 from lettering.optout.models import CitizenNumber, OptoutState
@@ -58,7 +58,7 @@ async def keep_number(
     contact_at: datetime,
 ) -> None:
     """Keep (or refresh) a citizen's encrypted number in the register; the newest contact wins."""
-    table = CitizenNumber.__table__  # type: ignore[attr-defined]
+    table = table_of(CitizenNumber)
     await session.execute(
         insert_for(session, table)
         .values(
@@ -100,7 +100,7 @@ async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: 
     if not ids:
         return 0
     result = await session.execute(delete(CitizenNumber).where(col(CitizenNumber.id).in_(list(ids))))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 def open_number(vault: PhoneVault, retained: RetainedNumber | None) -> str | None:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from lettering.core.db import table_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 
@@ -16,7 +17,7 @@ SNAPSHOT_NAME = "optout"
 # reaches them through this declaration, never through this package's models).
 KEY_COLUMNS = (
     SealedColumns(
-        CitizenNumber.__table__,  # type: ignore[attr-defined]
+        table_of(CitizenNumber),
         id="id",
         hash="callee_hash",
         ciphertext="ciphertext",
@@ -25,14 +26,14 @@ KEY_COLUMNS = (
         newer_by="last_contact_at",
     ),
     HashColumn(
-        OptoutState.__table__,  # type: ignore[attr-defined]
+        table_of(OptoutState),
         hash="callee_hash",
         merge="newest",
         unique_with=("agency_id",),
         newer_by="updated_at",
         snapshot=SNAPSHOT_NAME,
     ),
-    HashColumn(OptoutHistory.__table__, hash="callee_hash"),  # type: ignore[attr-defined]
+    HashColumn(table_of(OptoutHistory), hash="callee_hash"),
 )
 
 

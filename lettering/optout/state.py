@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_for
 from lettering.optout.index import SCOPES, SNAPSHOT_NAME, Scope
 from lettering.optout.models import ALL_AGENCIES, OptoutHistory, OptoutState
@@ -69,7 +70,7 @@ async def change_optout(
     """
     if to_scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}")
-    table = OptoutState.__table__  # type: ignore[attr-defined]
+    table = table_of(OptoutState)
     # Make sure the row exists, then lock it: two changes at once are applied one after the other,
     # and each history row names the scope it really changed from.
     inserted = await session.execute(
@@ -87,7 +88,7 @@ async def change_optout(
     ).scalar_one()
     from_scope = _scope(state.scope)
     if from_scope == to_scope:
-        if inserted.rowcount:  # type: ignore[attr-defined]
+        if rows_touched(inserted):
             # Nothing changes: leave no row behind (a fresh "none" row would look like a newer
             # choice than one kept under an older key version's hash, see lettering/keyring).
             await session.delete(state)

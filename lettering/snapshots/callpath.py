@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,23 +37,21 @@ class CallPathSnapshots:
         return DecisionInputs(directory=self.directory, optout=self.optout, campaigns=self.campaigns)
 
     @classmethod
-    def assemble(cls, parts: Mapping[str, Any]) -> CallPathSnapshots:
+    def assemble(cls, parts: Mapping[str, object]) -> CallPathSnapshots:
         """The set from the store's parts by name; a part of the wrong type is a bug, said here."""
-        found = cls(
-            directory=parts[directory_service.SNAPSHOT_NAME],
-            optout=parts[optout_service.SNAPSHOT_NAME],
-            pbx=parts[webhook_auth.SNAPSHOT_NAME],
-            campaigns=parts[campaign_service.SNAPSHOT_NAME],
-        )
-        for name, value, kind in (
-            ("directory", found.directory, DirectorySnapshot),
-            ("optout", found.optout, OptoutIndex),
-            ("pbx", found.pbx, PbxRegistry),
-            ("campaigns", found.campaigns, CampaignSnapshot),
-        ):
-            if not isinstance(value, kind):
-                raise TypeError(f"snapshot part {name} is a {type(value).__name__}, not a {kind.__name__}")
-        return found
+        directory = parts[directory_service.SNAPSHOT_NAME]
+        optout = parts[optout_service.SNAPSHOT_NAME]
+        pbx = parts[webhook_auth.SNAPSHOT_NAME]
+        campaigns = parts[campaign_service.SNAPSHOT_NAME]
+        if not isinstance(directory, DirectorySnapshot):
+            raise TypeError(f"the directory snapshot is a {type(directory).__name__}")
+        if not isinstance(optout, OptoutIndex):
+            raise TypeError(f"the opt-out snapshot is a {type(optout).__name__}")
+        if not isinstance(pbx, PbxRegistry):
+            raise TypeError(f"the PBX snapshot is a {type(pbx).__name__}")
+        if not isinstance(campaigns, CampaignSnapshot):
+            raise TypeError(f"the campaign snapshot is a {type(campaigns).__name__}")
+        return cls(directory=directory, optout=optout, pbx=pbx, campaigns=campaigns)
 
 
 CallPathStore = SnapshotStore[CallPathSnapshots]

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.core.db import utcnow
+from lettering.core.db import table_of, utcnow
 from lettering.core.db_upsert import insert_for
 from lettering.core.scheduler import stopped_within
 from lettering.snapshots.models import SnapshotVersion
@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 async def bump(session: AsyncSession, name: str) -> None:
     """Announce a change of snapshot source `name` (call inside the transaction that changes it)."""
-    table = SnapshotVersion.__table__  # type: ignore[attr-defined]
+    table = table_of(SnapshotVersion)
     now = utcnow()
     stmt = insert_for(session, table).values(name=name, version=1, changed_at=now)
     stmt = stmt.on_conflict_do_update(
@@ -54,12 +54,12 @@ class SnapshotStore(Generic[T]):
         self,
         sessions: async_sessionmaker[AsyncSession],
         builders: Mapping[str, Builder],
-        assemble: Callable[[Mapping[str, Any]], T],
+        assemble: Callable[[Mapping[str, object]], T],
     ) -> None:
         self._sessions = sessions
         self._builders = dict(builders)
         self._assemble = assemble
-        self._parts: Mapping[str, Any] = MappingProxyType({})
+        self._parts: Mapping[str, object] = MappingProxyType({})
         self._versions: Mapping[str, int] = MappingProxyType({})
         self._current: T | None = None
         self._lock = asyncio.Lock()

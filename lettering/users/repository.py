@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from lettering.core.db import rows_touched
 from lettering.users.models import UserAccount, UserApiToken, UserSession
 
 
@@ -60,7 +61,7 @@ async def delete_sessions(
     if expired_before is not None:
         query = query.where(col(UserSession.expires_at) <= expired_before)
     result = await session.execute(query)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rows_touched(result)
 
 
 async def token_with_user(

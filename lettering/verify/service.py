@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from lettering.calls import service as call_service
+from lettering.core.db import rows_touched
 from lettering.core.phone import NotAPhoneNumber, PhoneVault, format_national, mask_national, parse_number
 from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
@@ -263,4 +264,4 @@ async def forget_report_ips(session: AsyncSession, older_than: datetime) -> int:
         .where(col(VerifySpoofReport.created_at) < older_than, col(VerifySpoofReport.ip_hash).is_not(None))
         .values(ip_hash=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)

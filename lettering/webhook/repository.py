@@ -15,12 +15,12 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
-from lettering.core.db import utcnow
+from lettering.core.db import table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import SealedSecrets
 from lettering.webhook.models import WebhookDelivery, WebhookPbx
 
-DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
+DELIVERY = table_of(WebhookDelivery)
 
 
 class StoredDelivery(NamedTuple):
@@ -146,7 +146,7 @@ def take_over(conn: Connection, claim_id: int, stale_before: datetime) -> bool:
 # reaches them through this declaration, never through this package's models).
 KEY_COLUMNS = (
     SealedSecrets(
-        WebhookPbx.__table__,  # type: ignore[attr-defined]
+        table_of(WebhookPbx),
         id="id",
         sealed="secret_sealed",
         version="secret_key_version",

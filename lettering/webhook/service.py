@@ -21,7 +21,7 @@ from sqlmodel import col
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
-from lettering.core.db import GroupCommitter, utcnow
+from lettering.core.db import GroupCommitter, rows_touched, utcnow
 from lettering.core.errors import AppError
 from lettering.core.phone import (
     NotAPhoneNumber,
@@ -791,4 +791,4 @@ async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
     result = await session.execute(
         delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < older_than)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_touched(result)
