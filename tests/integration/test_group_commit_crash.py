@@ -41,11 +41,8 @@ import base64
 import contextlib
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -64,10 +61,10 @@ from standardwebhooks.webhooks import Webhook
 from lettering.calls.models import CallRecord
 from lettering.core.db import session_scope
 from lettering.core.phone import PhoneVault
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
-from lettering.snapshots.service import bump
 from lettering.webhook.admin import add_pbx
 from lettering.webhook.models import WebhookDelivery
+from tests.factories import PASSPORT_GUIDANCE, Agency, Department, seed_directory
+from tests.processes import child_env, free_port, kill_group, start_cli, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -90,16 +87,12 @@ KINDS = ("skt", "skt", "kt", "lgu", "iphone", "none", "skt")
 LAST_DIGITS = {"skt": "51", "kt": "64", "lgu": "77", "iphone": "12", "none": "39"}
 CALLS = CallRecord.__table__  # type: ignore[attr-defined]
 CLAIMS = WebhookDelivery.__table__  # type: ignore[attr-defined]
+# One agency with one extension.
+PASSPORT = Department("HANBIT-0100", "민원여권과", PASSPORT_GUIDANCE, ("2114",))
+DIRECTORY = (Agency("HANBIT", "한빛특례시", "031-5180-", (PASSPORT,)),)
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -112,32 +105,14 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL to its process group (its own session), and reap it."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
+        kill_group(self.popen)
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill()
+        stop_group(self.popen, grace_s=15)
 
 
 def start(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> Proc:
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "lettering.cli", *args],
-            env=env,
-            cwd=cwd,  # no developer .env is read
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Proc(popen, log)
+    return Proc(start_cli(args, env=env, log=log, cwd=cwd), log)
 
 
 async def wait_ready(proc: Proc, url: str, timeout_s: float = 60) -> None:
@@ -172,8 +147,7 @@ class Stack:
 
 def stack_env(database_url: str, port: int, sim_port: int, tmp: Path) -> dict[str, str]:
     sim = f"http://127.0.0.1:{sim_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETTERING_")}
-    env.update(
+    return child_env(
         {
             "LETTERING_ENV": "test",
             "LETTERING_DATABASE_URL": database_url,
@@ -199,7 +173,6 @@ def stack_env(database_url: str, port: int, sim_port: int, tmp: Path) -> dict[st
             "LETTERING_LOG_LEVEL": "WARNING",
         }
     )
-    return env
 
 
 @pytest.fixture
@@ -216,31 +189,7 @@ async def stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
 
 async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
     """One agency with one extension, and the signed PBX (what `directory import` and `pbx add` do)."""
-    async with session_scope(sessions) as session:
-        agency = DirectoryAgency(
-            code="HANBIT", name="한빛특례시", default_guidance="한빛특례시 공식 안내 전화입니다"
-        )
-        session.add(agency)
-        await session.flush()
-        assert agency.id is not None
-        department = DirectoryDepartment(
-            agency_id=agency.id,
-            code="HANBIT-0100",
-            name="민원여권과",
-            guidance="여권 발급 관련 안내 전화입니다",
-        )
-        session.add(department)
-        await session.flush()
-        assert department.id is not None
-        session.add(
-            DirectoryExtension(
-                agency_id=agency.id,
-                department_id=department.id,
-                extension="2114",
-                caller_number="031-5180-2114",
-            )
-        )
-        await bump(session, "directory")
+    await seed_directory(sessions, DIRECTORY)
     async with session_scope(sessions) as session:
         await add_pbx(
             session,

@@ -9,9 +9,7 @@ away, so every refresh fails while the database itself still answers. A stalled 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,20 +33,17 @@ from lettering.core.settings import (
     SktSettings,
 )
 from lettering.observability.health import DB_TIMEOUT_S
+from tests.factories import random_key
 
 pytestmark = pytest.mark.integration
-
-
-def random_key() -> SecretStr:
-    return SecretStr(base64.b64encode(os.urandom(32)).decode())
 
 
 def health_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
         "database_url": database_url,
-        "phone_hash_key": random_key(),
-        "phone_enc_key": random_key(),
+        "phone_hash_key": SecretStr(random_key()),
+        "phone_enc_key": SecretStr(random_key()),
         "link_secret": SecretStr("health-link-secret"),
         "carriers": CarrierSettings(
             skt=SktSettings(client_secret=SecretStr("health-skt-secret")),

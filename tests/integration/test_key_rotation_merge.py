@@ -3,8 +3,6 @@ by each table's rule, on each database, and the rotation can be interrupted and 
 
 from __future__ import annotations
 
-import base64
-import os
 from datetime import date, timedelta
 
 import pytest
@@ -18,7 +16,7 @@ from lettering.core.phone import PhoneVault
 from lettering.keyring import service as keyring_service
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 from lettering.users import service as user_service
-from tests.integration.callpath.conftest import seed_directory
+from tests.factories import random_key, seed_directory
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +24,11 @@ NUMBER = "+821004561234"
 OTHER = "+821004561235"
 
 
-def key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
-
-
 @pytest.fixture
 def vaults() -> tuple[PhoneVault, PhoneVault]:
-    old_hash, old_enc = key(), key()
-    return PhoneVault(old_hash, old_enc, 1), PhoneVault(key(), key(), 2, {1: (old_hash, old_enc)})
+    old_hash, old_enc = random_key(), random_key()
+    rotated = PhoneVault(random_key(), random_key(), 2, {1: (old_hash, old_enc)})
+    return PhoneVault(old_hash, old_enc, 1), rotated
 
 
 async def test_reindex_merges_by_each_tables_rule(
@@ -179,10 +174,10 @@ async def test_a_missing_key_version_stops_the_rotation_with_a_clear_message(
                 last_contact_at=utcnow(),
             )
         )
-    without_v1 = PhoneVault(key(), key(), 2)
+    without_v1 = PhoneVault(random_key(), random_key(), 2)
     with pytest.raises(keyring_service.RotationError, match="key version 1, which is not configured"):
         await keyring_service.rotate(sessions, without_v1)
-    wrong_v1 = PhoneVault(key(), key(), 2, {1: (key(), key())})
+    wrong_v1 = PhoneVault(random_key(), random_key(), 2, {1: (random_key(), random_key())})
     with pytest.raises(keyring_service.RotationError, match="does not open it") as refused:
         await keyring_service.rotate(sessions, wrong_v1)
     assert "4561234" not in str(refused.value)  # rows and versions are named, never the number
@@ -203,7 +198,7 @@ async def test_a_hash_only_opt_out_keeps_the_old_key_needed(
     state = await keyring_service.status(sessions, v2)
     assert state.optouts_by_hash_only == 1
     assert not state.done  # version 1 must stay configured: its hash key still finds that opt-out
-    v2_alone = PhoneVault(key(), key(), 2)
+    v2_alone = PhoneVault(random_key(), random_key(), 2)
     assert (await keyring_service.status(sessions, v2_alone)).optouts_by_hash_only == 1
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kakao_fallback.client import build_client
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.relay import Relay, RelayStats
-from kakao_fallback.service import NOTICE_EXPIRY, call_notice_variables, enqueue_call_notice, retry_messages
+from kakao_fallback.service import NOTICE_EXPIRY, retry_messages
 from kakao_fallback.simulator.app import create_alimtalk_simulator
 from lettering.core.clock import SEOUL
 from lettering.core.db import session_scope, utcnow
@@ -26,6 +26,7 @@ from lettering.core.settings import KakaoAgencySettings, KakaoSettings, Settings
 from lettering.directory.models import DirectoryAgency
 from lettering.optout import service as optout_service
 from lettering.optout.models import CitizenNumber, OptoutState
+from tests.factories import add_agency, citizen_numbers, queue_notices
 from tests.live import LiveServer, serve, stop
 
 pytestmark = pytest.mark.integration
@@ -96,40 +97,21 @@ async def queue(
     **overrides: Any,
 ) -> list[str]:
     """Queue identity notices to test citizens 010-0ABC-1{E}10 (E decides the dealer's answer)."""
-    numbers = [f"+82100{i:03d}1{e_digit}10" for i in range(count)]
+    numbers = citizen_numbers(count, ending=f"1{e_digit}10")
     async with session_scope(sessions) as session:
-        agency = (await session.execute(select(DirectoryAgency))).scalars().first()
-        if agency is None:
-            agency = DirectoryAgency(code="HANBIT", name="한빛특례시", default_guidance="안내 전화입니다")
-            session.add(agency)
-            await session.flush()
-        assert agency.id is not None
+        existing = (await session.execute(select(DirectoryAgency.id))).scalars().first()  # type: ignore[call-overload]
+        agency_id = existing or await add_agency(session, default_guidance="안내 전화입니다")
         base = (await session.execute(select(KakaoMessage.id))).all()  # type: ignore[call-overload]
-        for i, number in enumerate(numbers):
-            sealed = vault.seal(number)
-            variables = call_notice_variables(
-                agency="한빛특례시",
-                department="민원여권과",
-                guidance="여권 발급 관련 안내 전화입니다",
-                caller_e164="+823151802114",
-                occurred_at=at,
-                verify_code=f"V{len(base) + i:05d}",
-            )
-            variables.update(overrides.pop("variables", {}))
-            await enqueue_call_notice(
-                session,
-                call_record_id=None,
-                agency_id=agency.id,
-                kind="identity_notice",
-                reason="unsupported_device",
-                recipient_hash=sealed.hash_hex,
-                recipient_ciphertext=sealed.ciphertext,
-                key_version=sealed.key_version,
-                variables=variables,
-                now=at,
-                idempotency_key=f"m-{len(base) + i}",
-                expires_in=expires_in,
-            )
+        await queue_notices(
+            session,
+            vault,
+            numbers,
+            agency_id=agency_id,
+            at=at,
+            first=len(base),
+            expires_in=expires_in,
+            variables=overrides.pop("variables", {}),
+        )
     return numbers
 
 

@@ -7,24 +7,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kakao_fallback.models import KakaoMessage
-from kakao_fallback.service import call_notice_variables, enqueue_call_notice
 from kakao_fallback.simulator.app import create_alimtalk_simulator
-from lettering.core.db import session_scope, utcnow
 from lettering.core.phone import PhoneVault
-from lettering.directory.models import DirectoryAgency
+from tests.factories import citizen_numbers, outbox_statuses, seed_outbox
 from tests.live import LiveServer, serve, stop
+from tests.processes import start_cli, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -70,85 +65,29 @@ def worker_env(database_url: str, dealer_url: str) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lettering.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-async def seed(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
-    vault = PhoneVault(HASH_KEY, ENC_KEY)
-    numbers = [f"+82100{i:03d}1230" for i in range(MESSAGES)]
-    async with session_scope(sessions) as session:
-        agency = DirectoryAgency(
-            code="HANBIT", name="한빛특례시", default_guidance="한빛특례시 공식 안내 전화입니다"
-        )
-        session.add(agency)
-        await session.flush()
-        assert agency.id is not None
-        for i, number in enumerate(numbers):
-            sealed = vault.seal(number)
-            await enqueue_call_notice(
-                session,
-                call_record_id=None,
-                agency_id=agency.id,
-                kind="identity_notice",
-                reason="unsupported_device",
-                recipient_hash=sealed.hash_hex,
-                recipient_ciphertext=sealed.ciphertext,
-                key_version=1,
-                variables=call_notice_variables(
-                    agency="한빛특례시",
-                    department="민원여권과",
-                    guidance="여권 발급 관련 안내 전화입니다",
-                    caller_e164="+823151802114",
-                    occurred_at=utcnow(),
-                    verify_code=f"V{i:05d}",
-                ),
-                now=utcnow(),
-                idempotency_key=f"crash-{i}",
-            )
-    return numbers
-
-
-async def statuses(sessions: async_sessionmaker[AsyncSession]) -> Counter[str]:
-    async with sessions() as session:
-        rows = await session.execute(select(KakaoMessage.status))  # type: ignore[call-overload]
-        return Counter(status for (status,) in rows.all())
-
-
-async def wait_until(check, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
-    import asyncio
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 async def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
     database_url: str, sessions: async_sessionmaker[AsyncSession], dealer: LiveServer, tmp_path: Path
 ) -> None:
-    numbers = await seed(sessions)
+    numbers = citizen_numbers(MESSAGES, ending="1230")
+    await seed_outbox(sessions, PhoneVault(HASH_KEY, ENC_KEY), numbers, key_prefix="crash-")
     env = worker_env(database_url, dealer.url)
     log = tmp_path / "worker.log"
-    first = start_worker(env, log)
+    first = start_cli(["worker"], env=env, log=log)
     try:
-        assert await wait_until(lambda: _holding_a_batch(sessions), timeout_s=20), log.read_text()
+        assert await wait_until(lambda: _holding_a_batch(sessions), timeout_s=20, interval_s=0.05), (
+            log.read_text()
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         first.kill()
-    after_kill = await statuses(sessions)
+    after_kill = await outbox_statuses(sessions)
     assert after_kill["sending"] > 0  # it died holding leased rows
 
-    second = start_worker(env, log)
+    second = start_cli(["worker"], env=env, log=log)
     try:
-        assert await wait_until(lambda: _all_sent(sessions), timeout_s=60), (
-            await statuses(sessions),
+        assert await wait_until(lambda: _all_sent(sessions), timeout_s=60, interval_s=0.05), (
+            await outbox_statuses(sessions),
             log.read_text(),
         )
     finally:
@@ -172,9 +111,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
 
 
 async def _holding_a_batch(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    return (await statuses(sessions))["sending"] > 0
+    return (await outbox_statuses(sessions))["sending"] > 0
 
 
 async def _all_sent(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    counts = await statuses(sessions)
+    counts = await outbox_statuses(sessions)
     return counts["accepted"] + counts["delivered"] + counts["sent_unknown"] == MESSAGES

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -22,20 +20,16 @@ from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
 from lettering.users import service as user_service
 from lettering.verify.models import VerifySpoofReport
 from lettering.webhook.models import WebhookDelivery
-from tests.integration.callpath.conftest import seed_directory
+from tests.factories import random_key, seed_directory
 
 pytestmark = pytest.mark.integration
-
-
-def vault() -> PhoneVault:
-    return PhoneVault(base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode())
 
 
 async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime) -> dict[str, int]:
     """Four calls made `now`: a plain one (with attempts), one whose AlimTalk is still pending, one
     whose AlimTalk is delivered, and one still ringing; plus the other records the sweep looks at."""
     agencies = await seed_directory(sessions)
-    keys = vault()
+    keys = PhoneVault(random_key(), random_key())
     ids: dict[str, int] = {}
     async with session_scope(sessions) as session:
         for n, name in enumerate(("plain", "pending", "delivered", "ringing")):

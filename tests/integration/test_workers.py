@@ -21,14 +21,10 @@ import asyncio
 import base64
 import io
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,13 +39,12 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from campaigns.models import CampaignRendition
 from carriers.simulator.app import create_simulator_app
-from kakao_fallback.models import KakaoMessage
-from kakao_fallback.service import call_notice_variables, enqueue_call_notice
 from kakao_fallback.simulator.app import create_alimtalk_simulator
-from lettering.core.db import session_scope, utcnow
+from lettering.core.db import session_scope
 from lettering.core.phone import PhoneVault
-from lettering.directory.models import DirectoryAgency
+from tests.factories import citizen_numbers, outbox_statuses, seed_outbox
 from tests.live import LiveServer, serve, stop
+from tests.processes import child_env, free_port, start_cli, stop_group, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -133,8 +128,7 @@ def outside() -> Iterator[Outside]:
 
 
 def service_env(database_url: str, outside: Outside, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETTERING_")}
-    env.update(
+    return child_env(
         {
             "LETTERING_ENV": "test",
             "LETTERING_DATABASE_URL": database_url,
@@ -165,14 +159,6 @@ def service_env(database_url: str, outside: Outside, port: int) -> dict[str, str
             "LETTERING_LOG_LEVEL": "INFO",
         }
     )
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -185,40 +171,8 @@ class Service:
 def start_service(env: dict[str, str], port: int, tmp_path: Path) -> Service:
     """`lettering serve --workers 2`, in its own process group (so cleanup reaches the workers)."""
     log = tmp_path / "serve.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lettering.cli", "serve", "--workers", "2", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,  # no developer .env is read
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_cli(["serve", "--workers", "2", "--port", str(port)], env=env, log=log, cwd=tmp_path)
     return Service(process, f"http://127.0.0.1:{port}", log)
-
-
-def stop_service(service: Service) -> None:
-    if service.process.poll() is None:
-        os.killpg(service.process.pid, signal.SIGTERM)
-        try:
-            service.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    # The workers too, whatever happened to their parent.
-    try:
-        os.killpg(service.process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    service.process.wait(timeout=10)
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def both_workers_started(service: Service) -> None:
@@ -281,7 +235,7 @@ async def test_each_job_runs_once_per_tick_across_two_workers(
         end = time.monotonic()
         assert service.process.poll() is None, service.log.read_text()
     finally:
-        stop_service(service)
+        stop_group(service.process, grace_s=20)
 
     runs = [
         r for r in outside.carrier_seen.paths(f"GET /skt/v1/contents/{content_id}") if start <= r[0] < end
@@ -299,63 +253,28 @@ async def test_each_job_runs_once_per_tick_across_two_workers(
     assert rendition.checked_at is not None  # the job recorded its runs
 
 
-async def seed_outbox(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
-    vault = PhoneVault(HASH_KEY, ENC_KEY)
-    numbers = [f"+82100{i:03d}4560" for i in range(MESSAGES)]
-    async with session_scope(sessions) as session:
-        agency = DirectoryAgency(
-            code="HANBIT", name="한빛특례시", default_guidance="한빛특례시 공식 안내 전화입니다"
-        )
-        session.add(agency)
-        await session.flush()
-        assert agency.id is not None
-        for i, number in enumerate(numbers):
-            sealed = vault.seal(number)
-            await enqueue_call_notice(
-                session,
-                call_record_id=None,
-                agency_id=agency.id,
-                kind="identity_notice",
-                reason="unsupported_device",
-                recipient_hash=sealed.hash_hex,
-                recipient_ciphertext=sealed.ciphertext,
-                key_version=1,
-                variables=call_notice_variables(
-                    agency="한빛특례시",
-                    department="민원여권과",
-                    guidance="여권 발급 관련 안내 전화입니다",
-                    caller_e164="+823151802114",
-                    occurred_at=utcnow(),
-                    verify_code=f"W{i:05d}",
-                ),
-                now=utcnow(),
-                idempotency_key=f"workers-{i}",
-            )
-    return numbers
-
-
-async def statuses(sessions: async_sessionmaker[AsyncSession]) -> Counter[str]:
-    async with sessions() as session:
-        rows = await session.execute(select(KakaoMessage.status))  # type: ignore[call-overload]
-        return Counter(status for (status,) in rows.all())
-
-
 async def test_two_workers_relays_post_every_queued_message_exactly_once(
     database_url: str, sessions: async_sessionmaker[AsyncSession], outside: Outside, tmp_path: Path
 ) -> None:
-    numbers = await seed_outbox(sessions)
+    numbers = citizen_numbers(MESSAGES, ending="4560")
+    await seed_outbox(
+        sessions, PhoneVault(HASH_KEY, ENC_KEY), numbers, verify_prefix="W", key_prefix="workers-"
+    )
     port = free_port()
     service = start_service(service_env(database_url, outside, port), port, tmp_path)
 
     async def all_sent() -> bool:
-        counts = await statuses(sessions)
+        counts = await outbox_statuses(sessions)
         return counts["accepted"] + counts["delivered"] + counts["sent_unknown"] == MESSAGES
 
     try:
         await both_workers_started(service)
-        assert await wait_until(all_sent, timeout_s=60), (await statuses(sessions), service.log.read_text())
+        assert await wait_until(all_sent, timeout_s=60), (
+            await outbox_statuses(sessions),
+            service.log.read_text(),
+        )
     finally:
-        stop_service(service)
+        stop_group(service.process, grace_s=20)
 
     async with httpx.AsyncClient(base_url=outside.dealer.url) as client:
         messages = (await client.get("/_control/messages")).json()
@@ -367,7 +286,7 @@ async def test_two_workers_relays_post_every_queued_message_exactly_once(
     # Both workers' relays took part (each process posts over its own connection).
     posts = outside.dealer_seen.paths(f"POST /alimtalk/v2.3/appkeys/{APP_KEY}/messages")
     assert len({port for _, _, port in posts}) >= 2, posts
-    assert (await statuses(sessions))["sent_unknown"] == 0
+    assert (await outbox_statuses(sessions))["sent_unknown"] == 0
     text = service.log.read_text()
     for number in numbers:
         assert number not in text

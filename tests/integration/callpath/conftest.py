@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,19 +38,15 @@ from lettering.core.settings import (
     SimulatorSettings,
     SktSettings,
 )
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
+from lettering.directory.models import DirectoryAgency
 from lettering.snapshots.service import bump
 from lettering.webhook.admin import add_pbx
+from tests.factories import random_key, seed_directory
 from tests.live import LiveServer, free_socket, serve, stop
 
 SECRET = "whsec_" + base64.b64encode(b"hanbit-main-test-secret-0123456789ab").decode()
 TOKEN = "token-for-the-legacy-pbx-0123456789"
-PASSPORT_GUIDANCE = "여권 발급 관련 안내 전화입니다"
 TEST_HOLD_MS = 1500
-
-
-def random_key() -> SecretStr:
-    return SecretStr(base64.b64encode(os.urandom(32)).decode())
 
 
 def service_settings(database_url: str, base_url: str, **overrides: Any) -> Settings:
@@ -59,8 +54,8 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
         "env": "test",
         "database_url": database_url,
         "public_base_url": base_url,
-        "phone_hash_key": random_key(),
-        "phone_enc_key": random_key(),
+        "phone_hash_key": SecretStr(random_key()),
+        "phone_enc_key": SecretStr(random_key()),
         "link_secret": SecretStr("test-link-secret"),
         "carriers": CarrierSettings(
             skt=SktSettings(client_id="test-client", client_secret=SecretStr("skt-test-secret")),
@@ -94,53 +89,6 @@ def stall_database(seconds: float) -> None:
         await_(asyncio.sleep(seconds))
     else:
         time.sleep(seconds)
-
-
-@dataclass
-class Department:
-    code: str
-    name: str
-    guidance: str
-    extensions: tuple[str, ...]
-
-
-HANBIT_DEPARTMENTS = (
-    Department("HANBIT-0100", "민원여권과", PASSPORT_GUIDANCE, ("2114", "2115")),
-    Department("HANBIT-0001", "기획예산과", "", ("2000",)),
-)
-
-
-async def seed_directory(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    """Two agencies, a department with guidance and one without; returns agency ids by code."""
-    ids: dict[str, int] = {}
-    async with session_scope(sessions) as session:
-        for code, name, departments, prefix in (
-            ("HANBIT", "한빛특례시", HANBIT_DEPARTMENTS, "031-5180-"),
-            ("PUREUN", "푸른군", (Department("PUREUN-0001", "민원과", "", ("7000",)),), "061-530-"),
-        ):
-            agency = DirectoryAgency(code=code, name=name, default_guidance=f"{name} 공식 안내 전화입니다")
-            session.add(agency)
-            await session.flush()
-            assert agency.id is not None
-            ids[code] = agency.id
-            for dept in departments:
-                row = DirectoryDepartment(
-                    agency_id=agency.id, code=dept.code, name=dept.name, guidance=dept.guidance
-                )
-                session.add(row)
-                await session.flush()
-                assert row.id is not None
-                for ext in dept.extensions:
-                    session.add(
-                        DirectoryExtension(
-                            agency_id=agency.id,
-                            department_id=row.id,
-                            extension=ext,
-                            caller_number=prefix + ext,
-                        )
-                    )
-        await bump(session, "directory")
-    return ids
 
 
 @dataclass

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from kakao_fallback.models import KakaoMessage
-from tests.integration.callpath.conftest import PASSPORT_GUIDANCE, Service
+from tests.factories import PASSPORT_GUIDANCE
+from tests.integration.callpath.conftest import Service
 
 pytestmark = pytest.mark.integration
 
