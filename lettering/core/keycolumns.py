@@ -1,7 +1,7 @@
 """How a package declares where it keeps citizens' numbers, for `lettering keys rotate`.
 
 A package that stores a number's keyed hash or its ciphertext exports these descriptors from
-its service (`KEY_COLUMNS`); the rotation re-encrypts and re-indexes through them without
+its repository (`KEY_COLUMNS`); the rotation re-encrypts and re-indexes through them without
 reading another package's models.
 """
 

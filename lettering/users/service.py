@@ -111,13 +111,13 @@ async def create_user(
             raise UserInvalid(f"{role} 사용자는 기관 코드가 필요합니다")
         agency_id = await directory_service.agency_id_for_code(session, agency_code)
         if agency_id is None:
-            raise UserInvalid(f"기관 코드 {agency_code!r}이(가) 디렉터리에 없습니다")
+            raise UserInvalid(f"디렉터리에 없는 기관 코드입니다: {agency_code!r}")
         if role == "editor" and not department_code:
             raise UserInvalid("editor 사용자는 부서 코드가 필요합니다")
         if department_code:
             found = await directory_service.department_for_code(session, department_code)
             if found is None:
-                raise UserInvalid(f"부서 코드 {department_code!r}이(가) 디렉터리에 없습니다")
+                raise UserInvalid(f"디렉터리에 없는 부서 코드입니다: {department_code!r}")
             department_id, department_agency_id = found
             if department_agency_id != agency_id:
                 raise UserInvalid(f"부서 {department_code!r}은(는) 기관 {agency_code!r}에 속하지 않습니다")
