@@ -37,6 +37,7 @@ from lettering.dispatch import jobs as dispatch_jobs
 from lettering.dispatch.service import Dispatcher
 from lettering.optout import service as optout_service
 from lettering.snapshots.callpath import CallPathStore, call_path_store
+from lettering.users.throttle import LoginThrottle
 from lettering.webhook.service import WebhookService
 
 # How long stopping waits for a background pass under way before cancelling it.
@@ -62,6 +63,7 @@ class Container:
     alimtalk: AlimtalkClient
     relay: Relay
     upload_limits: campaign_service.UploadLimits
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     scheduler: Scheduler = field(init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -159,7 +161,16 @@ class Container:
         state.upload_limits = self.upload_limits
         state.services = {
             type(service): service
-            for service in (self.snapshots, self.dispatcher, self.webhooks, self.media, self.upload_limits)
+            for service in (
+                self.snapshots,
+                self.carriers,
+                self.dispatcher,
+                self.webhooks,
+                self.relay,
+                self.media,
+                self.upload_limits,
+                self.login_throttle,
+            )
         }
 
     @contextlib.asynccontextmanager

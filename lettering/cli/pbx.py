@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 import typer
@@ -63,7 +62,7 @@ def pbx_list() -> None:
     settings = settings_or_exit()
     rows = asyncio.run(with_session(settings, list_pbx))
     for row in rows:
-        nets = ", ".join(json.loads(row.allowed_nets)) or "-"
+        nets = ", ".join(row.allowed_nets) or "-"
         state = "enabled" if row.enabled else "disabled"
         typer.echo(
             f"{row.id}\tagency={row.agency_id}\t{row.auth_mode}\thold={row.hold_ms}ms\tnets={nets}\t{state}"

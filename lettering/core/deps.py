@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
 
 from lettering.core.phone import PhoneVault
 from lettering.core.settings import Settings
@@ -50,14 +51,19 @@ def request_vault(request: Request) -> PhoneVault:
     return vault
 
 
+def lookup(state: State, kind: type[T]) -> T:
+    """The container's instance of `kind` (for an ASGI middleware, which has no dependencies)."""
+    found = state.services.get(kind)
+    if not isinstance(found, kind):
+        raise LookupError(f"the container provides no {kind.__name__}")
+    return found
+
+
 def provided(kind: type[T]) -> Callable[[Request], T]:
     """A dependency answering the container's instance of `kind`."""
 
     def dependency(request: Request) -> T:
-        found = request.app.state.services.get(kind)
-        if not isinstance(found, kind):
-            raise LookupError(f"the container provides no {kind.__name__}")
-        return found
+        return lookup(request.app.state, kind)
 
     dependency.__name__ = f"provided_{kind.__name__}"
     return dependency

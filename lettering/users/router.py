@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from lettering.core.deps import SessionDep
+from lettering.core.deps import SessionDep, SettingsDep, provided
 from lettering.users import service
 from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
@@ -16,6 +16,8 @@ from lettering.users.schemas import LoginIn, LoginOut, MeOut, UserOut
 from lettering.users.throttle import LoginThrottle
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+# The container's failed-login counter (one per process).
+ThrottleDep = Annotated[LoginThrottle, Depends(provided(LoginThrottle))]
 
 LOGIN_FAILED = "이메일 또는 비밀번호가 올바르지 않습니다"
 LOGIN_BODY = {
@@ -27,17 +29,12 @@ LOGIN_BODY = {
 }
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    """The app's failed-login counter (made on first use: one per app, so per process)."""
-    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.login_throttle = LoginThrottle()
-    return throttle
+def _secure(settings: SettingsDep) -> bool:
+    """Cookies are `Secure` when the service is reached over HTTPS."""
+    return settings.public_base_url.lower().startswith("https://")
 
 
-def _secure(request: Request) -> bool:
-    base_url: str = request.app.state.settings.public_base_url
-    return base_url.lower().startswith("https://")
+SecureCookies = Annotated[bool, Depends(_secure)]
 
 
 async def _read_login(request: Request) -> LoginIn:
@@ -61,11 +58,12 @@ async def _read_login(request: Request) -> LoginIn:
 
 
 @router.post("/login", response_model=LoginOut, openapi_extra={"requestBody": LOGIN_BODY})
-async def login(request: Request, response: Response, session: SessionDep) -> LoginOut:
+async def login(
+    request: Request, response: Response, session: SessionDep, throttle: ThrottleDep, secure: SecureCookies
+) -> LoginOut:
     """Check email and password; set the session cookie; answer the user and the CSRF token."""
     credentials = await _read_login(request)
     key = (service.normalize_email(credentials.email), request.client.host if request.client else "")
-    throttle = _throttle(request)
     wait = throttle.retry_after(key)
     if wait is not None:
         raise TooManyLoginAttempts(
@@ -84,7 +82,7 @@ async def login(request: Request, response: Response, session: SessionDep) -> Lo
         max_age=int(service.SESSION_TTL.total_seconds()),
         expires=new.expires_at,
         path="/",
-        secure=_secure(request),
+        secure=secure,
         httponly=True,
         samesite="lax",
     )
@@ -92,13 +90,15 @@ async def login(request: Request, response: Response, session: SessionDep) -> Lo
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(request: Request, session: SessionDep, _principal: CurrentUser) -> Response:
+async def logout(
+    request: Request, session: SessionDep, _principal: CurrentUser, secure: SecureCookies
+) -> Response:
     """End the console session (CSRF-checked like every unsafe request) and clear its cookie."""
     credential = credential_of(request)
     if credential is not None and credential.session_sha256 is not None:
         await service.end_session(session, credential.session_sha256)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
     return response
 
 

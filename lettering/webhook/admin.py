@@ -8,7 +8,6 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
@@ -16,12 +15,25 @@ from lettering.core.errors import AppError
 from lettering.core.phone import PhoneVault
 from lettering.directory import service as directory_service
 from lettering.snapshots.service import bump
+from lettering.webhook import repository
 from lettering.webhook.auth import SNAPSHOT_NAME, open_pbx_secret, token_digest
 from lettering.webhook.models import WebhookPbx
 
 
 class PbxProblem(AppError):
     status_code = 422
+
+
+@dataclass(frozen=True, slots=True)
+class PbxListing:
+    """A registration as listed (never its secret or token)."""
+
+    id: str
+    agency_id: int
+    auth_mode: str
+    hold_ms: int
+    allowed_nets: tuple[str, ...]
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +71,7 @@ async def add_pbx(
     agency_id = await directory_service.agency_id_for_code(session, agency_code)
     if agency_id is None:
         raise PbxProblem(f"agency {agency_code!r} is not in the directory (import the directory first)")
-    if await session.get(WebhookPbx, pbx_id) is not None:
+    if await repository.pbx_exists(session, pbx_id):
         raise PbxProblem(f"PBX {pbx_id!r} is already registered")
     row = WebhookPbx(id=pbx_id, agency_id=agency_id, auth_mode=auth_mode, hold_ms=hold_ms)
     shown_secret: str | None = None
@@ -87,9 +99,8 @@ async def add_pbx(
             raise PbxProblem(f"--allow-net: {exc}") from None
         row.token_sha256 = token_digest(shown_token)
         row.allowed_nets = json.dumps(nets)
-    session.add(row)
+    await repository.add_pbx_row(session, row)
     await bump(session, SNAPSHOT_NAME)
-    await session.flush()
     return PbxCreated(
         pbx_id,
         agency_code,
@@ -101,14 +112,22 @@ async def add_pbx(
 
 async def pbx_secret(session: AsyncSession, vault: PhoneVault, pbx_id: str | None) -> tuple[str, str]:
     """(id, secret) of a signed PBX: the named one, else the first registered (demo tooling)."""
-    query = select(WebhookPbx).where(WebhookPbx.auth_mode == "signed").order_by(WebhookPbx.created_at)  # type: ignore[arg-type]
-    if pbx_id:
-        query = query.where(WebhookPbx.id == pbx_id)  # type: ignore[arg-type]
-    row = (await session.execute(query.limit(1))).scalar_one_or_none()
+    row = await repository.first_signed_pbx(session, pbx_id)
     if row is None or row.secret_sealed is None:
         raise PbxProblem("no signed PBX registered" + (f" with id {pbx_id!r}" if pbx_id else ""))
     return row.id, open_pbx_secret(vault, row.secret_sealed, row.secret_key_version)
 
 
-async def list_pbx(session: AsyncSession) -> list[WebhookPbx]:
-    return list((await session.execute(select(WebhookPbx).order_by(WebhookPbx.id))).scalars())
+async def list_pbx(session: AsyncSession) -> list[PbxListing]:
+    """The registered PBXs, by id."""
+    return [
+        PbxListing(
+            row.id,
+            row.agency_id,
+            row.auth_mode,
+            row.hold_ms,
+            tuple(json.loads(row.allowed_nets or "[]")),
+            row.enabled,
+        )
+        for row in await repository.all_pbx(session)
+    ]

@@ -17,13 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from lettering.core.errors import AppError
 from lettering.core.phone import PhoneVault
-from lettering.webhook.models import WebhookPbx
+from lettering.webhook import repository as webhook_repo
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
 
     async def build(session: AsyncSession) -> PbxRegistry:
         views: dict[str, PbxView] = {}
-        for pbx in (await session.execute(select(WebhookPbx))).scalars():
+        for pbx in await webhook_repo.all_pbx(session):
             webhook = None
             if pbx.auth_mode == "signed" and pbx.secret_sealed:
                 try:

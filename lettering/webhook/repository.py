@@ -13,9 +13,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+from sqlmodel import col
 
-from lettering.core.db import table_of, utcnow
+from lettering.core.db import rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import SealedSecrets
 from lettering.webhook.models import WebhookDelivery, WebhookPbx
@@ -140,6 +142,40 @@ def take_over(conn: Connection, claim_id: int, stale_before: datetime) -> bool:
     """Take a claim whose owner died (no answer stored, received before `stale_before`)."""
     result = conn.execute(_TAKE_OVER, {"claim_id": claim_id, "stale_before": stale_before, "now": utcnow()})
     return bool(result.rowcount)
+
+
+# -- registrations (the CLI, the snapshot builder) ---------------------------------------
+
+
+async def pbx_exists(session: AsyncSession, pbx_id: str) -> bool:
+    return await session.get(WebhookPbx, pbx_id) is not None
+
+
+async def add_pbx_row(session: AsyncSession, row: WebhookPbx) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def first_signed_pbx(session: AsyncSession, pbx_id: str | None) -> WebhookPbx | None:
+    """The named signed PBX, else the first registered one."""
+    query = (
+        select(WebhookPbx).where(col(WebhookPbx.auth_mode) == "signed").order_by(col(WebhookPbx.created_at))
+    )
+    if pbx_id:
+        query = query.where(col(WebhookPbx.id) == pbx_id)
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def all_pbx(session: AsyncSession) -> list[WebhookPbx]:
+    """Every registration, by id."""
+    return list((await session.execute(select(WebhookPbx).order_by(col(WebhookPbx.id)))).scalars())
+
+
+async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
+    """Forget deliveries received before `older_than`."""
+    stale = col(WebhookDelivery.received_at) < older_than
+    result = await session.execute(delete(WebhookDelivery).where(stale))
+    return rows_touched(result)
 
 
 # Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which

@@ -16,7 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from lettering.core.deps import lookup
 from lettering.core.errors import AppError
+from lettering.webhook.deps import WebhooksDep
 from lettering.webhook.service import WebhookService
 
 router = APIRouter()
@@ -39,7 +41,7 @@ class BodyTooLarge(AppError):
 
 
 @router.post(PATH, tags=["pbx"])
-async def pbx_event(request: Request) -> JSONResponse:
+async def pbx_event(request: Request, service: WebhooksDep) -> JSONResponse:
     """One PBX event per request (spec/pbx-webhook.md)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -47,7 +49,6 @@ async def pbx_event(request: Request) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise BodyTooLarge()
-    service: WebhookService = request.app.state.webhooks
     headers = {k.lower(): v for k, v in request.headers.items()}
     reply = await service.handle(raw, headers, request.client.host if request.client else None)
     return JSONResponse(reply.body, status_code=reply.status)
@@ -66,7 +67,7 @@ class PbxEventsRoute:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             raw = await _body(headers, receive)
-            service: WebhookService = scope["app"].state.webhooks
+            service = lookup(scope["app"].state, WebhookService)
             client = scope.get("client")
             reply = await service.handle(raw, headers, client[0] if client else None)
         except AppError as exc:

@@ -13,15 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import delete
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
-from lettering.core.db import GroupCommitter, rows_touched, utcnow
+from lettering.core.db import GroupCommitter, utcnow
 from lettering.core.errors import AppError
 from lettering.core.phone import (
     NotAPhoneNumber,
@@ -37,7 +35,6 @@ from lettering.snapshots.callpath import CallPathStore
 from lettering.webhook import repository as webhook_repo
 from lettering.webhook.admission import Admission, Ticket
 from lettering.webhook.auth import PbxView, authenticate, pbx_for_body
-from lettering.webhook.models import WebhookDelivery
 from lettering.webhook.schemas import REQUIRED_BY_TYPE, PbxEvent, SetupResponse
 
 log = logging.getLogger(__name__)
@@ -788,7 +785,4 @@ def told(answer: asyncio.Future[Reply], reply: Reply) -> Reply:
 
 async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
     """Retention: forget processed deliveries received before `older_than` (dedupe needs only hours)."""
-    result = await session.execute(
-        delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < older_than)
-    )
-    return rows_touched(result)
+    return await webhook_repo.purge_deliveries(session, older_than)
