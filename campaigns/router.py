@@ -30,14 +30,7 @@ async def _view(session: AsyncSession, user: Any, campaign_id: int) -> CampaignO
 
 @router.post("", status_code=201, response_model=CampaignOut)
 async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
-    data = campaign_service.CampaignInput(
-        **{
-            **body.model_dump(),
-            "target_departments": tuple(body.target_departments),
-            "target_extensions": tuple(body.target_extensions),
-        }
-    )
-    campaign = await campaign_service.create_campaign(session, user, data)
+    campaign = await campaign_service.create_campaign(session, user, body.as_input())
     assert campaign.id is not None
     return await _view(session, user, campaign.id)
 

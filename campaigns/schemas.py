@@ -7,30 +7,45 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from campaigns.service import CampaignInput
+
 
 class CampaignIn(BaseModel):
+    """A new campaign as the API takes it: shapes and types only. What the values may be is
+    checked in one place, `campaigns.service.CampaignInput.problems()` (the console's forms go
+    through it too), and every problem is named in one 422."""
+
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[str, Field(min_length=1, max_length=80)]
+    title: str
     starts_on: date
     ends_on: date
     kind: str = "promo"
     department_id: int | None = None
     weekdays: str = "0123456"
-    hour_from: Annotated[int, Field(ge=0, le=23)] = 0
-    hour_until: Annotated[int, Field(ge=1, le=24)] = 24
-    priority: Annotated[int, Field(ge=0, le=100)] = 0
-    weight: Annotated[int, Field(ge=0, le=1000)] = 1
-    cap_per_day: Annotated[int | None, Field(ge=1)] = None
-    cap_per_week: Annotated[int | None, Field(ge=1)] = None
-    cap_total: Annotated[int | None, Field(ge=1)] = None
+    hour_from: int = 0
+    hour_until: int = 24
+    priority: int = 0
+    weight: int = 1
+    cap_per_day: int | None = None
+    cap_per_week: int | None = None
+    cap_total: int | None = None
     post_call_card_news: bool = True
-    youtube_url: Annotated[str | None, Field(max_length=500)] = None
-    policy_url: Annotated[str | None, Field(max_length=500)] = None
+    youtube_url: str | None = None
+    policy_url: str | None = None
     agency_wide: bool = False
-    target_departments: list[int] = Field(default_factory=list, max_length=200)
-    target_extensions: list[str] = Field(default_factory=list, max_length=5000)
+    target_departments: list[int] = Field(default_factory=list)
+    target_extensions: list[str] = Field(default_factory=list)
     agency_id: int | None = None
+
+    def as_input(self) -> CampaignInput:
+        return CampaignInput(
+            **{
+                **self.model_dump(),
+                "target_departments": tuple(self.target_departments),
+                "target_extensions": tuple(self.target_extensions),
+            }
+        )
 
 
 class RejectIn(BaseModel):

@@ -51,8 +51,16 @@ class Conflict(AppError):
 Actor = Principal
 
 
+MAX_URL = 500
+MAX_CAP = 1_000_000_000
+MAX_TARGET_DEPARTMENTS = 200
+MAX_TARGET_EXTENSIONS = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignInput:
+    """A campaign as an editor describes it; `problems()` is the one place its values are checked."""
+
     title: str
     starts_on: date
     ends_on: date
@@ -93,12 +101,14 @@ class CampaignInput:
             out.append("weight: 0-1000")
         for name in ("cap_per_day", "cap_per_week", "cap_total"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                out.append(f"{name}: at least 1 when set")
+            if value is not None and not 1 <= value <= MAX_CAP:
+                out.append(f"{name}: 1-{MAX_CAP} when set")
         for name in ("youtube_url", "policy_url"):
             value = getattr(self, name)
             if value and not value.startswith("https://"):
                 out.append(f"{name}: an https:// address")
+            if value and len(value) > MAX_URL:
+                out.append(f"{name}: at most {MAX_URL} characters")
         if self.youtube_url and not any(
             host in self.youtube_url for host in ("://www.youtube.com/", "://youtube.com/", "://youtu.be/")
         ):
@@ -107,6 +117,10 @@ class CampaignInput:
             out.append("targets: the agency, departments or extensions")
         if any(not (e.isdigit() and 2 <= len(e) <= 8) for e in self.target_extensions):
             out.append("target_extensions: digits, 2-8")
+        if len(self.target_departments) > MAX_TARGET_DEPARTMENTS:
+            out.append(f"target_departments: at most {MAX_TARGET_DEPARTMENTS}")
+        if len(self.target_extensions) > MAX_TARGET_EXTENSIONS:
+            out.append(f"target_extensions: at most {MAX_TARGET_EXTENSIONS}")
         return out
 
 

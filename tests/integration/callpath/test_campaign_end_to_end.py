@@ -162,3 +162,26 @@ async def test_an_oversized_upload_is_refused_while_it_streams(service: Service)
     )
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
+
+
+async def test_the_api_checks_a_campaign_where_the_service_does_and_names_every_problem(
+    service: Service,
+) -> None:
+    """One place checks a campaign's values (CampaignInput.problems()): the API refuses what the
+    service would, hours the wrong way round included, and lists every problem in one 422."""
+    await people(service)
+    csrf = await login(service, "editor@hanbit.go.kr")
+    good = {"title": "한빛 빛축제", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "agency_wide": True}
+    refused = await service.client.post(
+        "/v1/campaigns",
+        json={**good, "title": "가" * 81, "hour_from": 20, "hour_until": 8, "cap_per_day": 0},
+        headers=csrf,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "CampaignProblem"
+    for field in ("title", "hours", "cap_per_day"):
+        assert field in refused.json()["detail"], (field, refused.json())
+    kept = await service.client.post("/v1/campaigns", json=good, headers=csrf)
+    assert kept.status_code == 201, kept.text
+    listed = await service.client.get("/v1/campaigns", headers=csrf)
+    assert [c["title"] for c in listed.json()] == ["한빛 빛축제"]
