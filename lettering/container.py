@@ -28,7 +28,6 @@ from carriers.registry import Carriers, build_carriers
 from kakao_fallback.client import AlimtalkClient
 from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
-from lettering import retention
 from lettering.core.db import GroupCommitter, make_engine, make_sessionmaker
 from lettering.core.phone import PhoneVault, make_vault
 from lettering.core.scheduler import Job, Scheduler
@@ -36,6 +35,7 @@ from lettering.core.settings import Settings
 from lettering.dispatch import jobs as dispatch_jobs
 from lettering.dispatch.service import Dispatcher
 from lettering.optout import service as optout_service
+from lettering.retention import jobs as retention_jobs
 from lettering.snapshots.callpath import CallPathStore, call_path_store
 from lettering.users.throttle import LoginThrottle
 from lettering.webhook.service import WebhookService
@@ -142,7 +142,7 @@ class Container:
         return [
             *campaign_jobs.scheduled(self.sessions, self.carriers.adapters, self.media, self.settings),
             *dispatch_jobs.scheduled(self.dispatcher),
-            *retention.scheduled(self.sessions, self.settings),
+            *retention_jobs.scheduled(self.sessions, self.settings),
         ]
 
     def install(self, state: State) -> None:

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kakao_fallback.models import KakaoMessage
-from lettering import retention
 from lettering.audit import service as audit_service
 from lettering.audit.models import AuditAccessLog
 from lettering.calls.models import CallAttempt, CallRecord
@@ -17,6 +16,8 @@ from lettering.core.db import session_scope, utcnow
 from lettering.core.phone import PhoneVault
 from lettering.keyring.models import PhoneHashAlias
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
+from lettering.retention import jobs as retention_jobs
+from lettering.retention import service as retention
 from lettering.users import service as user_service
 from lettering.verify.models import VerifySpoofReport
 from lettering.webhook.models import WebhookDelivery
@@ -189,7 +190,7 @@ async def test_purge_job_uses_the_settings(sessions: async_sessionmaker[AsyncSes
 
     now = utcnow()
     await seed(sessions, now - timedelta(days=100))
-    job = retention.purge_job(sessions, Settings(_env_file=None, retention_days=30))  # type: ignore[call-arg]
+    job = retention_jobs.purge_job(sessions, Settings(_env_file=None, retention_days=30))  # type: ignore[call-arg]
     report = await job()
     assert (report.numbers_dropped, report.calls_deleted) == (3, 3)  # all but the pending one
-    assert retention.JOB_ID == "retention.purge"
+    assert retention_jobs.JOB_ID == "retention.purge"

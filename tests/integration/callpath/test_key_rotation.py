@@ -29,7 +29,7 @@ from lettering.core.settings import KakaoAgencySettings, KakaoSettings, PhoneKey
 from lettering.keyring import service as keyring_service
 from lettering.keyring.models import PhoneHashAlias
 from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
-from lettering.retention import drop_numbers
+from lettering.retention.service import drop_numbers
 from lettering.webhook.models import WebhookPbx
 from tests.integration.callpath.conftest import Service
 from tests.integration.callpath.test_optout_links import choose, e164, link

@@ -410,7 +410,7 @@ async def test_platform_wide_notice_goes_out_from_the_links_agency(service: Serv
 async def test_a_link_used_days_later_still_gets_its_notice(service: Service) -> None:
     """The call dropped the number long ago; the register kept it for the link's lifetime."""
     from lettering.core.db import utcnow
-    from lettering.retention import drop_numbers
+    from lettering.retention.service import drop_numbers
 
     citizen = "010-0430-1230"
     assert (await call(service, citizen))["lettering"] == "accepted"

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from lettering import retention
 from lettering.core.db import utcnow
 from lettering.core.phone import PhoneVault
 from lettering.keyring import service as keyring_service
+from lettering.retention import service as retention
 from tests.integration.callpath.conftest import Service
 from tests.integration.callpath.test_optout_links import choose, link
 

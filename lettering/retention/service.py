@@ -21,7 +21,6 @@ locks for long, and the whole sweep is idempotent (a second run finds nothing to
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -30,9 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
-from lettering.core.db import session_scope, utcnow
-from lettering.core.scheduler import Job
-from lettering.core.settings import Settings
+from lettering.core.db import session_scope
 from lettering.keyring import service as keyring_service
 from lettering.optout import service as optout_service
 from lettering.users import service as user_service
@@ -41,8 +38,6 @@ from lettering.webhook import service as webhook_service
 
 log = logging.getLogger(__name__)
 
-JOB_ID = "retention.purge"
-JOB_INTERVAL_S = 3600.0
 ACCESS_LOG_DAYS = 730
 BATCH = 1000
 
@@ -144,26 +139,3 @@ async def purge(
     if any(asdict(report).values()):
         log.info("retention sweep: %s", ", ".join(f"{k} {v}" for k, v in asdict(report).items() if v))
     return report
-
-
-def purge_job(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> Callable[[], Awaitable[PurgeReport]]:
-    """The sweep as a scheduler job (id `retention.purge`), with the service's settings."""
-
-    async def run() -> PurgeReport:
-        return await purge(
-            sessions,
-            utcnow(),
-            settings.retention_days,
-            ring_window_s=settings.carriers.ring_window_ms / 1000,
-            access_log_days=settings.access_log_retention_days,
-            link_max_age_days=settings.optout_link_max_age_days,
-        )
-
-    return run
-
-
-def scheduled(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> list[Job]:
-    """The retention sweep and how often it runs."""
-    return [Job("retention.purge", purge_job(sessions, settings), JOB_INTERVAL_S)]

@@ -1,0 +1,1 @@
+"""Retention of personal data: what the service forgets, and when (service.py, jobs.py)."""
