@@ -45,7 +45,7 @@ async def _read_login(request: Request) -> LoginIn:
     else:
         try:
             raw = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             raw = None
     try:
         return LoginIn.model_validate(raw)

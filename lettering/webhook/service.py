@@ -39,6 +39,8 @@ from lettering.webhook.schemas import REQUIRED_BY_TYPE, PbxEvent, SetupResponse
 
 log = logging.getLogger(__name__)
 
+# An event time further than this from its receipt is a PBX clock gone wrong (or a replayed body).
+MAX_EVENT_SKEW = timedelta(days=1)
 # A delivery still unanswered after this long was lost with its process: a retry takes it over.
 STALE_CLAIM = timedelta(seconds=15)
 # How often a duplicate delivery looks for the first one's response in the database.
@@ -73,14 +75,20 @@ def field_error(field: str, msg: str, kind: str = "value_error") -> dict[str, An
     return {"loc": ["body", field], "msg": msg, "type": kind}
 
 
-def parse_event(raw: bytes) -> PbxEvent:
+def parse_event(raw: bytes, received_at: datetime | None = None) -> PbxEvent:
     """Validate the body; every problem is listed with its field. Inputs are never echoed back
-    (they may hold a citizen's number)."""
+    (they may hold a citizen's number). Whatever the bytes, the answer is the event or an
+    InvalidEvent (422), never another exception: a body that cannot be parsed is refused before
+    anything is claimed or stored."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidEvent(
             [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
+        ) from None
+    except RecursionError:
+        raise InvalidEvent(
+            [{"loc": ["body"], "msg": "body is nested too deeply to be an event", "type": "json_invalid"}]
         ) from None
     if not isinstance(body, dict):
         raise InvalidEvent([{"loc": ["body"], "msg": "body must be a JSON object", "type": "dict_type"}])
@@ -91,6 +99,17 @@ def parse_event(raw: bytes) -> PbxEvent:
     except ValidationError as exc:
         for err in exc.errors(include_input=False, include_url=False, include_context=False):
             errors.append({"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]})
+    if event is not None:
+        now = received_at or utcnow()
+        # Aware datetimes subtract without leaving datetime's range (converting 9999-12-31 with
+        # a negative offset to UTC would not).
+        if abs(event.occurred_at - now) > MAX_EVENT_SKEW:
+            errors.append(
+                field_error(
+                    "occurred_at",
+                    f"more than {MAX_EVENT_SKEW.days} day from the time it was received: check the PBX clock",
+                )
+            )
     for name in REQUIRED_BY_TYPE.get(str(body.get("type")), ()):
         if body.get(name) is None and not any(e["loc"][:2] == ["body", name] for e in errors):
             errors.append(field_error(name, f"Field required for {body.get('type')}", "missing"))
@@ -200,7 +219,7 @@ class WebhookService:
         received = time.monotonic()
         registry = self._snapshots.current.pbx
         auth = authenticate(registry, headers, raw, client_host, time.time(), self._tolerance_s)
-        event = parse_event(raw)
+        event = parse_event(raw, utcnow())
         pbx = pbx_for_body(auth, event.pbx_id)
         key = (
             auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"

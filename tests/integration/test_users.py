@@ -240,6 +240,13 @@ async def test_login_input_problems_are_422_without_echoing_the_password(client:
     assert set(body) == {"application/json", "application/x-www-form-urlencoded"}
 
 
+async def test_a_deeply_nested_login_body_is_a_422_not_a_500(client: httpx.AsyncClient) -> None:
+    deep = b"[" * 1100 + b"]" * 1100
+    response = await client.post(LOGIN, content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "body"
+
+
 async def test_unknown_user_wrong_password_and_disabled_user_get_the_same_401(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from lettering.core.clock import SEOUL
 from lettering.verify import service as verify_service
 from lettering.verify.models import VerifySpoofReport
 from tests.integration.callpath.conftest import Service
@@ -23,7 +25,9 @@ def service_overrides() -> dict[str, Any]:
 
 
 async def test_a_real_calls_code_shows_who_called(service: Service) -> None:
-    body = service.event(callee_number="010-0600-1234", occurred_at="2026-11-24T14:02:00+09:00")
+    # An hour ago in Seoul (an event time more than a day away is refused).
+    at = (datetime.now(UTC) - timedelta(hours=1)).astimezone(SEOUL).replace(second=0, microsecond=0)
+    body = service.event(callee_number="010-0600-1234", occurred_at=at.isoformat())
     assert (await service.post(body)).json()["lettering"] == "accepted"
     record = await service.call(body["call_id"])
     assert record.verify_code is not None
@@ -34,7 +38,7 @@ async def test_a_real_calls_code_shows_who_called(service: Service) -> None:
     assert "이 기관에서 실제로 건 전화입니다" in page.text
     assert "한빛특례시" in page.text
     assert "민원여권과" in page.text
-    assert "2026년 11월 24일(화) 14:02" in page.text
+    assert f"{at.year}년 {at.month}월 {at.day}일({'월화수목금토일'[at.weekday()]}) {at:%H:%M}" in page.text
     assert "010-****-1234" in page.text
     assert "<script" not in page.text
     spaced = await service.client.get(

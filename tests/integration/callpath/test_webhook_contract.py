@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from lettering.webhook.models import WebhookDelivery
 from tests.integration.callpath.conftest import SECRET, TOKEN, Service
 
 pytestmark = pytest.mark.integration
@@ -245,7 +248,6 @@ async def test_missed_call_notice_when_ended_arrives_before_the_setup(service: S
     await service.post(service.event(call_id=call_id, callee_number="010-0411-1230"))
 
     async def queued() -> bool:
-        from sqlalchemy import select
 
         from kakao_fallback.models import KakaoMessage
 
@@ -264,3 +266,48 @@ async def test_overlong_webhook_id_is_refused_not_a_500(service: Service) -> Non
     response = await post_raw(service, raw, service.signed_headers(raw, msg_id="m" * 400))
     assert response.status_code == 401
     assert "255" in response.json()["detail"]
+
+
+async def claims_of(service: Service, msg_id: str) -> int:
+    async with service.sessions() as session:
+        found = await session.execute(
+            select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.dedupe_key == msg_id)  # type: ignore[arg-type]
+        )
+        return int(found.scalar_one())
+
+
+async def test_deeply_nested_json_is_a_422_and_its_retry_too_nothing_claimed(service: Service) -> None:
+    raw = b"[" * 1100 + b"]" * 1100
+    headers = service.signed_headers(raw, msg_id="msg_deeply_nested")
+    for _ in range(2):  # the PBX's retry, same webhook-id: refused alike, not poisoned
+        response = await post_raw(service, raw, headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body"]
+        assert "nested" in response.json()["detail"][0]["msg"]
+    nested_in_object = json.dumps({**service.event(), "x_cti": None}).encode()
+    nested_in_object = nested_in_object.replace(b'"x_cti": null', b'"x_cti": ' + b"[" * 1100 + b"]" * 1100)
+    response = await post_raw(service, nested_in_object, service.signed_headers(nested_in_object))
+    assert response.status_code == 422, response.text
+    assert await claims_of(service, "msg_deeply_nested") == 0
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["9999-12-31T23:59:59-10:00", "0001-01-01T00:30:00+01:00", "2020-01-01T09:00:00+09:00"],
+)
+async def test_an_event_time_far_from_now_is_refused_naming_the_field(
+    service: Service, occurred_at: str
+) -> None:
+    body = service.event(occurred_at=occurred_at)
+    raw = json.dumps(body).encode()
+    response = await post_raw(service, raw, service.signed_headers(raw, msg_id="msg_far_time"))
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "occurred_at"]]
+    assert "PBX clock" in response.json()["detail"][0]["msg"]
+    assert await claims_of(service, "msg_far_time") == 0
+
+
+async def test_an_event_time_within_the_day_is_taken(service: Service) -> None:
+    hours_ago = (datetime.now(UTC) - timedelta(hours=20)).astimezone(timezone(timedelta(hours=-10)))
+    response = await service.post(service.event(occurred_at=hours_ago.isoformat()))
+    assert response.status_code == 200, response.text
