@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from campaigns.pages import router as card_news_router
 from campaigns.router import router as campaign_router
@@ -17,6 +20,7 @@ from lettering.container import Container
 from lettering.core.bodylimit import BodySizeLimit
 from lettering.core.errors import install_error_handlers
 from lettering.core.settings import Settings, get_settings
+from lettering.core.templates import TEMPLATE_DIR
 from lettering.dashboard.router import router as alimtalk_router
 from lettering.dispatch.router import router as dispatch_router
 from lettering.observability.health import router as health_router
@@ -29,6 +33,9 @@ from lettering.webhook.router import router as webhook_router
 
 SIMULATOR_MOUNT = "/sim/carriers"
 ALIMTALK_SIMULATOR_MOUNT = "/sim/alimtalk"
+# Third-party assets served from the package (static/vendor/README.md): no page loads from a CDN.
+VENDOR_MOUNT = "/static/vendor"
+SWAGGER_UI = f"{VENDOR_MOUNT}/swagger-ui"
 
 
 def create_app(
@@ -53,7 +60,8 @@ def create_app(
             await stack.enter_async_context(container.running())
             yield
 
-    app = FastAPI(title="Smart lettering", lifespan=lifespan)
+    # /docs is served below from the vendored Swagger UI; ReDoc would need a CDN, so there is none.
+    app = FastAPI(title="Smart lettering", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Bodies are capped while they stream in: uploads at the upload limit, everything else small.
     app.add_middleware(
         BodySizeLimit,
@@ -75,8 +83,25 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(health_router)
 
+    _install_docs(app)
+
     if simulator is not None:
         app.mount(SIMULATOR_MOUNT, simulator)
     if alimtalk_sim is not None:
         app.mount(ALIMTALK_SIMULATOR_MOUNT, alimtalk_sim)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its script, style and icon from the package, not a CDN."""
+    app.mount(VENDOR_MOUNT, StaticFiles(directory=TEMPLATE_DIR.parent / "vendor"), name="vendor")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+        )
