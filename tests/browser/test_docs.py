@@ -28,7 +28,8 @@ async def test_the_api_docs_render_without_internet(service: Service, browser: B
     await context.route("**/*", only_the_service)
     page = await context.new_page()
     response = await page.goto(f"{service.url}/docs")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     operation = page.locator(".opblock-summary-path", has_text="/v1/campaigns").first
     await operation.wait_for(timeout=15_000)
     assert "Smart lettering" in await page.title()
