@@ -49,6 +49,27 @@ def generate_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+SECRET_FORMAT = "whsec_ followed by the base64 of 24-64 random bytes (omit --secret to have one generated)"
+
+
+def check_secret(secret: str) -> None:
+    """Refuse a secret that is not `whsec_` + standard base64 of 24-64 bytes, naming the format."""
+    if not secret.startswith("whsec_"):
+        raise PbxProblem(f"--secret does not start with whsec_; it must be {SECRET_FORMAT}")
+    try:
+        raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        raise PbxProblem(f"--secret is not valid base64 after whsec_; it must be {SECRET_FORMAT}") from None
+    if not 24 <= len(raw) <= 64:
+        raise PbxProblem(f"--secret holds {len(raw)} bytes; it must be {SECRET_FORMAT}")
+    try:
+        Webhook(secret)
+    except Exception:
+        raise PbxProblem(
+            f"--secret is refused by the Standard Webhooks library; it must be {SECRET_FORMAT}"
+        ) from None
+
+
 async def add_pbx(
     session: AsyncSession,
     vault: PhoneVault,
@@ -78,13 +99,7 @@ async def add_pbx(
     shown_token: str | None = None
     if auth_mode == "signed":
         shown_secret = secret or generate_secret()
-        try:
-            Webhook(shown_secret)
-        except Exception:
-            raise PbxProblem("--secret must be whsec_ followed by base64 of 24-64 random bytes") from None
-        raw = base64.b64decode(shown_secret.removeprefix("whsec_"))
-        if not 24 <= len(raw) <= 64:
-            raise PbxProblem(f"--secret must hold 24-64 bytes, got {len(raw)}")
+        check_secret(shown_secret)
         row.secret_sealed = vault.seal_secret(shown_secret)
         row.secret_key_version = vault.key_version
     else:

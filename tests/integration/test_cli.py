@@ -153,3 +153,23 @@ def test_rotate_without_the_old_key_exits_1_and_says_which(
     refused = cli_env.invoke(app, ["keys", "rotate"])
     assert refused.exit_code == 1
     assert "key version 1, which is not configured" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("secret", "says"),
+    [
+        ("abc", "does not start with whsec_"),
+        ("whsec_abc", "not valid base64"),
+        ("whsec_" + "A" * 8, "holds 6 bytes"),
+    ],
+)
+def test_pbx_add_refuses_a_malformed_secret_naming_the_format(
+    cli_env: CliRunner, secret: str, says: str
+) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    refused = cli_env.invoke(app, ["pbx", "add", "--id", "pbx-1", "--agency", "HANBIT", "--secret", secret])
+    assert refused.exit_code == 1
+    assert isinstance(refused.exception, SystemExit), refused.exception  # a message, not a traceback
+    assert says in refused.output
+    assert "whsec_ followed by the base64 of 24-64 random bytes" in refused.output
+    assert "pbx-1" not in cli_env.invoke(app, ["pbx", "list"]).output
