@@ -8,12 +8,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
+from campaigns import repository
 from campaigns import service as campaign_service
-from campaigns.models import Campaign, CampaignImage, CampaignRendition
+from campaigns.models import CampaignRendition
 from campaigns.selection import SNAPSHOT_NAME
 from carriers.base import CarrierAdapter, ContentStatus
 from lettering.core.clock import SEOUL
@@ -45,15 +44,7 @@ async def sync_carrier_content(
     """
     changed = 0
     async with sessions() as session:
-        pending = list(
-            (
-                await session.execute(
-                    select(CampaignRendition)
-                    .where(col(CampaignRendition.carrier_status) == "pending")
-                    .limit(50)
-                )
-            ).scalars()
-        )
+        pending = await repository.pending_renditions(session, limit=50)
     for rendition in pending:
         adapter = adapters.get(rendition.carrier)
         if adapter is None:
@@ -76,12 +67,10 @@ async def sync_carrier_content(
         except Exception as exc:  # a carrier down: try again at the next sweep
             log.warning("content sync %s/%s: %s", rendition.carrier, rendition.sha256[:12], exc)
             continue
+        assert rendition.id is not None
         async with session_scope(sessions) as session:
-            row = await session.get(CampaignRendition, rendition.id)
-            if row is None:
+            if not await repository.update_rendition(session, rendition.id, values):
                 continue
-            for name, value in values.items():
-                setattr(row, name, value)
             if "carrier_status" in values:
                 changed += 1
                 await bump(session, SNAPSHOT_NAME)
@@ -99,33 +88,13 @@ async def expire_ended_files(
     cutoff = utcnow() - timedelta(days=retention_days)
     removed = 0
     async with sessions() as session:
-        ended = list(
-            (
-                await session.execute(
-                    select(Campaign.id).where(col(Campaign.state) == "ended", col(Campaign.ended_at) < cutoff)  # type: ignore[call-overload]
-                )
-            ).scalars()
-        )
+        ended = await repository.ended_before(session, cutoff)
         if not ended:
             return 0
-        images = list(
-            (
-                await session.execute(select(CampaignImage).where(col(CampaignImage.campaign_id).in_(ended)))
-            ).scalars()
-        )
-        still_used = set(
-            (
-                await session.execute(
-                    select(CampaignImage.clean_sha256).where(col(CampaignImage.campaign_id).not_in(ended))  # type: ignore[call-overload]
-                )
-            ).scalars()
-        )
-        renditions = await session.execute(
-            select(CampaignRendition.sha256).where(  # type: ignore[call-overload]
-                col(CampaignRendition.clean_sha256).in_([i.clean_sha256 for i in images])
-            )
-        )
-        rendition_hashes = list(renditions.scalars())
+        images = await repository.images_of_campaigns(session, ended)
+        still_used = await repository.clean_hashes_outside(session, ended)
+        made = await repository.renditions_for(session, [i.clean_sha256 for i in images])
+        rendition_hashes = [r.sha256 for r in made]
     for image in images:
         if image.clean_sha256 in still_used:
             continue

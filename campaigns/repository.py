@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select, update
@@ -125,13 +125,58 @@ async def by_slug(session: AsyncSession, slug: str) -> Campaign | None:
 
 
 async def list_campaigns(
-    session: AsyncSession, scoped: Callable[[Select[Any]], Select[Any]], state: str | None
+    session: AsyncSession, scoped: Callable[[Select[Any], Any], Select[Any]], state: str | None
 ) -> list[Campaign]:
-    """Newest first, through the caller's tenant scope."""
-    query = scoped(select(Campaign).order_by(col(Campaign.id).desc()).limit(500))
+    """Newest first, through the caller's tenant scope (given the query and the agency column)."""
+    query = scoped(select(Campaign).order_by(col(Campaign.id).desc()).limit(500), col(Campaign.agency_id))
     if state:
         query = query.where(col(Campaign.state) == state)
     return list((await session.execute(query)).scalars())
+
+
+# -- the jobs' statements ------------------------------------------------------------------
+
+
+async def pending_renditions(session: AsyncSession, limit: int = 50) -> list[CampaignRendition]:
+    """Renditions whose carrier has not decided yet (or that are not registered yet)."""
+    rows = await session.execute(
+        select(CampaignRendition).where(col(CampaignRendition.carrier_status) == "pending").limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def update_rendition(session: AsyncSession, rendition_id: int, values: Mapping[str, object]) -> bool:
+    """Set `values` on one rendition; False when it is gone."""
+    row = await session.get(CampaignRendition, rendition_id)
+    if row is None:
+        return False
+    for name, value in values.items():
+        setattr(row, name, value)
+    await session.flush()
+    return True
+
+
+async def ended_before(session: AsyncSession, cutoff: datetime) -> list[int]:
+    """Ids of the campaigns that ended before `cutoff`."""
+    rows = await session.execute(
+        select(Campaign.id).where(col(Campaign.state) == "ended", col(Campaign.ended_at) < cutoff)  # type: ignore[call-overload]
+    )
+    return list(rows.scalars())
+
+
+async def images_of_campaigns(session: AsyncSession, ids: Sequence[int]) -> list[CampaignImage]:
+    if not ids:
+        return []
+    rows = await session.execute(select(CampaignImage).where(col(CampaignImage.campaign_id).in_(ids)))
+    return list(rows.scalars())
+
+
+async def clean_hashes_outside(session: AsyncSession, ids: Sequence[int]) -> set[str]:
+    """The cleaned images' hashes that campaigns other than `ids` use."""
+    rows = await session.execute(
+        select(CampaignImage.clean_sha256).where(col(CampaignImage.campaign_id).not_in(ids))  # type: ignore[call-overload]
+    )
+    return set(rows.scalars())
 
 
 # Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which

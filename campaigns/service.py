@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from campaigns import media, preview, renditions, repository
 from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
@@ -563,9 +562,7 @@ async def add_image(
 
 async def list_campaigns(session: AsyncSession, actor: Actor, state: str | None = None) -> list[Campaign]:
     """The actor's agency's campaigns (platform admins: every agency's), newest first."""
-    return await repository.list_campaigns(
-        session, lambda query: scope(query, col(Campaign.agency_id), actor), state
-    )
+    return await repository.list_campaigns(session, lambda query, agency: scope(query, agency, actor), state)
 
 
 async def phone_preview_png(
