@@ -1,8 +1,10 @@
-"""The call path's SQL on call records and attempts.
+"""All of the SQL on call records and attempts.
 
-Plain functions over a Core `Connection`, statements built once per dialect: they run inside the
-units of the call path's group commit (lettering.core.db.GroupCommitter) or, from async code, through
-`run_sync`. Rows leave this module as frozen `CallRecordView`s, never as table rows.
+The call path's statements are plain functions over a Core `Connection`, built once per dialect:
+they run inside the units of the call path's group commit (lettering.core.db.GroupCommitter) or,
+from async code, through `run_sync`. The citizen call check, opt-out pages and retention use the
+async functions at the end, on the caller's session (they only flush). Rows leave this module as
+frozen `CallRecordView`s or plain values, never as table rows.
 """
 
 from __future__ import annotations
@@ -11,18 +13,19 @@ import dataclasses
 import functools
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from carriers.base import PushResult
 from lettering.calls.models import CallAttempt, CallRecord
-from lettering.core.db import table_of, utcnow
+from lettering.core.db import rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
 
@@ -250,6 +253,113 @@ def record_display_result(conn: Connection, public_id: str, result: str, at: dat
         _REPORT_ATTEMPT, {"b_record_id": record_id, "b_ref": public_id, "b_result": result, "b_at": at}
     )
     return int(record_id)
+
+
+# -- the citizen call check, opt-out pages and retention (reached through the service) ----------
+
+
+async def find_call_by_verify_code(
+    session: AsyncSession, code: str, since: datetime
+) -> CallRecordView | None:
+    """The most recent call shown with this verify code, made since `since` (the retention period)."""
+    query = (
+        select(*_VIEW_COLUMNS)
+        .where(CALL.c.verify_code == code, CALL.c.created_at >= since)
+        .order_by(CALL.c.created_at.desc(), CALL.c.id.desc())
+        .limit(1)
+    )
+    return _view((await session.execute(query)).first())
+
+
+async def latest_callee_ciphertext(
+    session: AsyncSession, callee_hash: str
+) -> tuple[bytes, int, int | None, datetime] | None:
+    """(ciphertext, key version, agency id, when) of the newest call still keeping this citizen's number."""
+    query = (
+        select(CALL.c.callee_ciphertext, CALL.c.callee_key_version, CALL.c.agency_id, CALL.c.created_at)
+        .where(CALL.c.callee_hash == callee_hash, CALL.c.callee_ciphertext.is_not(None))
+        .order_by(CALL.c.created_at.desc(), CALL.c.id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    ciphertext, key_version, agency_id, created_at = row
+    return bytes(ciphertext), int(key_version or 1), agency_id, created_at
+
+
+async def calls_keeping_numbers(
+    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
+) -> list[int]:
+    """Ids (ascending, above `after_id`) of calls before `older_than` that still keep the number."""
+    query = (
+        select(CALL.c.id)
+        .where(CALL.c.created_at < older_than, CALL.c.callee_ciphertext.is_not(None), CALL.c.id > after_id)
+        .order_by(CALL.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.execute(query)).scalars()]
+
+
+async def callee_numbers(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[tuple[str, bytes, int, int | None, datetime]]:
+    """(hash, ciphertext, key version, agency id, when) of these calls' numbers, oldest call first."""
+    if not ids:
+        return []
+    query = (
+        select(
+            CALL.c.callee_hash,
+            CALL.c.callee_ciphertext,
+            CALL.c.callee_key_version,
+            CALL.c.agency_id,
+            CALL.c.created_at,
+        )
+        .where(
+            CALL.c.id.in_(list(ids)),
+            CALL.c.callee_ciphertext.is_not(None),
+            CALL.c.callee_hash.is_not(None),
+        )
+        .order_by(CALL.c.created_at, CALL.c.id)
+    )
+    return [
+        (str(h), bytes(ct), int(v or 1), agency, at)
+        for h, ct, v, agency, at in (await session.execute(query)).all()
+    ]
+
+
+async def drop_callee_numbers(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Forget the encrypted number of these calls (the keyed hash stays for counts and opt-outs)."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(CALL)
+        .where(CALL.c.id.in_(list(ids)), CALL.c.callee_ciphertext.is_not(None))
+        .values(callee_ciphertext=None, callee_key_version=None, updated_at=utcnow())
+    )
+    return rows_touched(result)
+
+
+async def calls_made_before(
+    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
+) -> list[int]:
+    """Ids (ascending, above `after_id`) of calls recorded before `older_than` (to delete them)."""
+    query = (
+        select(CALL.c.id)
+        .where(CALL.c.created_at < older_than, CALL.c.id > after_id)
+        .order_by(CALL.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.execute(query)).scalars()]
+
+
+async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete these call records with their carrier attempts; the number of records deleted."""
+    if not ids:
+        return 0
+    await session.execute(delete(ATTEMPT).where(ATTEMPT.c.call_record_id.in_(list(ids))))
+    result = await session.execute(delete(CALL).where(CALL.c.id.in_(list(ids))))
+    return rows_touched(result)
 
 
 # Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which

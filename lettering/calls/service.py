@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from lettering.calls import repository
-from lettering.calls.models import CallAttempt, CallRecord
 from lettering.calls.repository import CallRecordView
-from lettering.core.db import rows_touched, utcnow
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -168,115 +163,12 @@ async def find_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRec
 
 
 # -- the citizen call check, opt-out pages and retention (lettering.verify, lettering.optout,
-#    lettering.retention) ----------------------------------------------------------------------
+#    lettering.retention): their statements live in the repository ------------------------------
 
-
-async def find_call_by_verify_code(session: AsyncSession, code: str, since: datetime) -> CallRecord | None:
-    """The most recent call shown with this verify code, made since `since` (the retention period)."""
-    query = (
-        select(CallRecord)
-        .where(col(CallRecord.verify_code) == code, col(CallRecord.created_at) >= since)
-        .order_by(col(CallRecord.created_at).desc(), col(CallRecord.id).desc())
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def latest_callee_ciphertext(
-    session: AsyncSession, callee_hash: str
-) -> tuple[bytes, int, int | None, datetime] | None:
-    """(ciphertext, key version, agency id, when) of the newest call still keeping this citizen's number."""
-    query = (
-        select(  # type: ignore[call-overload]
-            CallRecord.callee_ciphertext,
-            CallRecord.callee_key_version,
-            CallRecord.agency_id,
-            CallRecord.created_at,
-        )
-        .where(col(CallRecord.callee_hash) == callee_hash, col(CallRecord.callee_ciphertext).is_not(None))
-        .order_by(col(CallRecord.created_at).desc(), col(CallRecord.id).desc())
-        .limit(1)
-    )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    ciphertext, key_version, agency_id, created_at = row
-    return bytes(ciphertext), int(key_version or 1), agency_id, created_at
-
-
-async def calls_keeping_numbers(
-    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
-) -> list[int]:
-    """Ids (ascending, above `after_id`) of calls before `older_than` that still keep the number."""
-    query = (
-        select(CallRecord.id)  # type: ignore[call-overload]
-        .where(
-            col(CallRecord.created_at) < older_than,
-            col(CallRecord.callee_ciphertext).is_not(None),
-            col(CallRecord.id) > after_id,
-        )
-        .order_by(col(CallRecord.id))
-        .limit(limit)
-    )
-    return [int(i) for (i,) in (await session.execute(query)).all()]
-
-
-async def callee_numbers(
-    session: AsyncSession, ids: Sequence[int]
-) -> list[tuple[str, bytes, int, int | None, datetime]]:
-    """(hash, ciphertext, key version, agency id, when) of these calls' numbers, oldest call first."""
-    if not ids:
-        return []
-    query = (
-        select(  # type: ignore[call-overload]
-            CallRecord.callee_hash,
-            CallRecord.callee_ciphertext,
-            CallRecord.callee_key_version,
-            CallRecord.agency_id,
-            CallRecord.created_at,
-        )
-        .where(
-            col(CallRecord.id).in_(list(ids)),
-            col(CallRecord.callee_ciphertext).is_not(None),
-            col(CallRecord.callee_hash).is_not(None),
-        )
-        .order_by(col(CallRecord.created_at), col(CallRecord.id))
-    )
-    return [
-        (str(h), bytes(ct), int(v or 1), agency, at)
-        for h, ct, v, agency, at in (await session.execute(query)).all()
-    ]
-
-
-async def drop_callee_numbers(session: AsyncSession, ids: Sequence[int]) -> int:
-    """Forget the encrypted number of these calls (the keyed hash stays for counts and opt-outs)."""
-    if not ids:
-        return 0
-    result = await session.execute(
-        update(CallRecord)
-        .where(col(CallRecord.id).in_(list(ids)), col(CallRecord.callee_ciphertext).is_not(None))
-        .values(callee_ciphertext=None, callee_key_version=None, updated_at=utcnow())
-    )
-    return rows_touched(result)
-
-
-async def calls_made_before(
-    session: AsyncSession, older_than: datetime, limit: int = 1000, after_id: int = 0
-) -> list[int]:
-    """Ids (ascending, above `after_id`) of calls recorded before `older_than` (to delete them)."""
-    query = (
-        select(CallRecord.id)  # type: ignore[call-overload]
-        .where(col(CallRecord.created_at) < older_than, col(CallRecord.id) > after_id)
-        .order_by(col(CallRecord.id))
-        .limit(limit)
-    )
-    return [int(i) for (i,) in (await session.execute(query)).all()]
-
-
-async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
-    """Delete these call records with their carrier attempts; the number of records deleted."""
-    if not ids:
-        return 0
-    await session.execute(delete(CallAttempt).where(col(CallAttempt.call_record_id).in_(list(ids))))
-    result = await session.execute(delete(CallRecord).where(col(CallRecord.id).in_(list(ids))))
-    return rows_touched(result)
+find_call_by_verify_code = repository.find_call_by_verify_code
+latest_callee_ciphertext = repository.latest_callee_ciphertext
+calls_keeping_numbers = repository.calls_keeping_numbers
+callee_numbers = repository.callee_numbers
+drop_callee_numbers = repository.drop_callee_numbers
+calls_made_before = repository.calls_made_before
+delete_calls = repository.delete_calls
