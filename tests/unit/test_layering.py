@@ -26,7 +26,7 @@ CORE = "lettering.core"
 # Modules allowed to reach another package's private module, and which: key rotation re-encrypts
 # and re-indexes every package's number columns through each package's repository declaration.
 DECLARED: Mapping[str, frozenset[str]] = {
-    "lettering.keyring.service": frozenset(
+    "lettering.keyring.repository": frozenset(
         {
             "lettering.optout.repository",
             "lettering.calls.repository",
