@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kakao_fallback import service as kakao_service
 from lettering.cli.runtime import settings_or_exit, with_session
+from lettering.cli.table import echo_table, seoul
 from lettering.core.db import utcnow
+from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
 
 outbox_app = typer.Typer(help="The AlimTalk outbox, for operators.", no_args_is_help=True)
@@ -24,19 +26,34 @@ def outbox_list(
     ] = None,
     limit: Annotated[int, typer.Option()] = 50,
 ) -> None:
-    """Outbox messages, newest first; dead letters with their last error. Never a phone number."""
+    """Outbox messages, newest first; dead letters with their last error. Never a phone number.
+
+    Times are in Asia/Seoul; TO is the start of the recipient's keyed hash, never the number."""
     settings = settings_or_exit()
-    rows = asyncio.run(
-        with_session(settings, lambda s: kakao_service.list_messages(s, status=status, limit=limit))
-    )
+
+    async def listed(session: AsyncSession) -> list[tuple[str, ...]]:
+        rows = await kakao_service.list_messages(session, status=status, limit=limit)
+        codes = await directory_service.agency_codes(session, sorted({row.agency_id for row in rows}))
+        return [
+            (
+                str(row.id),
+                row.status,
+                row.kind,
+                codes.get(row.agency_id, f"#{row.agency_id}"),
+                str(row.call_record_id) if row.call_record_id is not None else "-",
+                row.recipient_hash[:12],
+                str(row.attempts),
+                seoul(row.created_at),
+                row.last_error or "",
+            )
+            for row in rows
+        ]
+
+    rows = asyncio.run(with_session(settings, listed))
     if not rows:
         typer.echo("no messages")
-    for row in rows:
-        error = f"\t{row.last_error}" if row.last_error else ""
-        typer.echo(
-            f"{row.id}\t{row.status}\t{row.kind}\tagency={row.agency_id}\tcall={row.call_record_id}\t"
-            f"to={row.recipient_hash[:12]}\tattempts={row.attempts}\t{row.created_at:%Y-%m-%d %H:%M}{error}"
-        )
+        return
+    echo_table(("ID", "STATUS", "KIND", "AGENCY", "CALL", "TO", "ATTEMPTS", "CREATED", "LAST ERROR"), rows)
 
 
 @outbox_app.command("retry")

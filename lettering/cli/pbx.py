@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.cli.runtime import fail, settings_or_exit, with_session
+from lettering.cli.table import echo_table, seoul
 from lettering.core.errors import AppError
 from lettering.core.phone import make_vault
 from lettering.webhook.admin import add_pbx, list_pbx
@@ -58,12 +59,24 @@ def pbx_add(
 
 @pbx_app.command("list")
 def pbx_list() -> None:
-    """The registered PBXs (never their secrets)."""
+    """The registered PBXs (never their secrets); times in Asia/Seoul."""
     settings = settings_or_exit()
     rows = asyncio.run(with_session(settings, list_pbx))
-    for row in rows:
-        nets = ", ".join(row.allowed_nets) or "-"
-        state = "enabled" if row.enabled else "disabled"
-        typer.echo(
-            f"{row.id}\tagency={row.agency_id}\t{row.auth_mode}\thold={row.hold_ms}ms\tnets={nets}\t{state}"
-        )
+    if not rows:
+        typer.echo("no PBX registered (add one with `lettering pbx add`)")
+        return
+    echo_table(
+        ("ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS"),
+        [
+            (
+                row.id,
+                row.agency_code,
+                row.auth_mode,
+                f"{row.hold_ms} ms",
+                "enabled" if row.enabled else "disabled",
+                seoul(row.created_at),
+                ", ".join(row.allowed_nets) or "-",
+            )
+            for row in rows
+        ],
+    )

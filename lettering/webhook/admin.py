@@ -7,6 +7,7 @@ import ipaddress
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
@@ -29,11 +30,13 @@ class PbxListing:
     """A registration as listed (never its secret or token)."""
 
     id: str
-    agency_id: int
+    agency_code: str
     auth_mode: str
     hold_ms: int
     allowed_nets: tuple[str, ...]
     enabled: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +137,19 @@ async def pbx_secret(session: AsyncSession, vault: PhoneVault, pbx_id: str | Non
 
 
 async def list_pbx(session: AsyncSession) -> list[PbxListing]:
-    """The registered PBXs, by id."""
+    """The registered PBXs, by id, with their agency's code."""
+    rows = await repository.all_pbx(session)
+    codes = await directory_service.agency_codes(session, sorted({row.agency_id for row in rows}))
     return [
         PbxListing(
             row.id,
-            row.agency_id,
+            codes.get(row.agency_id, f"#{row.agency_id}"),
             row.auth_mode,
             row.hold_ms,
             tuple(json.loads(row.allowed_nets or "[]")),
             row.enabled,
+            row.created_at,
+            row.updated_at,
         )
-        for row in await repository.all_pbx(session)
+        for row in rows
     ]

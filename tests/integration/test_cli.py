@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,15 @@ def test_pbx_add_refuses_a_malformed_secret_naming_the_format(
     assert says in refused.output
     assert "whsec_ followed by the base64 of 24-64 random bytes" in refused.output
     assert "pbx-1" not in cli_env.invoke(app, ["pbx", "list"]).output
+
+
+def test_pbx_list_has_a_header_agency_codes_and_seoul_times(cli_env: CliRunner) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    assert cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"]).exit_code == 0
+    listed = cli_env.invoke(app, ["pbx", "list"])
+    assert listed.exit_code == 0, listed.output
+    header, row = listed.output.splitlines()
+    assert header.split() == ["ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS"]
+    assert row.split()[:4] == ["hanbit-main", "HANBIT", "signed", "500"]
+    assert "agency=" not in listed.output
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d KST", row), row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -138,3 +138,33 @@ def test_purge_deletes_old_finished_messages_only(runner: CliRunner, database_ur
     result = runner.invoke(app, ["outbox", "purge", "--older-than-days", "90"])
     assert "1 finished message(s) purged" in result.output
     assert statuses(database_url) == ["dead", "dead", "queued"]
+
+
+def test_list_has_a_header_agency_codes_and_seoul_times(runner: CliRunner, database_url: str) -> None:
+    seed(database_url)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        row = await session.get(KakaoMessage, 1)
+        row.created_at = datetime(2026, 12, 3, 6, 4, tzinfo=UTC)
+
+    run(database_url, work)
+    result = runner.invoke(app, ["outbox", "list"])
+    assert result.exit_code == 0, result.output
+    header, *lines = result.output.splitlines()
+    assert header.split() == [
+        "ID",
+        "STATUS",
+        "KIND",
+        "AGENCY",
+        "CALL",
+        "TO",
+        "ATTEMPTS",
+        "CREATED",
+        "LAST",
+        "ERROR",
+    ]
+    assert len(lines) == 4
+    first = next(line for line in lines if line.startswith("1 "))
+    assert "HANBIT" in first
+    assert "agency=" not in result.output
+    assert "2026-12-03 15:04 KST" in first
