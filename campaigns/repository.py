@@ -18,6 +18,16 @@ from lettering.core.db import table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
 
+# Row ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite). A larger id names no row, and
+# asking the database for it is an error there, not an empty answer.
+MAX_ROW_ID = 2**31 - 1
+
+
+async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    if not 1 <= campaign_id <= MAX_ROW_ID:
+        return None
+    return await session.get(Campaign, campaign_id)
+
 
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:
     """Approved campaigns whose dates have not passed."""

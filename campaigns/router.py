@@ -15,6 +15,7 @@ from campaigns.errors import BadUpload, UploadTooLarge
 from campaigns.media import MediaStore
 from campaigns.schemas import CampaignIn, CampaignOut, CampaignSummary, RejectIn, UploadedImage
 from lettering.core.deps import SessionDep, provided
+from lettering.core.ids import RowId
 from lettering.users.deps import CurrentUser
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -47,7 +48,7 @@ async def list_(session: SessionDep, user: CurrentUser, state: str | None = None
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
+async def read(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _view(session, user, campaign_id)
 
 
@@ -58,7 +59,7 @@ async def read(campaign_id: int, session: SessionDep, user: CurrentUser) -> Camp
     responses={422: {"description": "a required field is missing or the body is refused"}},
 )
 async def upload_image(
-    campaign_id: int,
+    campaign_id: RowId,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
@@ -114,28 +115,28 @@ async def _transition(
 
 
 @router.post("/{campaign_id}/submit", response_model=CampaignOut)
-async def submit(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
+async def submit(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.submit_campaign)
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignOut)
-async def approve(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
+async def approve(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.approve_campaign)
 
 
 @router.post("/{campaign_id}/reject", response_model=CampaignOut)
-async def reject(campaign_id: int, body: RejectIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
+async def reject(campaign_id: RowId, body: RejectIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.reject_campaign, body.reason)
 
 
 @router.post("/{campaign_id}/end", response_model=CampaignOut)
-async def end(campaign_id: int, session: SessionDep, user: CurrentUser) -> CampaignOut:
+async def end(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.end_campaign)
 
 
 @router.get("/{campaign_id}/preview/{carrier}.png")
 async def preview(
-    campaign_id: int, carrier: str, session: SessionDep, user: CurrentUser, media: MediaDep
+    campaign_id: RowId, carrier: str, session: SessionDep, user: CurrentUser, media: MediaDep
 ) -> Response:
     """How the lettering looks on a ringing phone of this carrier (before submitting)."""
     png = await campaign_service.phone_preview_png(session, user, campaign_id, carrier, media)

@@ -254,7 +254,7 @@ def may_edit(actor: Actor, campaign: Campaign) -> bool:
 
 
 async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
-    campaign = await session.get(Campaign, campaign_id)
+    campaign = await repository.campaign_by_id(session, campaign_id)
     if campaign is None or not visible(actor, campaign):
         raise NotFound(f"no campaign {campaign_id}")
     return campaign

@@ -1,0 +1,97 @@
+"""The campaign API in process (both backends): path ids the database cannot hold, who may target
+what, and the image sizes each carrier needs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lettering.app import create_app
+from lettering.core.db import session_scope
+from lettering.users import service as user_service
+from tests.integration.callpath.conftest import seed_directory, service_settings
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery"
+BEYOND_64_BITS = 2**63
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    editor: dict[str, str]  # headers: the 민원여권과 (HANBIT-0100) editor's bearer token
+    admin: dict[str, str]  # the HANBIT agency admin
+    approver: dict[str, str]
+
+
+async def bearer(
+    session: AsyncSession, email: str, role: str, department: str | None = None
+) -> dict[str, str]:
+    user = await user_service.create_user(
+        session, email, email.split("@")[0], PASSWORD, role, "HANBIT", department
+    )
+    return {"authorization": f"Bearer {await user_service.create_api_token(session, user.id, 'test')}"}
+
+
+@contextlib.asynccontextmanager
+async def running(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Api]:
+    await seed_directory(sessions)
+    async with session_scope(sessions) as session:
+        editor = await bearer(session, "editor@hanbit.go.kr", "editor", "HANBIT-0100")
+        admin = await bearer(session, "admin@hanbit.go.kr", "admin")
+        approver = await bearer(session, "approver@hanbit.go.kr", "approver")
+    app = create_app(service_settings(database_url, "http://testserver"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, editor, admin, approver)
+
+
+@pytest.fixture
+async def api(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Api]:
+    async with running(database_url, sessions) as api:
+        yield api
+
+
+# -- path ids -----------------------------------------------------------------------------------
+
+
+ID_PATHS = (
+    ("GET", "/v1/campaigns/{id}"),
+    ("GET", "/v1/campaigns/{id}/preview/skt.png"),
+    ("POST", "/v1/campaigns/{id}/images"),
+    ("POST", "/v1/campaigns/{id}/submit"),
+    ("POST", "/v1/campaigns/{id}/approve"),
+    ("POST", "/v1/campaigns/{id}/reject"),
+    ("POST", "/v1/campaigns/{id}/end"),
+)
+
+
+async def test_a_path_id_beyond_64_bits_is_a_422_naming_the_field(api: Api) -> None:
+    for method, path in ID_PATHS:
+        body = {"json": {"reason": "x"}} if path.endswith("reject") else {}
+        for bad in (BEYOND_64_BITS, 10**30, 0, -1):
+            response = await api.client.request(method, path.format(id=bad), headers=api.admin, **body)
+            assert response.status_code == 422, (path, bad, response.text)
+            assert response.json()["detail"][0]["loc"] == ["path", "campaign_id"], response.text
+        largest = await api.client.request(
+            method, path.format(id=BEYOND_64_BITS - 1), headers=api.admin, **body
+        )
+        assert largest.status_code in (404, 422), (path, largest.text)  # unknown (or no upload): never a 500
+
+
+async def test_an_id_no_row_can_have_is_a_404_on_every_database(api: Api) -> None:
+    """INTEGER ids are 32 bits on PostgreSQL: a larger one in range of the path is an unknown campaign."""
+    for big in (2**31 - 1, 2**31, BEYOND_64_BITS - 1):
+        for method, path in ID_PATHS:
+            if path.endswith("images"):
+                continue  # the upload's body is checked first
+            body = {"json": {"reason": "x"}} if path.endswith("reject") else {}
+            response = await api.client.request(method, path.format(id=big), headers=api.admin, **body)
+            assert response.status_code == 404, (path, big, response.text)
