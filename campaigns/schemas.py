@@ -7,7 +7,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaigns.service import CampaignInput
+from campaigns.service import CampaignInput, ExtensionTarget
+
+
+class ExtensionTargetIn(BaseModel):
+    """An extension as the directory publishes it: its department's code and its number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str
+    extension: str
 
 
 class CampaignIn(BaseModel):
@@ -21,7 +30,7 @@ class CampaignIn(BaseModel):
     starts_on: date
     ends_on: date
     kind: str = "promo"
-    department_id: int | None = None
+    department: str | None = Field(default=None, description="The owning department's code.")
     weekdays: str = "0123456"
     hour_from: int = 0
     hour_until: int = 24
@@ -34,8 +43,8 @@ class CampaignIn(BaseModel):
     youtube_url: str | None = None
     policy_url: str | None = None
     agency_wide: bool = False
-    target_departments: list[int] = Field(default_factory=list)
-    target_extensions: list[str] = Field(default_factory=list)
+    target_departments: list[str] = Field(default_factory=list, description="Department codes.")
+    target_extensions: list[ExtensionTargetIn] = Field(default_factory=list)
     agency_id: int | None = None
 
     def as_input(self) -> CampaignInput:
@@ -43,7 +52,9 @@ class CampaignIn(BaseModel):
             **{
                 **self.model_dump(),
                 "target_departments": tuple(self.target_departments),
-                "target_extensions": tuple(self.target_extensions),
+                "target_extensions": tuple(
+                    ExtensionTarget(t.department, t.extension) for t in self.target_extensions
+                ),
             }
         )
 
@@ -73,15 +84,15 @@ class ImageOut(BaseModel):
 
 
 class TargetOut(BaseModel):
-    kind: str
-    department_id: int | None
+    kind: str  # agency | department | extension
+    department: str | None  # the department's code
     extension: str | None
 
 
 class CampaignOut(BaseModel):
     id: int
     agency_id: int
-    department_id: int | None
+    department: str | None  # the owning department's code; None: the agency
     title: str
     kind: str
     state: str

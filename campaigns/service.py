@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -54,6 +54,18 @@ MAX_URL = 500
 MAX_CAP = 1_000_000_000
 MAX_TARGET_DEPARTMENTS = 200
 MAX_TARGET_EXTENSIONS = 5000
+MAX_CODE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionTarget:
+    """One extension, named as the directory publishes it: its department's code and its number."""
+
+    department: str
+    extension: str
+
+    def __str__(self) -> str:
+        return f"{self.department} {self.extension}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +76,7 @@ class CampaignInput:
     starts_on: date
     ends_on: date
     kind: str = "promo"
-    department_id: int | None = None  # None: the whole agency (approvers and admins only)
+    department: str | None = None  # the owning department's code; None: the agency (agency admins)
     weekdays: str = "0123456"
     hour_from: int = 0
     hour_until: int = 24
@@ -76,10 +88,11 @@ class CampaignInput:
     post_call_card_news: bool = True
     youtube_url: str | None = None
     policy_url: str | None = None
-    # Targets: agency-wide, or departments and/or extensions of this agency.
+    # Targets: agency-wide, or departments (by code) and/or extensions of this agency. An editor
+    # targets only their own department's extensions; anything wider needs an agency admin.
     agency_wide: bool = False
-    target_departments: tuple[int, ...] = ()
-    target_extensions: tuple[str, ...] = ()
+    target_departments: tuple[str, ...] = ()
+    target_extensions: tuple[ExtensionTarget, ...] = ()
     agency_id: int | None = None  # platform admins choose; everyone else acts for their own agency
 
     def problems(self) -> list[str]:
@@ -114,8 +127,22 @@ class CampaignInput:
             out.append("youtube_url: a YouTube address")
         if not (self.agency_wide or self.target_departments or self.target_extensions):
             out.append("targets: the agency, departments or extensions")
-        if any(not (e.isdigit() and 2 <= len(e) <= 8) for e in self.target_extensions):
-            out.append("target_extensions: digits, 2-8")
+        bad_codes = [
+            code
+            for code in (
+                self.department,
+                *self.target_departments,
+                *(t.department for t in self.target_extensions),
+            )
+            if code is not None and not 1 <= len(code.strip()) <= MAX_CODE
+        ]
+        if bad_codes:
+            out.append(f"departments: a department code of 1-{MAX_CODE} characters, not {bad_codes[0]!r}")
+        bad = [
+            t for t in self.target_extensions if not (t.extension.isdigit() and 2 <= len(t.extension) <= 8)
+        ]
+        if bad:
+            out.append(f"target_extensions: digits, 2-8, not {bad[0].extension!r}")
         if len(self.target_departments) > MAX_TARGET_DEPARTMENTS:
             out.append(f"target_departments: at most {MAX_TARGET_DEPARTMENTS}")
         if len(self.target_extensions) > MAX_TARGET_EXTENSIONS:
@@ -172,8 +199,10 @@ def make_snapshot_builder(
                     cap_per_week=c.cap_per_week,
                     cap_total=c.cap_total,
                     agency_wide=any(t.kind == "agency" for t in own),
-                    departments=frozenset(t.department_id for t in own if t.department_id is not None),
-                    extensions=frozenset(t.extension for t in own if t.extension),
+                    departments=frozenset(
+                        t.department_id for t in own if t.kind == "department" and t.department_id is not None
+                    ),
+                    extensions=frozenset(t.extension for t in own if t.kind == "extension" and t.extension),
                     content_refs=MappingProxyType(refs),
                     inline=MappingProxyType(inline),
                     post_call_title=c.title[:20],
@@ -261,22 +290,17 @@ async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) ->
 
 
 async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInput) -> Campaign:
-    """A new draft owned by the actor's department (editors) or as chosen (approvers, admins)."""
+    """A new draft. An editor's campaign belongs to their department and targets only its
+    extensions; the whole agency or other departments need an agency admin."""
     problems = data.problems()
     if problems:
         raise CampaignProblem("; ".join(problems))
     agency_id = _acting_agency(actor, data.agency_id)
-    department_id = data.department_id
-    if actor.role == "editor":
-        if actor.department_id is None:
-            raise NotAllowed("an editor needs a department")
-        if department_id not in (None, actor.department_id):
-            raise NotAllowed("editors create campaigns for their own department")
-        department_id = actor.department_id
-    named = [d for d in (department_id, *data.target_departments) if d is not None]
-    foreign = await directory_service.foreign_departments(session, agency_id, named)
-    if foreign:
-        raise CampaignProblem(f"departments not of this agency: {', '.join(map(str, sorted(set(foreign))))}")
+    codes = await _department_ids(session, agency_id, data)
+    department_id = codes[data.department] if data.department is not None else None
+    if not actor.is_admin:
+        department_id = await _check_own_department(session, actor, data, department_id)
+    await _check_extensions(session, agency_id, data.target_extensions)
     campaign = Campaign(
         agency_id=agency_id,
         department_id=department_id,
@@ -301,18 +325,101 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
     session.add(campaign)
     await session.flush()
     assert campaign.id is not None
-    _set_targets(session, campaign.id, data)
+    _set_targets(session, campaign.id, data, codes)
     await session.flush()
     return campaign
 
 
-def _set_targets(session: AsyncSession, campaign_id: int, data: CampaignInput) -> None:
+async def _department_ids(session: AsyncSession, agency_id: int, data: CampaignInput) -> dict[str, int]:
+    """Department code -> id for every code the input names; codes of no department of this
+    agency (unknown, or another agency's) are one 422 naming them."""
+    named = {code for code in (data.department, *data.target_departments) if code is not None}
+    named |= {t.department for t in data.target_extensions}
+    ids: dict[str, int] = {}
+    foreign: list[str] = []
+    for code in sorted(named):
+        found = await directory_service.department_for_code(session, code)
+        if found is None or found[1] != agency_id:
+            foreign.append(code)
+        else:
+            ids[code] = found[0]
+    if foreign:
+        raise CampaignProblem(f"departments not of this agency: {', '.join(foreign)}")
+    return ids
+
+
+async def _check_extensions(
+    session: AsyncSession, agency_id: int, targets: Sequence[ExtensionTarget]
+) -> None:
+    """Each extension target is an extension of the department it names, per the directory."""
+    if not targets:
+        return
+    directory = await directory_service.build_directory_snapshot(session)
+    wrong = []
+    for target in targets:
+        found = directory.extension(agency_id, target.extension)
+        if found is None or found.department_code != target.department:
+            wrong.append(str(target))
+    if wrong:
+        raise CampaignProblem(f"target_extensions: not an extension of that department: {', '.join(wrong)}")
+
+
+async def _check_own_department(
+    session: AsyncSession, actor: Actor, data: CampaignInput, department_id: int | None
+) -> int:
+    """The owning department of a campaign by someone who is not an agency admin: their own,
+    and every target inside it; a refusal names the target refused."""
+    if actor.department_id is None:
+        refused = (
+            "agency_wide"
+            if data.agency_wide
+            else ", ".join([*data.target_departments, *map(str, data.target_extensions)])
+        )
+        raise NotAllowed(
+            f"{refused}: targeting needs an agency admin or an account of that department (yours has none)"
+        )
+    own = (await directory_service.department_codes(session, [actor.department_id])).get(
+        actor.department_id, ""
+    )
+    if department_id not in (None, actor.department_id):
+        raise NotAllowed(
+            f"department {data.department}: you create campaigns for your own department ({own}) only"
+        )
+    if data.agency_wide:
+        raise NotAllowed(
+            f"agency_wide: targeting the whole agency needs an agency admin; target {own} or its extensions"
+        )
+    others = [code for code in data.target_departments if code != own]
+    if others:
+        raise NotAllowed(
+            f"target_departments {', '.join(others)}: another department needs an agency admin;"
+            f" you target {own}"
+        )
+    outside = [str(t) for t in data.target_extensions if t.department != own]
+    if outside:
+        raise NotAllowed(
+            f"target_extensions {', '.join(outside)}: another department's extensions need an agency admin;"
+            f" you target {own}'s"
+        )
+    return actor.department_id
+
+
+def _set_targets(
+    session: AsyncSession, campaign_id: int, data: CampaignInput, ids: Mapping[str, int]
+) -> None:
     if data.agency_wide:
         session.add(CampaignTarget(campaign_id=campaign_id, kind="agency"))
-    for department_id in data.target_departments:
-        session.add(CampaignTarget(campaign_id=campaign_id, kind="department", department_id=department_id))
-    for extension in data.target_extensions:
-        session.add(CampaignTarget(campaign_id=campaign_id, kind="extension", extension=extension))
+    for code in dict.fromkeys(data.target_departments):
+        session.add(CampaignTarget(campaign_id=campaign_id, kind="department", department_id=ids[code]))
+    for target in dict.fromkeys(data.target_extensions):
+        session.add(
+            CampaignTarget(
+                campaign_id=campaign_id,
+                kind="extension",
+                department_id=ids[target.department],
+                extension=target.extension,
+            )
+        )
 
 
 async def submit_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
@@ -399,23 +506,28 @@ class CampaignView:
     campaign: Campaign
     images: list[CampaignImage] = field(default_factory=list)
     targets: list[CampaignTarget] = field(default_factory=list)
+    department_codes: Mapping[int, str] = field(default_factory=dict)  # id -> code, for the answer
 
 
 async def campaign_view(session: AsyncSession, actor: Actor, campaign_id: int) -> CampaignView:
     campaign = await get_campaign(session, actor, campaign_id)
+    targets = await repository.targets_of(session, [campaign_id])
+    ids = {d for d in (campaign.department_id, *(t.department_id for t in targets)) if d is not None}
     return CampaignView(
         campaign,
         await repository.images_of(session, campaign_id),
-        await repository.targets_of(session, [campaign_id]),
+        targets,
+        await directory_service.department_codes(session, sorted(ids)),
     )
 
 
 def as_dict(view: CampaignView) -> dict[str, Any]:
-    c = view.campaign
+    """The campaign as the API answers it: departments by code, never by row id."""
+    c, codes = view.campaign, view.department_codes
     return {
         "id": c.id,
         "agency_id": c.agency_id,
-        "department_id": c.department_id,
+        "department": codes.get(c.department_id) if c.department_id is not None else None,
         "title": c.title,
         "kind": c.kind,
         "state": c.state,
@@ -446,7 +558,12 @@ def as_dict(view: CampaignView) -> dict[str, Any]:
             for i in view.images
         ],
         "targets": [
-            {"kind": t.kind, "department_id": t.department_id, "extension": t.extension} for t in view.targets
+            {
+                "kind": t.kind,
+                "department": codes.get(t.department_id) if t.department_id is not None else None,
+                "extension": t.extension,
+            }
+            for t in view.targets
         ],
         "created_by": c.created_by,
         "decided_by": c.decided_by,

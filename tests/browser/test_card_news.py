@@ -41,7 +41,7 @@ async def published_card_news(service: Service) -> dict[str, str]:
             "title": "여권 발급 이렇게 빨라졌어요",
             "starts_on": "2026-01-01",
             "ends_on": "2027-12-31",
-            "agency_wide": True,
+            "target_departments": ["HANBIT-0100"],
             "policy_url": "https://www.hanbit.go.kr/passport",
         },
         headers=as_editor,

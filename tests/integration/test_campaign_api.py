@@ -95,3 +95,81 @@ async def test_an_id_no_row_can_have_is_a_404_on_every_database(api: Api) -> Non
             body = {"json": {"reason": "x"}} if path.endswith("reject") else {}
             response = await api.client.request(method, path.format(id=big), headers=api.admin, **body)
             assert response.status_code == 404, (path, big, response.text)
+
+
+# -- who may target what ------------------------------------------------------------------------
+
+CAMPAIGN = {"title": "여권 발급 안내", "starts_on": "2026-01-01", "ends_on": "2027-12-31"}
+
+
+def no_row_ids(value: object) -> bool:
+    if isinstance(value, dict):
+        return "department_id" not in value and all(no_row_ids(v) for v in value.values())
+    if isinstance(value, list):
+        return all(no_row_ids(v) for v in value)
+    return True
+
+
+async def test_an_editor_targets_only_their_own_departments_extensions(api: Api) -> None:
+    """An editor of HANBIT-0100 (extensions 2114, 2115): nothing wider, and each refusal names the target."""
+    for body, named, status in (
+        ({"agency_wide": True}, "agency_wide", 403),
+        ({"target_departments": ["HANBIT-0001"]}, "HANBIT-0001", 403),
+        (
+            {"target_extensions": [{"department": "HANBIT-0001", "extension": "2000"}]},
+            "HANBIT-0001 2000",
+            403,
+        ),
+        ({"department": "HANBIT-0001", "target_departments": ["HANBIT-0100"]}, "HANBIT-0001", 403),
+        (
+            {"target_extensions": [{"department": "HANBIT-0100", "extension": "2000"}]},
+            "HANBIT-0100 2000",
+            422,
+        ),
+        ({"target_departments": ["PUREUN-0001"]}, "PUREUN-0001", 422),
+        ({"target_departments": ["NO-SUCH"]}, "NO-SUCH", 422),
+    ):
+        refused = await api.client.post("/v1/campaigns", json={**CAMPAIGN, **body}, headers=api.editor)
+        assert refused.status_code == status, (body, refused.text)
+        assert named in refused.json()["detail"], (body, refused.json())
+    approver = await api.client.post(
+        "/v1/campaigns", json={**CAMPAIGN, "agency_wide": True}, headers=api.approver
+    )
+    assert approver.status_code == 403, approver.text
+    assert "agency_wide" in approver.json()["detail"]
+
+    own = await api.client.post(
+        "/v1/campaigns",
+        json={
+            **CAMPAIGN,
+            "target_departments": ["HANBIT-0100"],
+            "target_extensions": [{"department": "HANBIT-0100", "extension": "2115"}],
+        },
+        headers=api.editor,
+    )
+    assert own.status_code == 201, own.text
+    assert own.json()["department"] == "HANBIT-0100"
+    assert own.json()["targets"] == [
+        {"kind": "department", "department": "HANBIT-0100", "extension": None},
+        {"kind": "extension", "department": "HANBIT-0100", "extension": "2115"},
+    ]
+    assert no_row_ids(own.json())
+
+
+async def test_an_agency_admin_targets_the_agency_and_any_of_its_departments(api: Api) -> None:
+    wide = await api.client.post(
+        "/v1/campaigns",
+        json={**CAMPAIGN, "agency_wide": True, "target_departments": ["HANBIT-0001"]},
+        headers=api.admin,
+    )
+    assert wide.status_code == 201, wide.text
+    assert wide.json()["department"] is None
+    assert wide.json()["targets"] == [
+        {"kind": "agency", "department": None, "extension": None},
+        {"kind": "department", "department": "HANBIT-0001", "extension": None},
+    ]
+    foreign = await api.client.post(
+        "/v1/campaigns", json={**CAMPAIGN, "target_departments": ["PUREUN-0001"]}, headers=api.admin
+    )
+    assert foreign.status_code == 422
+    assert "PUREUN-0001" in foreign.json()["detail"]

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns import service as campaign_service
 from campaigns.models import CampaignImage
-from campaigns.service import CampaignInput
+from campaigns.service import CampaignInput, ExtensionTarget
 from lettering.core.db import session_scope
 from lettering.core.errors import AppError, NotFound
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment
+from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.users.deps import Principal
 from lettering.users.models import UserAccount
 
@@ -29,6 +29,7 @@ class World:
     editor: Principal
     other_editor: Principal
     approver: Principal
+    admin: Principal
     foreign_approver: Principal
     platform: Principal
     department_id: int
@@ -47,11 +48,23 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> World:
         tourism = DirectoryDepartment(agency_id=hanbit.id, code="H-2", name="관광과")
         session.add_all([passport, tourism])
         await session.flush()
+        assert passport.id is not None
+        assert tourism.id is not None
+        for department_id, extension in ((passport.id, "2114"), (passport.id, "2115"), (tourism.id, "3000")):
+            session.add(
+                DirectoryExtension(
+                    agency_id=hanbit.id,
+                    department_id=department_id,
+                    extension=extension,
+                    caller_number=f"031-5180-{extension}",
+                )
+            )
         people = {}
         for key, role, agency, dept in (
             ("editor", "editor", hanbit.id, passport.id),
             ("other_editor", "editor", hanbit.id, tourism.id),
             ("approver", "approver", hanbit.id, None),
+            ("admin", "admin", hanbit.id, None),
             ("foreign_approver", "approver", pureun.id, None),
             ("platform", "platform_admin", None, None),
         ):
@@ -76,7 +89,7 @@ def draft(**changes: object) -> CampaignInput:
         "title": "한빛 빛축제",
         "starts_on": date(2026, 11, 1),
         "ends_on": date(2026, 12, 31),
-        "agency_wide": True,
+        "target_departments": ("H-1",),  # the editor's own department, by its code
     }
     values.update(changes)
     return CampaignInput(**values)  # type: ignore[arg-type]
@@ -121,11 +134,11 @@ async def test_draft_submit_approve_by_someone_else(
 async def test_an_approver_cannot_approve_their_own(
     sessions: async_sessionmaker[AsyncSession], world: World
 ) -> None:
-    campaign = await act(sessions, campaign_service.create_campaign, world.approver, draft())
+    campaign = await act(sessions, campaign_service.create_campaign, world.admin, draft(agency_wide=True))
     await with_image(sessions, campaign.id)
-    await act(sessions, campaign_service.submit_campaign, world.approver, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.admin, campaign.id)
     with pytest.raises(AppError, match="someone other than its author"):
-        await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+        await act(sessions, campaign_service.approve_campaign, world.admin, campaign.id)
 
 
 async def test_rejection_goes_back_to_draft_with_the_reason(
@@ -175,7 +188,7 @@ async def test_invalid_input_lists_every_problem(
         hour_from=20,
         hour_until=8,
         youtube_url="http://x",
-        agency_wide=False,
+        target_departments=(),
     )
     with pytest.raises(AppError) as caught:
         await act(sessions, campaign_service.create_campaign, world.editor, bad)
@@ -236,13 +249,69 @@ async def test_another_agencys_departments_cannot_be_targeted(
         )
         session.add(foreign)
         await session.flush()
-        foreign_id = foreign.id
-    with pytest.raises(AppError, match=f"departments not of this agency: {foreign_id}"):
+    with pytest.raises(AppError, match="departments not of this agency: P-1"):
         await act(
             sessions,
             campaign_service.create_campaign,
-            world.approver,
-            draft(agency_wide=False, target_departments=(foreign_id,)),
+            world.admin,
+            draft(target_departments=("P-1",)),
         )
     with pytest.raises(AppError, match="departments not of this agency"):
-        await act(sessions, campaign_service.create_campaign, world.approver, draft(department_id=foreign_id))
+        await act(sessions, campaign_service.create_campaign, world.admin, draft(department="P-1"))
+
+
+async def test_an_editor_targets_only_their_own_departments_extensions(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    for refused, named in (
+        (draft(agency_wide=True), "agency_wide"),
+        (draft(target_departments=("H-2",)), "target_departments H-2"),
+        (draft(target_departments=(), target_extensions=(ExtensionTarget("H-2", "3000"),)), "H-2 3000"),
+        (draft(department="H-2"), "department H-2"),
+    ):
+        with pytest.raises(AppError, match=named) as caught:
+            await act(sessions, campaign_service.create_campaign, world.editor, refused)
+        assert caught.value.status_code == 403
+    with pytest.raises(AppError, match="agency_wide"):
+        await act(sessions, campaign_service.create_campaign, world.approver, draft(agency_wide=True))
+    wrong = draft(target_extensions=(ExtensionTarget("H-1", "3000"),))
+    with pytest.raises(AppError, match="not an extension of that department: H-1 3000"):
+        await act(sessions, campaign_service.create_campaign, world.editor, wrong)
+    wide = await act(
+        sessions,
+        campaign_service.create_campaign,
+        world.admin,
+        draft(agency_wide=True, target_departments=("H-2",)),
+    )
+    assert wide.department_id is None
+
+
+async def test_an_extension_target_is_that_extension_only(
+    sessions: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    only = draft(target_departments=(), target_extensions=(ExtensionTarget("H-1", "2115"),))
+    campaign = await act(sessions, campaign_service.create_campaign, world.editor, only)
+    view = await act(sessions, campaign_service.campaign_view, world.editor, campaign.id)
+    answer = campaign_service.as_dict(view)
+    assert answer["department"] == "H-1"
+    assert answer["targets"] == [{"kind": "extension", "department": "H-1", "extension": "2115"}]
+    await with_image(sessions, campaign.id)
+    await act(sessions, campaign_service.submit_campaign, world.editor, campaign.id)
+    await act(sessions, campaign_service.approve_campaign, world.approver, campaign.id)
+    async with sessions() as session:
+        snapshot = await campaign_service.make_snapshot_builder("https://lettering.example.kr")(session)
+    from campaigns.selection import select_campaign
+
+    at = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    for extension, shown in (("2115", True), ("2114", False)):
+        chosen = select_campaign(
+            snapshot,
+            agency_id=world.editor.agency_id or 0,
+            department_id=world.department_id,
+            extension=extension,
+            call_id="c",
+            at=at,
+            counts=campaign_service.NO_COUNTS,
+            promo_allowed=True,
+        )
+        assert (chosen.campaign is not None) is shown, (extension, chosen.explanation)

@@ -35,16 +35,17 @@ def poster() -> bytes:
 
 
 async def people(service: Service) -> dict[str, str]:
-    """An editor of 민원여권과 and an approver; the approver's API token."""
+    """An editor of 민원여권과 and an approver; their API tokens."""
     async with session_scope(service.sessions) as session:
-        await user_service.create_user(
+        editor = await user_service.create_user(
             session, "editor@hanbit.go.kr", "편집자", PASSWORD, "editor", "HANBIT", "HANBIT-0100"
         )
+        editor_token = await user_service.create_api_token(session, editor.id, "e2e")
         approver = await user_service.create_user(
             session, "approver@hanbit.go.kr", "승인자", PASSWORD, "approver", "HANBIT"
         )
         token = await user_service.create_api_token(session, approver.id, "e2e")
-    return {"approver_token": token}
+    return {"approver_token": token, "editor_token": editor_token}
 
 
 async def login(service: Service, email: str) -> dict[str, str]:
@@ -62,8 +63,7 @@ async def test_upload_submit_approve_then_a_call_carries_the_campaign(service: S
             "title": "한빛 빛축제",
             "starts_on": "2026-01-01",
             "ends_on": "2027-12-31",
-            "target_departments": [],
-            "agency_wide": True,
+            "target_departments": ["HANBIT-0100"],
             "priority": 5,
         },
         headers=csrf,
@@ -126,7 +126,7 @@ async def test_upload_submit_approve_then_a_call_carries_the_campaign(service: S
     assert 'href="/o/' in with_token.text
     record = await service.call(seen["reply"]["call_id"])
     assert record.campaign_id == cid
-    assert f"campaign {cid}: priority 5, agency target" in record.explanation
+    assert f"campaign {cid}: priority 5, department target" in record.explanation
 
     page = await service.client.get(f"/c/{campaign['slug']}")
     assert page.status_code == 200
@@ -149,16 +149,21 @@ async def test_an_oversized_upload_is_refused_while_it_streams(service: Service)
         for _ in range(200):
             yield b"x" * 65536
 
-    approver = {"authorization": f"Bearer {(await people(service))['approver_token']}"}
+    editor = {"authorization": f"Bearer {(await people(service))['editor_token']}"}
     created = await service.client.post(
         "/v1/campaigns",
-        json={"title": "큰 파일", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "agency_wide": True},
-        headers=approver,
+        json={
+            "title": "큰 파일",
+            "starts_on": "2026-01-01",
+            "ends_on": "2027-12-31",
+            "target_departments": ["HANBIT-0100"],
+        },
+        headers=editor,
     )
     response = await service.client.post(
         f"/v1/campaigns/{created.json()['id']}/images",
         content=body(),
-        headers={"content-type": "multipart/form-data; boundary=zzz", **approver},
+        headers={"content-type": "multipart/form-data; boundary=zzz", **editor},
     )
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
@@ -171,7 +176,12 @@ async def test_the_api_checks_a_campaign_where_the_service_does_and_names_every_
     service would, hours the wrong way round included, and lists every problem in one 422."""
     await people(service)
     csrf = await login(service, "editor@hanbit.go.kr")
-    good = {"title": "한빛 빛축제", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "agency_wide": True}
+    good = {
+        "title": "한빛 빛축제",
+        "starts_on": "2026-01-01",
+        "ends_on": "2027-12-31",
+        "target_departments": ["HANBIT-0100"],
+    }
     refused = await service.client.post(
         "/v1/campaigns",
         json={**good, "title": "가" * 81, "hour_from": 20, "hour_until": 8, "cap_per_day": 0},

@@ -54,7 +54,12 @@ async def foreign_objects(service: Service, bearer: dict[str, str]) -> dict[str,
     editor = {"authorization": f"Bearer {bearer['HANBIT:editor']}"}
     created = await service.client.post(
         "/v1/campaigns",
-        json={"title": "한빛 축제", "starts_on": "2026-01-01", "ends_on": "2027-12-31", "agency_wide": True},
+        json={
+            "title": "한빛 축제",
+            "starts_on": "2026-01-01",
+            "ends_on": "2027-12-31",
+            "target_departments": ["HANBIT-0100"],
+        },
         headers=editor,
     )
     assert created.status_code == 201, created.text
