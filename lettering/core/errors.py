@@ -53,6 +53,7 @@ _WHAT = {
     409: "The resource is not in a state that allows this.",
     413: "The body is larger than this operation accepts.",
     415: "The body's content type is not one this operation reads.",
+    422: "The input is not valid: `detail` names each field and what is wrong with it.",
     429: "Too many requests: wait for `Retry-After` seconds.",
     503: "Not ready: try again after `Retry-After` seconds.",
 }

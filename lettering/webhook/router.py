@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from lettering.core.deps import lookup
-from lettering.core.errors import AppError
+from lettering.core.errors import AppError, errors
 from lettering.webhook.deps import WebhooksDep
+from lettering.webhook.schemas import PbxEvent, RecordedResponse, SetupResponse
 from lettering.webhook.service import WebhookService
 
 router = APIRouter()
@@ -40,7 +41,22 @@ class BodyTooLarge(AppError):
         super().__init__(f"body is larger than {MAX_BODY_BYTES} bytes")
 
 
-@router.post(PATH, tags=["pbx"])
+@router.post(
+    PATH,
+    tags=["pbx"],
+    response_model=SetupResponse,
+    responses={
+        200: {"description": "call.setup: what the phone is shown (or why not), within the hold budget"},
+        202: {"model": RecordedResponse, "description": "call.answered / call.ended: recorded"},
+        **errors(401, 403, 413, 422, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PbxEvent.model_json_schema()}},
+        }
+    },
+)
 async def pbx_event(request: Request, service: WebhooksDep) -> JSONResponse:
     """One PBX event per request (spec/pbx-webhook.md)."""
     declared = request.headers.get("content-length")
