@@ -38,6 +38,7 @@ from lettering.optout import service as optout_service
 from lettering.retention import jobs as retention_jobs
 from lettering.snapshots.callpath import CallPathStore, call_path_store
 from lettering.users.throttle import LoginThrottle
+from lettering.verify import service as verify_service
 from lettering.webhook.service import WebhookService
 
 # How long stopping waits for a background pass under way before cancelling it.
@@ -64,12 +65,14 @@ class Container:
     relay: Relay
     upload_limits: campaign_service.UploadLimits
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    verify_limits: verify_service.VerifyLimits = field(init=False)
     scheduler: Scheduler = field(init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.engine, self.jobs())
+        self.verify_limits = verify_service.VerifyLimits.from_settings(self.settings)
 
     @classmethod
     async def build(
@@ -170,6 +173,7 @@ class Container:
                 self.media,
                 self.upload_limits,
                 self.login_throttle,
+                self.verify_limits,
             )
         }
 

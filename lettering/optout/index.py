@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from lettering.optout import repository
-from lettering.optout.models import ALL_AGENCIES, OptoutState
+from lettering.optout.models import ALL_AGENCIES
 
 SNAPSHOT_NAME = repository.SNAPSHOT_NAME
 Scope = Literal["none", "promo", "all"]
@@ -41,20 +39,11 @@ class OptoutIndex:
 
 async def build_optout_index(session: AsyncSession) -> OptoutIndex:
     """Load every opt-out currently in force."""
-    rows = await session.execute(
-        select(OptoutState.callee_hash, OptoutState.agency_id, OptoutState.scope).where(  # type: ignore[call-overload]
-            OptoutState.scope != "none"
-        )
-    )
-    return OptoutIndex(scopes=MappingProxyType({(h, a): s for h, a, s in rows.all()}))
+    return OptoutIndex(scopes=MappingProxyType(await repository.scopes_in_force(session)))
 
 
 async def scope_now(session: AsyncSession, callee_hash: str, agency_id: int) -> Scope:
     """The opt-out in force right now, read from the database (senders off the hot path)."""
-    rows = await session.execute(
-        select(OptoutState.agency_id, OptoutState.scope).where(  # type: ignore[call-overload]
-            OptoutState.callee_hash == callee_hash, col(OptoutState.agency_id).in_([agency_id, ALL_AGENCIES])
-        )
-    )
-    index = OptoutIndex(scopes=MappingProxyType({(callee_hash, a): s for a, s in rows.all()}))
+    stored = await repository.scopes_of(session, callee_hash, [agency_id, ALL_AGENCIES])
+    index = OptoutIndex(scopes=MappingProxyType({(callee_hash, a): s for a, s in stored.items()}))
     return index.scope_for(callee_hash, agency_id)

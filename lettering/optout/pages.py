@@ -10,19 +10,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from lettering.audit import service as audit_service
 from lettering.core.db import utcnow
-from lettering.core.deps import SessionDep, SettingsDep, VaultDep
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
 from lettering.core.settings import Settings
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
 from lettering.optout import service
 from lettering.optout.models import ALL_AGENCIES
+from lettering.snapshots.callpath import CallPathStore
+from lettering.snapshots.service import SnapshotStore
 
 # Never cached or indexed; the link (a credential of sorts) never leaks through a Referer header.
 HEADERS = {
@@ -35,18 +37,19 @@ NEUTRAL_STATUS = 404
 
 router = APIRouter(include_in_schema=False)
 
+SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
-def _subject(request: Request, token: str) -> service.OptoutSubject | None:
-    settings: Settings = request.app.state.settings
+
+def _subject(settings: Settings, token: str) -> service.OptoutSubject | None:
     return service.read_optout_token(
         service.link_keys(settings), token, settings.optout_link_max_age_days * 86_400
     )
 
 
-def _is_platform(request: Request) -> bool:
+def _is_platform(snapshots: CallPathStore) -> bool:
     """A province platform (several agencies) offers the choice for every agency at once."""
-    snapshot: directory_service.DirectorySnapshot = request.app.state.snapshots.current.directory
-    return len(snapshot.agencies) > 1
+    directory: directory_service.DirectorySnapshot = snapshots.current.directory
+    return len(directory.agencies) > 1
 
 
 def _neutral() -> HTMLResponse:
@@ -54,16 +57,20 @@ def _neutral() -> HTMLResponse:
 
 
 def _render(
-    request: Request, token: str, page: service.LinkPage, status_code: int = 200, **extra: Any
+    settings: Settings,
+    snapshots: CallPathStore,
+    token: str,
+    page: service.LinkPage,
+    status_code: int = 200,
+    **extra: Any,
 ) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
     html = render(
         "optout.html",
         page=page,
         token=token,
         form_token=service.form_token(service.link_keys(settings), token),
         labels=service.SCOPE_LABELS,
-        platform=_is_platform(request),
+        platform=_is_platform(snapshots),
         result=extra.get("result"),
         error=extra.get("error"),
     )
@@ -71,22 +78,29 @@ def _render(
 
 
 @router.api_route("/o/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def optout_page(token: str, request: Request, session: SessionDep, vault: VaultDep) -> HTMLResponse:
+async def optout_page(
+    token: str, session: SessionDep, settings: SettingsDep, vault: VaultDep, snapshots: SnapshotsDep
+) -> HTMLResponse:
     """The confirmation page: masked number, agency, current choice and the choices. Reads only."""
-    subject = _subject(request, token)
+    subject = _subject(settings, token)
     page = await service.link_page(session, vault, subject)
     if page is None:
         return _neutral()
-    return _render(request, token, page)
+    return _render(settings, snapshots, token, page)
 
 
 @router.post("/o/{token}", response_class=HTMLResponse)
 async def optout_change(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, vault: VaultDep
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    snapshots: SnapshotsDep,
 ) -> HTMLResponse:
     """Apply the choice sent from the confirmation page (needs its csrf_token)."""
     keys = service.link_keys(settings)
-    subject = _subject(request, token)
+    subject = _subject(settings, token)
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     page = await service.link_page(session, vault, subject)
@@ -98,11 +112,13 @@ async def optout_change(
     scope = service.as_scope(fields.get("scope", ""))
     target = fields.get("target", "agency")
     if scope is None or target not in ("agency", "platform"):
-        return _render(request, token, page, 400, error="받을 방법을 하나 골라 주세요.")
+        return _render(settings, snapshots, token, page, 400, error="받을 방법을 하나 골라 주세요.")
     agency_id = subject.agency_id
     if target == "platform":
-        if not _is_platform(request):
-            return _render(request, token, page, 400, error="이 서비스에서는 고를 수 없는 범위입니다.")
+        if not _is_platform(snapshots):
+            return _render(
+                settings, snapshots, token, page, 400, error="이 서비스에서는 고를 수 없는 범위입니다."
+            )
         agency_id = ALL_AGENCIES
     key = settings.phone_hash_key.get_secret_value()
     client = request.client.host if request.client else "unknown"
@@ -119,7 +135,8 @@ async def optout_change(
         user_agent_hash=audit_service.hash_client(key, "ua", request.headers.get("user-agent", "")),
     )
     return _render(
-        request,
+        settings,
+        snapshots,
         token,
         page,
         result={

@@ -6,16 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from kakao_fallback import service as kakao_service
 from lettering.calls import service as call_service
-from lettering.core.db import rows_touched, table_of, utcnow
-from lettering.core.db_upsert import insert_for
 from lettering.core.phone import PhoneVault
-from lettering.optout.models import CitizenNumber, OptoutState
+from lettering.optout import repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +24,17 @@ class RetainedNumber:
 
 async def retained_number(session: AsyncSession, callee_hash: str) -> RetainedNumber | None:
     """The newest encrypted copy of this citizen's number kept by a call, a message or the register."""
-    kept = await session.execute(
-        select(  # type: ignore[call-overload]
-            CitizenNumber.ciphertext,
-            CitizenNumber.key_version,
-            CitizenNumber.agency_id,
-            CitizenNumber.last_contact_at,
-        ).where(col(CitizenNumber.callee_hash) == callee_hash)
-    )
+    kept = await repository.kept_number(session, callee_hash)
     found = [
         RetainedNumber(bytes(row[0]), int(row[1]), row[2], row[3])
         for row in (
             await call_service.latest_callee_ciphertext(session, callee_hash),
             await kakao_service.latest_recipient_ciphertext(session, callee_hash),
-            kept.first(),
         )
         if row is not None
     ]
+    if kept is not None:
+        found.append(RetainedNumber(kept.ciphertext, kept.key_version, kept.agency_id, kept.last_contact_at))
     return max(found, key=lambda r: r.at) if found else None
 
 
@@ -58,49 +48,19 @@ async def keep_number(
     contact_at: datetime,
 ) -> None:
     """Keep (or refresh) a citizen's encrypted number in the register; the newest contact wins."""
-    table = table_of(CitizenNumber)
-    await session.execute(
-        insert_for(session, table)
-        .values(
-            callee_hash=callee_hash,
-            ciphertext=ciphertext,
-            key_version=key_version,
-            agency_id=agency_id,
-            last_contact_at=contact_at,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.callee_hash])
-    )
-    await session.execute(
-        update(CitizenNumber)
-        .where(col(CitizenNumber.callee_hash) == callee_hash, col(CitizenNumber.last_contact_at) < contact_at)
-        .values(
-            ciphertext=ciphertext, key_version=key_version, agency_id=agency_id, last_contact_at=contact_at
-        )
+    await repository.keep_number(
+        session,
+        callee_hash=callee_hash,
+        ciphertext=ciphertext,
+        key_version=key_version,
+        agency_id=agency_id,
+        contact_at=contact_at,
     )
 
 
 async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: int = 1000) -> int:
     """Delete register rows last contacted before `older_than` that no opt-out in force needs."""
-    needed = select(col(OptoutState.callee_hash)).where(col(OptoutState.scope) != "none")
-    ids = (
-        (
-            await session.execute(
-                select(CitizenNumber.id)  # type: ignore[call-overload]
-                .where(
-                    col(CitizenNumber.last_contact_at) < older_than,
-                    col(CitizenNumber.callee_hash).not_in(needed),
-                )
-                .limit(batch)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return 0
-    result = await session.execute(delete(CitizenNumber).where(col(CitizenNumber.id).in_(list(ids))))
-    return rows_touched(result)
+    return await repository.forget_numbers(session, older_than, batch=batch)
 
 
 def open_number(vault: PhoneVault, retained: RetainedNumber | None) -> str | None:

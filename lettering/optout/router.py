@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from lettering.audit import service as audit_service
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep
-from lettering.core.errors import AppError
 from lettering.core.phone import NotAPhoneNumber, mask_national, parse_number
 from lettering.directory import service as directory_service
 from lettering.optout import service
+from lettering.optout.errors import NotAMobileNumber
 from lettering.optout.models import ALL_AGENCIES
+from lettering.optout.schemas import OptoutIn, OptoutOut
 from lettering.users.deps import CurrentAdmin, resolve_agency
 from lettering.users.errors import RoleForbidden
 
 router = APIRouter(prefix="/v1/optouts", tags=["optouts"])
 
 EVERY_AGENCY_CODE = "*"
-
-
-class NotAMobileNumber(AppError):
-    status_code = 422
-
-
-class OptoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    number: str = Field(
-        min_length=1, max_length=32, description="The citizen's mobile number, e.g. 010-1234-5678."
-    )
-    scope: Literal["promo", "all", "none"]
-    agency_code: str | None = Field(
-        default=None,
-        max_length=32,
-        description="The agency; '*' for every agency (platform admins only). Agency admins: their own.",
-    )
-    reason: str = Field(min_length=2, max_length=300, description="Why, e.g. 'phone request 2026-11-24'.")
-
-
-class OptoutOut(BaseModel):
-    changed: bool
-    from_scope: str
-    to_scope: str
-    agency_code: str
-    masked_number: str
-    history_id: int | None
-    notice: str  # queued | unchanged | not_sent
 
 
 @router.post("", response_model=OptoutOut)

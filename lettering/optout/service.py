@@ -17,6 +17,7 @@ from lettering.core.clock import SEOUL
 from lettering.core.phone import PhoneVault, hash_prefix, mask_national
 from lettering.directory import service as directory_service
 from lettering.keyring import service as keyring_service
+from lettering.optout import repository
 from lettering.optout.index import SCOPES, SNAPSHOT_NAME, OptoutIndex, Scope, build_optout_index, scope_now
 from lettering.optout.links import (
     _NOBODY,
@@ -33,7 +34,7 @@ from lettering.optout.links import (
     read_optout_token,
 )
 from lettering.optout.links import _token_digest as _token_digest  # used by tests of the form token
-from lettering.optout.models import ALL_AGENCIES, OptoutHistory
+from lettering.optout.models import ALL_AGENCIES
 from lettering.optout.register import (
     RetainedNumber,
     forget_numbers,
@@ -198,10 +199,8 @@ async def apply_change(
             idempotency_key=f"optout-{change.history_id}",
         )
         notice = "queued"
-    history = await session.get(OptoutHistory, change.history_id)
-    if history is not None:  # the row is append-only; its notice outcome is part of the change
-        history.notice = notice
-        await session.flush()
+    # The row is append-only; its notice outcome is part of the change.
+    await repository.set_notice(session, change.history_id, notice)
     log.info(
         "opt-out %s agency %s: %s -> %s via %s (history %s); notice %s",
         hash_prefix(callee_hash),

@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from lettering.core.db import rows_touched, table_of
-from lettering.core.db_upsert import insert_for
+from lettering.optout import repository
 from lettering.optout.index import SCOPES, SNAPSHOT_NAME, Scope
-from lettering.optout.models import ALL_AGENCIES, OptoutHistory, OptoutState
+from lettering.optout.models import ALL_AGENCIES, OptoutHistory
 from lettering.snapshots.service import bump
 
 
@@ -41,13 +38,8 @@ def _scope(value: str | None) -> Scope:
 
 async def current_scopes(session: AsyncSession, callee_hash: str, agency_id: int) -> dict[int, Scope]:
     """The citizen's own choices for this agency and for every agency (agency id -> scope)."""
-    rows = await session.execute(
-        select(OptoutState.agency_id, OptoutState.scope).where(  # type: ignore[call-overload]
-            OptoutState.callee_hash == callee_hash,
-            col(OptoutState.agency_id).in_(sorted({agency_id, ALL_AGENCIES})),
-        )
-    )
-    return {int(a): _scope(s) for a, s in rows.all()}
+    stored = await repository.scopes_of(session, callee_hash, [agency_id, ALL_AGENCIES])
+    return {a: _scope(s) for a, s in stored.items()}
 
 
 async def change_optout(
@@ -70,32 +62,17 @@ async def change_optout(
     """
     if to_scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}")
-    table = table_of(OptoutState)
     # Make sure the row exists, then lock it: two changes at once are applied one after the other,
     # and each history row names the scope it really changed from.
-    inserted = await session.execute(
-        insert_for(session, table)
-        .values(callee_hash=callee_hash, agency_id=agency_id, scope="none", updated_at=now)
-        .on_conflict_do_nothing(index_elements=[table.c.callee_hash, table.c.agency_id])
-    )
-    state = (
-        await session.execute(
-            select(OptoutState)
-            .where(col(OptoutState.callee_hash) == callee_hash, col(OptoutState.agency_id) == agency_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    inserted = await repository.ensure_state(session, callee_hash, agency_id, now)
+    state = await repository.lock_state(session, callee_hash, agency_id)
     from_scope = _scope(state.scope)
     if from_scope == to_scope:
-        if rows_touched(inserted):
+        if inserted:
             # Nothing changes: leave no row behind (a fresh "none" row would look like a newer
             # choice than one kept under an older key version's hash, see lettering/keyring).
-            await session.delete(state)
-            await session.flush()
+            await repository.drop_state(session, state)
         return OptoutChange(callee_hash, agency_id, from_scope, to_scope, None)
-    state.scope = to_scope
-    state.updated_at = now
     history = OptoutHistory.model_validate(
         {
             "callee_hash": callee_hash,
@@ -110,17 +87,12 @@ async def change_optout(
             "created_at": now,
         }
     )
-    session.add(history)
+    history_id = await repository.save_change(session, state, to_scope, now, history)
     await bump(session, SNAPSHOT_NAME)
     await session.flush()
-    return OptoutChange(callee_hash, agency_id, from_scope, to_scope, history.id)
+    return OptoutChange(callee_hash, agency_id, from_scope, to_scope, history_id)
 
 
 async def history_of(session: AsyncSession, callee_hash: str) -> list[OptoutHistory]:
     """Every change of one citizen's choices, oldest first."""
-    rows = await session.execute(
-        select(OptoutHistory)
-        .where(col(OptoutHistory.callee_hash) == callee_hash)
-        .order_by(col(OptoutHistory.id))
-    )
-    return list(rows.scalars())
+    return await repository.history_of(session, callee_hash)

@@ -11,19 +11,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from lettering.audit import service as audit_service
 from lettering.core.clock import SEOUL
 from lettering.core.db import utcnow
-from lettering.core.deps import SessionDep, SettingsDep, VaultDep
-from lettering.core.settings import Settings
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
 from lettering.core.templates import render
 from lettering.verify import service
 
@@ -33,22 +31,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Con
 router = APIRouter(include_in_schema=False)
 
 
-@dataclass(slots=True)
-class Limits:
-    lookups: service.RateLimiter
-    reports: service.RateLimiter
-
-
-def _limits(request: Request) -> Limits:
-    """The app's in-memory limits (made on first use: one per app, so per process)."""
-    limits: Limits | None = getattr(request.app.state, "verify_limits", None)
-    if limits is None:
-        settings: Settings = request.app.state.settings
-        limits = request.app.state.verify_limits = Limits(
-            service.RateLimiter(settings.verify_rate_limit, settings.verify_rate_window_s),
-            service.RateLimiter(settings.verify_report_limit, settings.verify_rate_window_s),
-        )
-    return limits
+LimitsDep = Annotated[service.VerifyLimits, Depends(provided(service.VerifyLimits))]
 
 
 def _client(request: Request) -> str:
@@ -85,7 +68,12 @@ async def _form_fields(request: Request) -> dict[str, str] | None:
 
 @router.api_route("/verify", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def verify_page(
-    request: Request, session: SessionDep, settings: SettingsDep, vault: VaultDep, code: str | None = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    vault: VaultDep,
+    limits: LimitsDep,
+    code: str | None = None,
 ) -> HTMLResponse:
     """The forms; with `code`, the call it belongs to (counts against the limit).
 
@@ -93,7 +81,7 @@ async def verify_page(
     code = (code or "").strip()[:40]
     if not code:
         return _page()
-    wait = _limits(request).lookups.hit(_client(request))
+    wait = limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     normalized = service.normalize_code(code)
@@ -104,7 +92,7 @@ async def verify_page(
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def check_number(request: Request, session: SessionDep) -> HTMLResponse:
+async def check_number(request: Request, session: SessionDep, limits: LimitsDep) -> HTMLResponse:
     """ "Is this the city's number, and whose?": the directory's answer (counts against the limit)."""
     fields = await _form_fields(request)
     if fields is None:
@@ -112,7 +100,7 @@ async def check_number(request: Request, session: SessionDep) -> HTMLResponse:
     number = fields.get("number", "").strip()[:40]
     if not number:
         return _page(400, number_error="확인할 전화번호를 넣어 주세요. 예: 031-5180-2114")
-    wait = _limits(request).lookups.hit(_client(request))
+    wait = limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     try:
@@ -136,10 +124,12 @@ def _seen_at(raw: str) -> datetime | None:
 
 
 @router.post("/verify/report", response_class=HTMLResponse)
-async def report_spoofing(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def report_spoofing(
+    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+) -> HTMLResponse:
     """ "이 전화는 시청이 건 것이 아닙니다": store the report (hashed IP only) and warn the agency."""
     client = _client(request)
-    wait = _limits(request).reports.hit(client)
+    wait = limits.reports.hit(client)
     if wait is not None:
         return _too_many(wait)
     fields = await _form_fields(request)

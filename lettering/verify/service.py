@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from lettering.calls import service as call_service
-from lettering.core.db import rows_touched
 from lettering.core.phone import NotAPhoneNumber, PhoneVault, format_national, mask_national, parse_number
+from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
-from lettering.verify.models import VerifySpoofReport
+from lettering.verify import repository
 
 log = logging.getLogger("lettering.verify")
 
@@ -88,6 +86,22 @@ class RateLimiter:
             oldest = sorted(self._uses, key=lambda k: self._uses[k][-1])
             for key in oldest[: len(oldest) // 2 + 1]:
                 del self._uses[key]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyLimits:
+    """The per-IP limits of `/verify`: lookups (by code or number) and reports, one pair per
+    process (the container builds it from the settings)."""
+
+    lookups: RateLimiter
+    reports: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VerifyLimits:
+        return cls(
+            RateLimiter(settings.verify_rate_limit, settings.verify_rate_window_s),
+            RateLimiter(settings.verify_report_limit, settings.verify_rate_window_s),
+        )
 
 
 # -- by code --------------------------------------------------------------------------------------
@@ -202,18 +216,14 @@ async def report_spoof(
     kept = e164
     if agency is None and parse_number(e164).is_kr_mobile:
         kept = mask_national(e164)
-    report = VerifySpoofReport.model_validate(
-        {
-            "shown_number": kept,
-            "agency_id": agency.agency_id if agency else None,
-            "seen_at": seen_at,
-            "note": scrub_note(note),
-            "ip_hash": ip_hash,
-        }
+    report_id = await repository.add_report(
+        session,
+        shown_number=kept,
+        agency_id=agency.agency_id if agency else None,
+        seen_at=seen_at,
+        note=scrub_note(note),
+        ip_hash=ip_hash,
     )
-    session.add(report)
-    await session.flush()
-    assert report.id is not None
     display = format_national(e164) if kept == e164 else kept
     if agency is not None:
         log.warning(
@@ -221,47 +231,27 @@ async def report_spoof(
             agency.agency_code,
             display,
             optout_service.seoul_text(seen_at) if seen_at else "an unknown time",
-            report.id,
+            report_id,
         )
     else:
-        log.info("spoofing report %d for a number that is no agency's", report.id)
+        log.info("spoofing report %d for a number that is no agency's", report_id)
     return SpoofReportResult(
-        report.id, display, agency.agency_code if agency else None, agency.agency_name if agency else None
+        report_id, display, agency.agency_code if agency else None, agency.agency_name if agency else None
     )
 
 
 async def spoof_report_counts(session: AsyncSession, since: datetime | None = None) -> dict[int, int]:
     """Reports per agency (agency id -> count), for the dashboard; reports matching no agency are left out."""
-    query = (
-        select(VerifySpoofReport.agency_id, func.count())  # type: ignore[call-overload]
-        .where(col(VerifySpoofReport.agency_id).is_not(None))
-        .group_by(VerifySpoofReport.agency_id)
-    )
-    if since is not None:
-        query = query.where(col(VerifySpoofReport.created_at) >= since)
-    return {int(agency_id): int(count) for agency_id, count in (await session.execute(query)).all()}
+    return await repository.report_counts(session, since)
 
 
 async def spoofed_numbers(
     session: AsyncSession, agency_id: int, since: datetime | None = None
 ) -> list[tuple[str, int]]:
     """An agency's reported numbers with their report counts, most reported first."""
-    query = (
-        select(VerifySpoofReport.shown_number, func.count())  # type: ignore[call-overload]
-        .where(col(VerifySpoofReport.agency_id) == agency_id)
-        .group_by(VerifySpoofReport.shown_number)
-        .order_by(func.count().desc(), VerifySpoofReport.shown_number)
-    )
-    if since is not None:
-        query = query.where(col(VerifySpoofReport.created_at) >= since)
-    return [(str(number), int(count)) for number, count in (await session.execute(query)).all()]
+    return await repository.numbers_reported(session, agency_id, since)
 
 
 async def forget_report_ips(session: AsyncSession, older_than: datetime) -> int:
     """Drop the hashed IP of reports older than `older_than` (the counts stay)."""
-    result = await session.execute(
-        update(VerifySpoofReport)
-        .where(col(VerifySpoofReport.created_at) < older_than, col(VerifySpoofReport.ip_hash).is_not(None))
-        .values(ip_hash=None)
-    )
-    return rows_touched(result)
+    return await repository.forget_report_ips(session, older_than)
