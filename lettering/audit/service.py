@@ -11,50 +11,31 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from lettering.audit.models import AuditAccessLog
-from lettering.core.db import rows_touched
-
-AccessLogView = AuditAccessLog
+from lettering.audit import repository
+from lettering.audit.repository import AccessLogView
 
 
 async def log_access(
     session: AsyncSession, user_id: int, action: str, record_kind: str, record_id: int, reason: str
-) -> AuditAccessLog:
+) -> AccessLogView:
     """Append one access-log row in the caller's transaction (it commits with what it records)."""
-    row = AuditAccessLog.model_validate(
-        {
-            "user_id": user_id,
-            "action": action[:32],
-            "record_kind": record_kind[:32],
-            "record_id": record_id,
-            "reason": reason.strip()[:300],
-        }
+    return await repository.add_access(
+        session, user_id, action[:32], record_kind[:32], record_id, reason.strip()[:300]
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def access_log(
     session: AsyncSession, *, record_kind: str | None = None, record_id: int | None = None, limit: int = 100
-) -> list[AuditAccessLog]:
+) -> list[AccessLogView]:
     """Access-log rows, newest first, optionally for one record."""
-    query = select(AuditAccessLog).order_by(col(AuditAccessLog.id).desc()).limit(limit)
-    if record_kind is not None:
-        query = query.where(col(AuditAccessLog.record_kind) == record_kind)
-    if record_id is not None:
-        query = query.where(col(AuditAccessLog.record_id) == record_id)
-    return list((await session.execute(query)).scalars())
+    return await repository.access_log(session, record_kind=record_kind, record_id=record_id, limit=limit)
 
 
 async def purge_access_log(session: AsyncSession, older_than: datetime) -> int:
     """Delete access-log rows written before `older_than` (only the retention job calls this)."""
-    result = await session.execute(delete(AuditAccessLog).where(col(AuditAccessLog.created_at) < older_than))
-    return rows_touched(result)
+    return await repository.purge_access_log(session, older_than)
 
 
 def hash_client(key_b64: str, kind: str, value: str) -> str:
