@@ -32,6 +32,7 @@ from PIL import Image
 from campaigns.media import CLEAN_COVER, MediaRefused, fit_inside
 from carriers import kt, lgu, skt
 from carriers.http import ImageSpec
+from lettering.core.templates import with_particle
 
 PAD_COLOUR = (255, 255, 255)
 MIN_QUALITY = 40
@@ -81,6 +82,65 @@ RENDITION_SPECS: dict[str, RenditionSpec] = {
 for _rendition_spec in RENDITION_SPECS.values():
     if _rendition_spec.size[0] > CLEAN_COVER[0] or _rendition_spec.size[1] > CLEAN_COVER[1]:
         raise RuntimeError(f"{_rendition_spec.carrier}: frame {_rendition_spec.size} exceeds {CLEAN_COVER}")
+
+
+# Each frame shows the image fitted with its aspect ratio kept, enlarged when it is smaller. Enlarged more
+# than this it is visibly blurred on the phone, so an image under half a carrier's frame both ways (an
+# 80x60 icon) is refused; any enlargement is warned about in the upload's answer.
+MAX_UPSCALE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Upscale:
+    """A carrier whose frame enlarges the image: by how much, to what frame."""
+
+    carrier: str
+    factor: float
+    frame: tuple[int, int]
+    message: str  # for the editor
+
+
+def minimum_size(spec: RenditionSpec) -> tuple[int, int]:
+    """An image at least this wide, or at least this high, is enlarged at most MAX_UPSCALE times."""
+    return math.ceil(spec.size[0] / MAX_UPSCALE), math.ceil(spec.size[1] / MAX_UPSCALE)
+
+
+def _enlargement(size: tuple[int, int], frame: tuple[int, int]) -> float:
+    return min(frame[0] / size[0], frame[1] / size[1])
+
+
+def check_size(size: tuple[int, int]) -> list[Upscale]:
+    """The carriers whose frame enlarges an image of `size` (to warn the editor), or MediaRefused
+    naming each carrier's minimum when one would enlarge it more than MAX_UPSCALE times."""
+    width, height = size
+    small = [spec for spec in RENDITION_SPECS.values() if _enlargement(size, spec.size) > MAX_UPSCALE]
+    if small:
+        minima = ", ".join(
+            f"{with_particle(_CARRIER_NAMES[spec.carrier], '은')} 가로 {minimum_size(spec)[0]} 또는 "
+            f"세로 {minimum_size(spec)[1]}"
+            for spec in small
+        )
+        raise MediaRefused(
+            "too_small",
+            f"이미지가 너무 작습니다({width}×{height}). 휴대폰 화면에서 {MAX_UPSCALE}배 넘게 늘어나 "
+            f"흐려지므로 {minima} 픽셀 이상인 이미지를 올려 주세요.",
+        )
+    out: list[Upscale] = []
+    for spec in RENDITION_SPECS.values():
+        factor = _enlargement(size, spec.size)
+        if factor > 1:
+            frame_w, frame_h = spec.size
+            out.append(
+                Upscale(
+                    spec.carrier,
+                    round(factor, 2),
+                    spec.size,
+                    f"{_CARRIER_NAMES[spec.carrier]} 화면({frame_w}×{frame_h})에 맞추느라 {factor:.1f}배로 "
+                    f"확대됩니다(원본 {width}×{height}). 가로 {frame_w} 또는 세로 {frame_h} 픽셀 이상이면 "
+                    "확대되지 않습니다.",
+                )
+            )
+    return out
 
 
 class _Overflow(Exception):

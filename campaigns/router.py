@@ -13,7 +13,14 @@ from starlette.formparsers import MultiPartException
 from campaigns import service as campaign_service
 from campaigns.errors import BadUpload, UploadTooLarge
 from campaigns.media import MediaStore
-from campaigns.schemas import CampaignIn, CampaignOut, CampaignSummary, RejectIn, UploadedImage
+from campaigns.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignSummary,
+    RejectIn,
+    UploadedImage,
+    UploadWarning,
+)
 from lettering.core.deps import SessionDep, provided
 from lettering.core.ids import RowId
 from lettering.users.deps import CurrentUser
@@ -100,9 +107,23 @@ async def upload_image(
         await form.close()
     if len(data) > limits.max_bytes:
         raise UploadTooLarge(f"upload larger than {limits.max_bytes} bytes")
-    image = await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
+    added = await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
+    image = added.image
     return UploadedImage(
-        position=image.position, sha256=image.clean_sha256, width=image.width, height=image.height
+        position=image.position,
+        sha256=image.clean_sha256,
+        width=image.width,
+        height=image.height,
+        warnings=[
+            UploadWarning(
+                code="upscaled",
+                carrier=u.carrier,
+                factor=u.factor,
+                frame=f"{u.frame[0]}x{u.frame[1]}",
+                message=u.message,
+            )
+            for u in added.upscaled
+        ],
     )
 
 

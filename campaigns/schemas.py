@@ -121,8 +121,20 @@ class CampaignSummary(BaseModel):
     agency_id: int
 
 
+class UploadWarning(BaseModel):
+    """Something about an accepted image the editor should know: `upscaled` for a carrier whose
+    frame enlarges it (by `factor`, into `frame`, e.g. "1080x1920")."""
+
+    code: str
+    carrier: str
+    factor: float
+    frame: str
+    message: str
+
+
 class UploadedImage(BaseModel):
     position: int
     sha256: str
     width: int
     height: int
+    warnings: list[UploadWarning] = Field(default_factory=list)

@@ -604,6 +604,14 @@ class UploadLimits:
     max_side: int = 8000
 
 
+@dataclass(frozen=True, slots=True)
+class AddedImage:
+    """An accepted image and the carriers whose frame enlarges it (the editor is warned)."""
+
+    image: CampaignImage
+    upscaled: tuple[renditions.Upscale, ...] = ()
+
+
 async def add_image(
     session: AsyncSession,
     actor: Actor,
@@ -612,8 +620,11 @@ async def add_image(
     alt_text: str,
     store: MediaStoreLike,
     limits: UploadLimits = UploadLimits(),
-) -> CampaignImage:
+) -> AddedImage:
     """Validate and clean an upload, keep the original, make every carrier's rendition.
+
+    An image a carrier's frame would enlarge more than `renditions.MAX_UPSCALE` times is refused,
+    naming each carrier's minimum; a smaller enlargement is accepted and warned about.
 
     The image work is CPU-bound and runs off the event loop. Renditions for carriers that
     register content start `pending` (the content sync job registers them and follows approval);
@@ -639,6 +650,7 @@ async def add_image(
         max_pixels=limits.max_pixels,
         max_side=limits.max_side,
     )
+    upscaled = renditions.check_size((clean.width, clean.height))
     made = await asyncio.to_thread(renditions.make_all_renditions, clean.data)
     await asyncio.to_thread(store.put, data)  # the original, kept as received
     await asyncio.to_thread(store.put, clean.data)
@@ -674,7 +686,7 @@ async def add_image(
     session.add(image)
     campaign.updated_at = utcnow()
     await session.flush()
-    return image
+    return AddedImage(image, tuple(upscaled))
 
 
 async def list_campaigns(session: AsyncSession, actor: Actor, state: str | None = None) -> list[Campaign]:

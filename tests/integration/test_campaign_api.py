@@ -4,11 +4,13 @@ what, and the image sizes each carrier needs."""
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.app import create_app
@@ -173,3 +175,55 @@ async def test_an_agency_admin_targets_the_agency_and_any_of_its_departments(api
     )
     assert foreign.status_code == 422
     assert "PUREUN-0001" in foreign.json()["detail"]
+
+
+# -- image sizes --------------------------------------------------------------------------------
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (20, 90, 160)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def upload(api: Api, cid: int, data: bytes) -> httpx.Response:
+    return await api.client.post(
+        f"/v1/campaigns/{cid}/images",
+        files={"file": ("poster.png", data, "image/png")},
+        data={"alt_text": "여권 발급 안내 포스터"},
+        headers=api.editor,
+    )
+
+
+async def test_an_image_below_a_carriers_minimum_is_refused_and_an_enlarged_one_warned(api: Api) -> None:
+    created = await api.client.post(
+        "/v1/campaigns", json={**CAMPAIGN, "target_departments": ["HANBIT-0100"]}, headers=api.editor
+    )
+    cid = created.json()["id"]
+    tiny = await upload(api, cid, png(80, 60))
+    assert tiny.status_code == 422, tiny.text
+    assert tiny.json()["detail"]["code"] == "too_small"
+    detail = tiny.json()["detail"]["message"]
+    for minimum in (
+        "SK텔레콤은 가로 360 또는 세로 640",
+        "KT는 가로 540 또는 세로 960",
+        "LG유플러스는 가로 320 또는 세로 480",
+    ):
+        assert minimum in detail, detail
+    assert "80×60" in detail
+    just_under_kt = await upload(api, cid, png(539, 959))
+    assert just_under_kt.status_code == 422, just_under_kt.text
+    assert "KT는 가로 540 또는 세로 960" in just_under_kt.json()["detail"]["message"]
+    assert "SK텔레콤" not in just_under_kt.json()["detail"]["message"]
+
+    enlarged = await upload(api, cid, png(800, 1000))
+    assert enlarged.status_code == 201, enlarged.text
+    assert [(w["code"], w["carrier"], w["factor"], w["frame"]) for w in enlarged.json()["warnings"]] == [
+        ("upscaled", "kt", 1.35, "1080x1920")
+    ]
+    assert "1080×1920" in enlarged.json()["warnings"][0]["message"]
+    full = await upload(api, cid, png(1080, 1920))
+    assert full.status_code == 201, full.text
+    assert full.json()["warnings"] == []
+    view = await api.client.get(f"/v1/campaigns/{cid}", headers=api.editor)
+    assert [(i["width"], i["height"]) for i in view.json()["images"]] == [(800, 1000), (1080, 1920)]
