@@ -26,7 +26,7 @@ async def test_the_number_check_posts_without_javascript(service: Service, brows
     await page.get_by_label("전화번호", exact=True).fill(TYPED)
     async with page.expect_navigation():
         await page.get_by_role("button", name="번호 확인").click()
-    assert "031-5180-2114은(는) 등록된 기관 번호입니다" in await page.locator("main").inner_text()
+    assert "031-5180-2114는 등록된 기관 번호입니다" in await page.locator("main").inner_text()
     assert "한빛특례시 민원여권과" in await page.locator("main").inner_text()
     posted = sent[-1]
     assert posted.method == "POST"

@@ -59,7 +59,7 @@ async def test_is_this_number_the_citys(service: Service) -> None:
     for typed in ("031-5180-2114", "03151802114", "+82 31-5180-2114", "(031) 5180 2114"):
         page = await service.client.post("/verify", data={"number": typed})
         assert page.status_code == 200
-        assert "031-5180-2114은(는) 등록된 기관 번호입니다" in page.text, typed
+        assert "031-5180-2114는 등록된 기관 번호입니다" in page.text, typed
         assert "한빛특례시 민원여권과" in page.text
         assert page.headers["cache-control"] == "no-store"
     other = await service.client.post("/verify", data={"number": "031-5180-9999"})
