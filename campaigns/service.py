@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -55,6 +56,12 @@ MAX_CAP = 1_000_000_000
 MAX_TARGET_DEPARTMENTS = 200
 MAX_TARGET_EXTENSIONS = 5000
 MAX_CODE = 32
+NO_CONTROL = "no control characters (NUL, line breaks, ...)"
+
+
+def has_control(text: str) -> bool:
+    """Control characters: never meant in a title, code or address, and NUL is refused by PostgreSQL."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,15 @@ class CampaignInput:
 
     def problems(self) -> list[str]:
         out: list[str] = []
+        texts = {
+            "title": self.title,
+            "youtube_url": self.youtube_url,
+            "policy_url": self.policy_url,
+            "department": self.department,
+            "target_departments": "".join(self.target_departments),
+            "target_extensions": "".join(f"{t.department}{t.extension}" for t in self.target_extensions),
+        }
+        out.extend(f"{name}: {NO_CONTROL}" for name, value in texts.items() if value and has_control(value))
         if not 1 <= len(self.title.strip()) <= 80:
             out.append("title: 1-80 characters")
         if self.ends_on < self.starts_on:
@@ -466,6 +482,8 @@ async def reject_campaign(session: AsyncSession, actor: Actor, campaign_id: int,
         raise Conflict(f"a {campaign.state} campaign cannot be rejected")
     if not 1 <= len(reason.strip()) <= 500:
         raise CampaignProblem("reason: 1-500 characters")
+    if "\x00" in reason:
+        raise CampaignProblem("reason: no NUL characters")
     now = utcnow()
     campaign.state, campaign.reject_reason = "draft", reason.strip()
     campaign.decided_by, campaign.decided_at, campaign.updated_at = actor.user_id, now, now
@@ -640,6 +658,8 @@ async def add_image(
         raise CampaignProblem(
             "alt_text: describe the image in 1-300 characters (read aloud to blind citizens)"
         )
+    if has_control(alt):
+        raise CampaignProblem(f"alt_text: {NO_CONTROL}")
     existing = await repository.images_of(session, campaign_id)
     if len(existing) >= MAX_IMAGES:
         raise CampaignProblem(f"a campaign holds at most {MAX_IMAGES} images")

@@ -227,3 +227,38 @@ async def test_an_image_below_a_carriers_minimum_is_refused_and_an_enlarged_one_
     assert full.json()["warnings"] == []
     view = await api.client.get(f"/v1/campaigns/{cid}", headers=api.editor)
     assert [(i["width"], i["height"]) for i in view.json()["images"]] == [(800, 1000), (1080, 1920)]
+
+
+async def test_a_nul_character_is_a_422_naming_the_field_on_every_database(api: Api) -> None:
+    """PostgreSQL refuses NUL in text: it was a 500 there (SQLite stored it)."""
+    own = {**CAMPAIGN, "target_departments": ["HANBIT-0100"]}
+    for body, field in (
+        ({**own, "title": "여권\x00안내"}, "title"),
+        ({**own, "policy_url": "https://www.hanbit.go.kr/\x00"}, "policy_url"),
+        ({**CAMPAIGN, "target_departments": ["HANBIT\x000100"]}, "target_departments"),
+        (
+            {**CAMPAIGN, "target_extensions": [{"department": "HANBIT-0100\x00", "extension": "2114"}]},
+            "target_extensions",
+        ),
+        ({**own, "department": "HANBIT-0100\x00"}, "department"),
+    ):
+        refused = await api.client.post("/v1/campaigns", json=body, headers=api.editor)
+        assert refused.status_code == 422, (field, refused.text)
+        assert f"{field}: no control characters" in refused.json()["detail"], refused.text
+    cid = (await api.client.post("/v1/campaigns", json=own, headers=api.editor)).json()["id"]
+    alt = await api.client.post(
+        f"/v1/campaigns/{cid}/images",
+        files={"file": ("poster.png", png(720, 1280), "image/png")},
+        data={"alt_text": "포스터\x00"},
+        headers=api.editor,
+    )
+    assert alt.status_code == 422, alt.text
+    assert "alt_text: no control characters" in alt.json()["detail"]
+    uploaded = await upload(api, cid, png(720, 1280))
+    assert uploaded.status_code == 201, uploaded.text
+    assert (await api.client.post(f"/v1/campaigns/{cid}/submit", headers=api.editor)).status_code == 200
+    reason = await api.client.post(
+        f"/v1/campaigns/{cid}/reject", json={"reason": "다시\x00"}, headers=api.approver
+    )
+    assert reason.status_code == 422, reason.text
+    assert "reason: no NUL" in reason.json()["detail"]
