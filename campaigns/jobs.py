@@ -93,12 +93,13 @@ async def expire_ended_files(
             return 0
         images = await repository.images_of_campaigns(session, ended)
         still_used = await repository.clean_hashes_outside(session, ended)
-        made = await repository.renditions_for(session, [i.clean_sha256 for i in images])
-        rendition_hashes = [r.sha256 for r in made]
+        rendition_hashes: dict[str, list[str]] = {}
+        for made in await repository.renditions_for(session, [i.clean_sha256 for i in images]):
+            rendition_hashes.setdefault(made.clean_sha256, []).append(made.sha256)
     for image in images:
         if image.clean_sha256 in still_used:
-            continue
-        for sha in (image.clean_sha256, image.original_sha256, *rendition_hashes):
+            continue  # another campaign shows this picture: its files and renditions stay
+        for sha in (image.clean_sha256, image.original_sha256, *rendition_hashes.get(image.clean_sha256, [])):
             removed += store.delete(sha)
     return removed
 

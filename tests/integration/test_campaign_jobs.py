@@ -117,6 +117,7 @@ async def test_files_of_long_ended_campaigns_are_deleted_unless_still_shown(
                 image(live.id, "c-shared", "o-shared-live"),
                 image(recent.id, "c-recent", "o-recent"),
                 rendition("c-old", "r-old"),
+                rendition("c-shared", "r-shared"),  # the live campaign's carrier rendition
                 rendition("c-recent", "r-recent"),
             ]
         )
@@ -125,6 +126,7 @@ async def test_files_of_long_ended_campaigns_are_deleted_unless_still_shown(
         "o-old",
         "r-old",
         "c-shared",
+        "r-shared",
         "o-shared-old",
         "o-shared-live",
         "c-recent",
