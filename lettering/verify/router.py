@@ -23,6 +23,8 @@ from lettering.core.clock import SEOUL
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
 from lettering.core.templates import render
+from lettering.snapshots.callpath import CallPathStore
+from lettering.snapshots.service import SnapshotStore
 from lettering.verify import service
 
 BAD_FORM = "입력 내용을 읽을 수 없습니다. 화면을 새로 고친 뒤 다시 입력해 주세요."
@@ -32,14 +34,22 @@ router = APIRouter(include_in_schema=False)
 
 
 LimitsDep = Annotated[service.VerifyLimits, Depends(provided(service.VerifyLimits))]
+SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _page(status_code: int = 200, **context: Any) -> HTMLResponse:
+def _page(home: str | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The page; `home` is the service's own agency (None on a platform of several)."""
+    code_result = context.get("code_result") or {}
+    number_result = context.get("number_result") or {}
+    agency = service.agency_in_question(
+        home, code_result.get("call"), number_result.get("lookup"), context.get("report_result")
+    )
     values: dict[str, Any] = {
+        "agency": agency,
         "code_value": "",
         "number_value": "",
         "code_result": None,
@@ -73,14 +83,16 @@ async def verify_page(
     settings: SettingsDep,
     vault: VaultDep,
     limits: LimitsDep,
+    snapshots: SnapshotsDep,
     code: str | None = None,
 ) -> HTMLResponse:
     """The forms; with `code`, the call it belongs to (counts against the limit).
 
     Any `number` in the query is ignored on purpose: the number check is a POST only."""
+    home = service.home_agency(snapshots.current.directory)
     code = (code or "").strip()[:40]
     if not code:
-        return _page()
+        return _page(home)
     wait = limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
@@ -88,26 +100,29 @@ async def verify_page(
     call = None
     if normalized:
         call = await service.check_code(session, vault, normalized, utcnow(), settings.retention_days)
-    return _page(code_value=code, code_result={"invalid": normalized is None, "call": call})
+    return _page(home, code_value=code, code_result={"invalid": normalized is None, "call": call})
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def check_number(request: Request, session: SessionDep, limits: LimitsDep) -> HTMLResponse:
+async def check_number(
+    request: Request, session: SessionDep, limits: LimitsDep, snapshots: SnapshotsDep
+) -> HTMLResponse:
     """ "Is this the city's number, and whose?": the directory's answer (counts against the limit)."""
+    home = service.home_agency(snapshots.current.directory)
     fields = await _form_fields(request)
     if fields is None:
-        return _page(400, number_error=BAD_FORM)
+        return _page(home, 400, number_error=BAD_FORM)
     number = fields.get("number", "").strip()[:40]
     if not number:
-        return _page(400, number_error="확인할 전화번호를 넣어 주세요. 예: 031-5180-2114")
+        return _page(home, 400, number_error="확인할 전화번호를 넣어 주세요. 예: 031-5180-2114")
     wait = limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     try:
         lookup = await service.lookup_number(session, number)
     except service.InvalidNumber:
-        return _page(400, number_value=number, number_result={"invalid": True, "lookup": None})
-    return _page(number_value=number, number_result={"invalid": False, "lookup": lookup})
+        return _page(home, 400, number_value=number, number_result={"invalid": True, "lookup": None})
+    return _page(home, number_value=number, number_result={"invalid": False, "lookup": lookup})
 
 
 def _seen_at(raw: str) -> datetime | None:
@@ -125,23 +140,24 @@ def _seen_at(raw: str) -> datetime | None:
 
 @router.post("/verify/report", response_class=HTMLResponse)
 async def report_spoofing(
-    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep
+    request: Request, session: SessionDep, settings: SettingsDep, limits: LimitsDep, snapshots: SnapshotsDep
 ) -> HTMLResponse:
     """ "이 전화는 시청이 건 것이 아닙니다": store the report (hashed IP only) and warn the agency."""
+    home = service.home_agency(snapshots.current.directory)
     client = _client(request)
     wait = limits.reports.hit(client)
     if wait is not None:
         return _too_many(wait)
     fields = await _form_fields(request)
     if fields is None:
-        return _page(400, report_error=BAD_FORM)
+        return _page(home, 400, report_error=BAD_FORM)
     shown = fields.get("shown_number", "").strip()[:40]
     try:
         seen_at = _seen_at(fields.get("seen_at", "")[:40])
     except ValueError:
-        return _page(400, report_error="전화 받은 때의 형식이 올바르지 않습니다. 예: 2026-11-24 14:02")
+        return _page(home, 400, report_error="전화 받은 때의 형식이 올바르지 않습니다. 예: 2026-11-24 14:02")
     if seen_at is not None and seen_at > utcnow():
-        return _page(400, report_error="전화 받은 때가 미래입니다. 다시 확인해 주세요.")
+        return _page(home, 400, report_error="전화 받은 때가 미래입니다. 다시 확인해 주세요.")
     ip_hash = audit_service.hash_client(settings.phone_hash_key.get_secret_value(), "ip", client)
     try:
         result = await service.report_spoof(
@@ -149,5 +165,5 @@ async def report_spoofing(
         )
     except service.InvalidNumber:
         await session.rollback()  # nothing of a refused report is kept
-        return _page(400, report_error="표시된 전화번호의 형식이 올바르지 않습니다. 예: 031-5180-2114")
-    return _page(report_result=result)
+        return _page(home, 400, report_error="표시된 전화번호의 형식이 올바르지 않습니다. 예: 031-5180-2114")
+    return _page(home, report_result=result)

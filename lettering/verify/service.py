@@ -104,6 +104,34 @@ class VerifyLimits:
         )
 
 
+# -- whom the page speaks of ------------------------------------------------------------------
+
+
+def home_agency(directory: directory_service.DirectorySnapshot) -> str | None:
+    """The agency a single-agency service is run by (a city, a county...), None on a platform."""
+    names = {agency.name for agency in directory.agencies.values() if agency.enabled}
+    return names.pop() if len(names) == 1 else None
+
+
+def agency_in_question(
+    home: str | None,
+    call: CallCheck | None = None,
+    lookup: NumberLookup | None = None,
+    report: SpoofReportResult | None = None,
+) -> str | None:
+    """The agency the report form names ("이 전화는 푸른군이 건 것이 아닙니다"): the one the citizen's
+    last answer was about, else the service's own agency, else None (the form says 기관)."""
+    if report is not None and report.agency_name:
+        return report.agency_name
+    if lookup is not None:
+        names = {match.agency_name for match in lookup.matches}
+        if len(names) == 1:
+            return names.pop()
+    if call is not None:
+        return call.agency_name
+    return home
+
+
 # -- by code --------------------------------------------------------------------------------------
 
 

@@ -209,3 +209,17 @@ async def test_the_number_check_alone_is_rate_limited_per_ip(service: Service) -
         elsewhere = await other.post("/verify", data={"number": "061-530-7000"})
     assert elsewhere.status_code == 200
     assert "푸른군 민원과" in elsewhere.text
+
+
+async def test_the_report_form_names_the_agency_in_question_not_a_city_hall(service: Service) -> None:
+    # Two agencies share this service: until an answer names one, the form names none.
+    empty = await service.client.get("/verify")
+    assert "이 전화는 기관이 건 것이 아닙니다" in empty.text
+    assert "시청" not in empty.text
+    county = await service.client.post("/verify", data={"number": "061-530-7000"})
+    assert "이 전화는 푸른군이 건 것이 아닙니다" in county.text
+    city = await service.client.post("/verify/report", data={"shown_number": "031-5180-2114"})
+    assert "이 전화는 한빛특례시가 건 것이 아닙니다" in city.text
+    assert "031-5180-2114는 한빛특례시의 번호입니다" in city.text
+    unknown = await service.client.post("/verify", data={"number": "031-5180-9999"})
+    assert "이 전화는 기관이 건 것이 아닙니다" in unknown.text
