@@ -1,4 +1,4 @@
-"""All of the directory's SQL (the snapshot's full read lives in snapshot.py)."""
+"""All of the directory's SQL, the snapshot's full read included."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import TypeVar
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from lettering.core.db import table_of
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 
 # Bound parameters per IN list: well under SQLite's (32766) and asyncpg's (32767) limits.
@@ -86,3 +88,73 @@ async def insert_extensions(session: AsyncSession, rows: Sequence[DirectoryExten
     """Insert new extensions in one executemany (add() would fetch each id: one statement a row on SQLite)."""
     if rows:
         await session.execute(insert(DirectoryExtension), [row.model_dump(exclude={"id"}) for row in rows])
+
+
+async def agency_by_id(session: AsyncSession, agency_id: int) -> DirectoryAgency | None:
+    return await session.get(DirectoryAgency, agency_id)
+
+
+async def department_by_id(session: AsyncSession, department_id: int) -> DirectoryDepartment | None:
+    return await session.get(DirectoryDepartment, department_id)
+
+
+async def extensions_calling_with_suffix(
+    session: AsyncSession, last_digits: str
+) -> Sequence[Row[DirectoryExtension, DirectoryDepartment, DirectoryAgency]]:
+    """(extension, department, agency) of each extension whose caller number ends with these
+    digits (a cheap pre-filter: the caller compares the numbers in E.164), in directory order."""
+    rows = await session.execute(
+        select(DirectoryExtension, DirectoryDepartment, DirectoryAgency)
+        .join(DirectoryDepartment, col(DirectoryDepartment.id) == col(DirectoryExtension.department_id))
+        .join(DirectoryAgency, col(DirectoryAgency.id) == col(DirectoryExtension.agency_id))
+        .where(col(DirectoryExtension.caller_number).like(f"%{last_digits}"))
+        .order_by(col(DirectoryAgency.id), col(DirectoryDepartment.id), col(DirectoryExtension.id))
+    )
+    return rows.all()
+
+
+# -- the snapshot's full read: plain columns (no ORM objects: they cost ~10x more per row) --------
+
+_AGENCY, _DEPARTMENT, _EXTENSION = (
+    table_of(DirectoryAgency).c,
+    table_of(DirectoryDepartment).c,
+    table_of(DirectoryExtension).c,
+)
+# AgencyView's fields, in order.
+_ALL_AGENCIES = select(
+    _AGENCY.id,
+    _AGENCY.code,
+    _AGENCY.name,
+    _AGENCY.default_guidance,
+    _AGENCY.enabled,
+    _AGENCY.fallback_unsupported,
+    _AGENCY.fallback_no_subscriber,
+    _AGENCY.fallback_carrier_failure,
+    _AGENCY.fallback_shed,
+)
+_ALL_DEPARTMENTS = select(_DEPARTMENT.id, _DEPARTMENT.code, _DEPARTMENT.name, _DEPARTMENT.guidance)
+_ALL_EXTENSIONS = select(
+    _EXTENSION.agency_id,
+    _EXTENSION.extension,
+    _EXTENSION.department_id,
+    _EXTENSION.team_name,
+    _EXTENSION.caller_number,
+)
+
+
+async def all_agency_rows(
+    session: AsyncSession,
+) -> Sequence[Row[int, str, str, str, bool, bool, bool, bool, bool]]:
+    """(id, code, name, default_guidance, enabled, fallback_unsupported, fallback_no_subscriber,
+    fallback_carrier_failure, fallback_shed) of every agency."""
+    return (await session.execute(_ALL_AGENCIES)).all()
+
+
+async def all_department_rows(session: AsyncSession) -> Sequence[Row[int, str, str, str]]:
+    """(id, code, name, guidance) of every department."""
+    return (await session.execute(_ALL_DEPARTMENTS)).all()
+
+
+async def all_extension_rows(session: AsyncSession) -> Sequence[Row[int, str, int, str, str]]:
+    """(agency_id, extension, department_id, team_name, caller_number) of every extension."""
+    return (await session.execute(_ALL_EXTENSIONS)).all()

@@ -7,9 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from lettering.core.db import utcnow
 from lettering.core.phone import NotAPhoneNumber, to_e164_kr
@@ -28,7 +26,6 @@ from lettering.directory.importer import (
     import_directory,
     parse_directory,
 )
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.directory.snapshot import (
     SNAPSHOT_NAME,
     AgencyView,
@@ -78,17 +75,21 @@ async def set_agency_policy(session: AsyncSession, code: str, **changes: object)
 
 async def names(session: AsyncSession, agency_id: int, department_id: int | None) -> tuple[str, str | None]:
     """(agency name, department name or None) for pages citizens read."""
-    snapshot_agency = await session.get(DirectoryAgency, agency_id)
-    department = await session.get(DirectoryDepartment, department_id) if department_id is not None else None
+    snapshot_agency = await repository.agency_by_id(session, agency_id)
+    department = (
+        await repository.department_by_id(session, department_id) if department_id is not None else None
+    )
     return (snapshot_agency.name if snapshot_agency else ""), (department.name if department else None)
 
 
 async def department_guidance(session: AsyncSession, agency_id: int, department_id: int | None) -> str:
     """The guidance a call from this department shows: its own, else the agency default."""
-    department = await session.get(DirectoryDepartment, department_id) if department_id is not None else None
+    department = (
+        await repository.department_by_id(session, department_id) if department_id is not None else None
+    )
     if department is not None and department.guidance:
         return department.guidance
-    agency = await session.get(DirectoryAgency, agency_id)
+    agency = await repository.agency_by_id(session, agency_id)
     return agency.default_guidance if agency else ""
 
 
@@ -113,15 +114,9 @@ async def caller_number_matches(session: AsyncSession, e164: str) -> list[Caller
     digits = re.sub(r"[^0-9]", "", e164)
     if len(digits) < 4:
         return []
-    rows = await session.execute(
-        select(DirectoryExtension, DirectoryDepartment, DirectoryAgency)
-        .join(DirectoryDepartment, col(DirectoryDepartment.id) == col(DirectoryExtension.department_id))
-        .join(DirectoryAgency, col(DirectoryAgency.id) == col(DirectoryExtension.agency_id))
-        .where(col(DirectoryExtension.caller_number).like(f"%{digits[-4:]}"))
-        .order_by(col(DirectoryAgency.id), col(DirectoryDepartment.id), col(DirectoryExtension.id))
-    )
+    rows = await repository.extensions_calling_with_suffix(session, digits[-4:])
     found: dict[tuple[int, int], CallerNumberMatch] = {}
-    for extension, department, agency in rows.all():
+    for extension, department, agency in rows:
         try:
             same = to_e164_kr(extension.caller_number) == e164
         except (NotAPhoneNumber, ValueError):
@@ -155,7 +150,7 @@ async def foreign_departments(session: AsyncSession, agency_id: int, ids: list[i
     """The ids among `ids` that are not departments of `agency_id` (unknown ids included)."""
     foreign: list[int] = []
     for department_id in ids:
-        department = await session.get(DirectoryDepartment, department_id)
+        department = await repository.department_by_id(session, department_id)
         if department is None or department.agency_id != agency_id:
             foreign.append(department_id)
     return foreign
