@@ -15,13 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.core.db import table_of, utcnow
-from lettering.core.db_upsert import insert_for
 from lettering.core.scheduler import stopped_within
-from lettering.snapshots.models import SnapshotVersion
+from lettering.snapshots import repository
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +28,12 @@ T = TypeVar("T")
 
 async def bump(session: AsyncSession, name: str) -> None:
     """Announce a change of snapshot source `name` (call inside the transaction that changes it)."""
-    table = table_of(SnapshotVersion)
-    now = utcnow()
-    stmt = insert_for(session, table).values(name=name, version=1, changed_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.name],
-        set_={"version": table.c.version + 1, "changed_at": now},
-    )
-    await session.execute(stmt)
+    await repository.bump(session, name)
 
 
 async def read_versions(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(SnapshotVersion.name, SnapshotVersion.version))  # type: ignore[call-overload]
-    return dict(rows.all())
+    """Every snapshot source's version, by name (the poll each worker runs)."""
+    return await repository.read_versions(session)
 
 
 class SnapshotStore(Generic[T]):
