@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, overload
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Delete, Select, Update, false
+from sqlalchemy import Delete, Select, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.core.db import session_scope
 from lettering.core.deps import SessionDep, SessionsDep
 from lettering.core.errors import NotFound
 from lettering.directory import service as directory_service
-from lettering.users import service
+from lettering.users import repository, service
 from lettering.users.errors import AgencyRequired, CsrfRejected, NotAuthenticated, RoleForbidden
 from lettering.users.models import ROLES, UserAccount
 
@@ -179,7 +179,7 @@ def scope(query: Any, agency_column: Any, principal: Principal) -> Any:
         return query
     if principal.agency_id is None:
         # Cannot happen for a valid account; never let a NULL comparison widen the query.
-        return query.where(false())
+        return query.where(repository.no_rows())
     return query.where(agency_column == principal.agency_id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -91,3 +91,8 @@ async def touch_token(session: AsyncSession, token_id: int, now: datetime) -> No
     await session.execute(
         update(UserApiToken).where(col(UserApiToken.id) == token_id).values(last_used_at=now)
     )
+
+
+def no_rows() -> ColumnElement[bool]:
+    """A condition no row meets (a tenant scope that must match nothing)."""
+    return false()
