@@ -15,27 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from dataclasses import asdict, dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lettering.core.deps import SettingsDep, provided
+from lettering.core.deps import SessionsDep, SettingsDep
+from lettering.observability import repository
 from lettering.snapshots.callpath import CallPathStore
-from lettering.snapshots.service import SnapshotStore
-from lettering.webhook.service import WebhookService
+from lettering.snapshots.deps import SnapshotsDep
+from lettering.webhook.deps import WebhooksDep
 
 # Short: a probe that waits longer than the load balancer's own timeout tells it nothing.
 DB_TIMEOUT_S = 1.0
 
 router = APIRouter(tags=["ops"])
-
-WebhooksDep = Annotated[WebhookService, Depends(provided(WebhookService))]
-SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +55,8 @@ class DatabaseProbe:
     the database as not ready instead of piling up another waiting query.
     """
 
-    def __init__(self, engine: AsyncEngine, timeout_s: float) -> None:
-        self.engine = engine
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], timeout_s: float) -> None:
+        self._sessions = sessions
         self._timeout_s = timeout_s
         self._running: asyncio.Task[None] | None = None
 
@@ -80,8 +77,9 @@ class DatabaseProbe:
         return Check(True, "ok")
 
     async def _query(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        # Its own session, never the request's: a probe left running must not hold the response.
+        async with self._sessions() as session:
+            await repository.ping(session)
 
 
 def _consume_outcome(task: asyncio.Task[None]) -> None:
@@ -102,12 +100,16 @@ def check_snapshots(store: CallPathStore, max_age_s: float, now: float) -> Snaps
     return SnapshotCheck(True, "ok", age, max_age_s)
 
 
-def _probe(request: Request) -> DatabaseProbe:
-    state = request.app.state
-    engine: AsyncEngine = state.engine
-    probe: DatabaseProbe | None = getattr(state, "readiness_probe", None)
-    if probe is None or probe.engine is not engine:
-        probe = state.readiness_probe = DatabaseProbe(engine, DB_TIMEOUT_S)
+# One probe per session factory (one per app): the next check sees whether the last one still runs.
+_PROBES: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], DatabaseProbe] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _probe(sessions: async_sessionmaker[AsyncSession]) -> DatabaseProbe:
+    probe = _PROBES.get(sessions)
+    if probe is None:
+        probe = _PROBES[sessions] = DatabaseProbe(sessions, DB_TIMEOUT_S)
     return probe
 
 
@@ -163,11 +165,11 @@ async def livez() -> Live:
     responses={503: {"model": Readiness, "description": "a check failed: this worker must not take calls"}},
 )
 async def readyz(
-    request: Request, response: Response, settings: SettingsDep, store: SnapshotsDep
+    response: Response, settings: SettingsDep, sessions: SessionsDep, store: SnapshotsDep
 ) -> Readiness:
     """200 when this worker can take calls; 503 naming each check that failed."""
     checks: dict[str, Check] = {
-        "database": await _probe(request).check(),
+        "database": await _probe(sessions).check(),
         "snapshots": check_snapshots(store, settings.ready_snapshot_max_age_s, time.monotonic()),
     }
     problems = [f"{name}: {check.detail}" for name, check in checks.items() if not check.ok]
