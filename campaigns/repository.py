@@ -29,6 +29,14 @@ async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | 
     return await session.get(Campaign, campaign_id)
 
 
+async def add_rows(
+    session: AsyncSession, rows: Sequence[Campaign | CampaignTarget | CampaignImage | CampaignRendition]
+) -> None:
+    """New rows of this package, flushed (so their ids are set)."""
+    session.add_all(rows)
+    await session.flush()
+
+
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:
     """Approved campaigns whose dates have not passed."""
     rows = await session.execute(

@@ -338,11 +338,9 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
         policy_url=data.policy_url,
         created_by=actor.user_id,
     )
-    session.add(campaign)
-    await session.flush()
+    await repository.add_rows(session, [campaign])
     assert campaign.id is not None
-    _set_targets(session, campaign.id, data, codes)
-    await session.flush()
+    await repository.add_rows(session, _targets(campaign.id, data, codes))
     return campaign
 
 
@@ -420,22 +418,23 @@ async def _check_own_department(
     return actor.department_id
 
 
-def _set_targets(
-    session: AsyncSession, campaign_id: int, data: CampaignInput, ids: Mapping[str, int]
-) -> None:
-    if data.agency_wide:
-        session.add(CampaignTarget(campaign_id=campaign_id, kind="agency"))
-    for code in dict.fromkeys(data.target_departments):
-        session.add(CampaignTarget(campaign_id=campaign_id, kind="department", department_id=ids[code]))
-    for target in dict.fromkeys(data.target_extensions):
-        session.add(
-            CampaignTarget(
-                campaign_id=campaign_id,
-                kind="extension",
-                department_id=ids[target.department],
-                extension=target.extension,
-            )
+def _targets(campaign_id: int, data: CampaignInput, ids: Mapping[str, int]) -> list[CampaignTarget]:
+    """The target rows of a new campaign (each named target once)."""
+    rows = [CampaignTarget(campaign_id=campaign_id, kind="agency")] if data.agency_wide else []
+    rows.extend(
+        CampaignTarget(campaign_id=campaign_id, kind="department", department_id=ids[code])
+        for code in dict.fromkeys(data.target_departments)
+    )
+    rows.extend(
+        CampaignTarget(
+            campaign_id=campaign_id,
+            kind="extension",
+            department_id=ids[target.department],
+            extension=target.extension,
         )
+        for target in dict.fromkeys(data.target_extensions)
+    )
+    return rows
 
 
 async def submit_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
@@ -676,23 +675,23 @@ async def add_image(
     await asyncio.to_thread(store.put, clean.data)
     for rendition in made.values():
         await asyncio.to_thread(store.put, rendition.data)
-    known = {(r.carrier) for r in await repository.renditions_for(session, [clean.sha256])}
-    for carrier, rendition in made.items():
-        if carrier in known:
-            continue  # the same picture was uploaded before: its renditions (and approvals) are reused
-        session.add(
-            CampaignRendition(
-                clean_sha256=clean.sha256,
-                carrier=carrier,
-                sha256=rendition.sha256,
-                mime_type=rendition.mime_type,
-                width=rendition.width,
-                height=rendition.height,
-                byte_size=len(rendition.data),
-                quality=rendition.quality,
-                carrier_status="inline" if carrier in INLINE_CARRIERS else "pending",
-            )
+    known = {r.carrier for r in await repository.renditions_for(session, [clean.sha256])}
+    # The same picture uploaded before keeps its renditions (and the carriers' approvals of them).
+    new_renditions = [
+        CampaignRendition(
+            clean_sha256=clean.sha256,
+            carrier=carrier,
+            sha256=rendition.sha256,
+            mime_type=rendition.mime_type,
+            width=rendition.width,
+            height=rendition.height,
+            byte_size=len(rendition.data),
+            quality=rendition.quality,
+            carrier_status="inline" if carrier in INLINE_CARRIERS else "pending",
         )
+        for carrier, rendition in made.items()
+        if carrier not in known
+    ]
     image = CampaignImage(
         campaign_id=campaign_id,
         position=max((i.position for i in existing), default=-1) + 1,
@@ -703,9 +702,8 @@ async def add_image(
         width=clean.width,
         height=clean.height,
     )
-    session.add(image)
     campaign.updated_at = utcnow()
-    await session.flush()
+    await repository.add_rows(session, [*new_renditions, image])
     return AddedImage(image, tuple(upscaled))
 
 
