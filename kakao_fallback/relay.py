@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
-from kakao_fallback import policy
+from kakao_fallback import policy, repository
 from kakao_fallback.client import (
     AlimtalkClient,
     DealerRefused,
@@ -43,14 +41,13 @@ from kakao_fallback.client import (
 )
 from kakao_fallback.models import KakaoMessage
 from kakao_fallback.templates import Template, TemplateRuleError, load_templates, render
-from lettering.core.db import rows_touched, session_scope, utcnow
+from lettering.core.db import session_scope, utcnow
 from lettering.core.phone import PhoneVault, hash_prefix
 from lettering.core.scheduler import stopped_within
 from lettering.core.settings import KakaoAgencySettings, Settings
 
 log = logging.getLogger(__name__)
 
-DUE = ("queued", "sending")
 # How long the dealer remembers an idempotency key (spec/alimtalk.md, "within 10 minutes").
 DEALER_KEY_MEMORY = timedelta(minutes=10)
 # A batch is posted again only this soon after its first post. The minute to spare covers the
@@ -226,31 +223,10 @@ class Relay:
             claimed: list[str] = []
             for key in keys:
                 # One statement for the whole batch: a concurrent relay gets all its rows or none.
-                result = await session.execute(
-                    update(KakaoMessage)
-                    .where(
-                        col(KakaoMessage.batch_key) == key,
-                        col(KakaoMessage.status).in_(DUE),
-                        or_(col(KakaoMessage.lease_until).is_(None), col(KakaoMessage.lease_until) < now),
-                    )
-                    .values(
-                        status="sending",
-                        lease_until=lease,
-                        attempts=KakaoMessage.attempts + 1,
-                        updated_at=now,
-                    )
-                )
-                if rows_touched(result):
+                if await repository.claim_batch(session, key, now, lease):
                     claimed.append(key)
             claimed += await self._form_batches(session, now, lease, stats)
-            rows = (
-                await session.execute(
-                    select(KakaoMessage)
-                    .where(col(KakaoMessage.batch_key).in_(claimed), col(KakaoMessage.lease_until) == lease)
-                    .order_by(col(KakaoMessage.id))
-                    .execution_options(populate_existing=True)
-                )
-            ).scalars()
+            rows = await repository.leased_rows(session, claimed, lease)
             by_key: dict[str, list[KakaoMessage]] = defaultdict(list)
             for row in rows:
                 assert row.batch_key is not None
@@ -275,36 +251,13 @@ class Relay:
 
     async def _due_batch_keys(self, session: AsyncSession, now: datetime) -> list[str]:
         """Batches formed earlier whose retry is due or whose relay died holding them."""
-        query = (
-            select(KakaoMessage.batch_key)  # type: ignore[call-overload]
-            .where(
-                col(KakaoMessage.batch_key).is_not(None),
-                col(KakaoMessage.status).in_(DUE),
-                col(KakaoMessage.next_attempt_at) <= now,
-                or_(col(KakaoMessage.lease_until).is_(None), col(KakaoMessage.lease_until) < now),
-            )
-            .distinct()
-            .limit(20)
-        )
-        return [key for (key,) in (await session.execute(query)).all()]
+        return await repository.due_batch_keys(session, now)
 
     async def _form_batches(
         self, session: AsyncSession, now: datetime, lease: datetime, stats: RelayStats
     ) -> list[str]:
         """Fresh rows: apply the policy, then group by agency and template, at most batch_size each."""
-        query = (
-            select(KakaoMessage)
-            .where(
-                col(KakaoMessage.status) == "queued",
-                col(KakaoMessage.batch_key).is_(None),
-                col(KakaoMessage.next_attempt_at) <= now,
-            )
-            .order_by(col(KakaoMessage.id))
-            .limit(self._kakao.batch_size * 4)
-        )
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        rows = list((await session.execute(query)).scalars())
+        rows = await repository.fresh_rows(session, now, self._kakao.batch_size * 4, lock=self._postgres)
         if not rows:
             return []
         opening = policy.next_send_time(now, self._kakao.send_from, self._kakao.send_until)
@@ -328,26 +281,8 @@ class Relay:
             for start in range(0, len(group), self._kakao.batch_size):
                 key = uuid.uuid4().hex
                 ids = [row.id for row in group[start : start + self._kakao.batch_size]]
-                # Conditional, so a row another relay formed meanwhile is not taken twice (SQLite has
-                # no SKIP LOCKED; on PostgreSQL the row locks above already keep relays apart).
-                taken = await session.execute(
-                    update(KakaoMessage)
-                    .where(
-                        col(KakaoMessage.id).in_(ids),
-                        col(KakaoMessage.batch_key).is_(None),
-                        col(KakaoMessage.status) == "queued",
-                    )
-                    .values(
-                        batch_key=key,
-                        first_sent_at=None,  # a new key: the dealer has not seen it yet
-                        status="sending",
-                        lease_until=lease,
-                        attempts=KakaoMessage.attempts + 1,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if rows_touched(taken):
+                # Conditional, so a row another relay formed meanwhile is not taken twice.
+                if await repository.form_batch(session, ids, key, now, lease):
                     keys.append(key)
         return keys
 
@@ -469,9 +404,7 @@ class Relay:
                         recipient_ciphertext=None,
                     )
                     stats.dead += 1
-                await session.execute(
-                    update(KakaoMessage).where(col(KakaoMessage.id) == row.id).values(**values)
-                )
+                await repository.record_answer(session, row.id, values)
         log.info(
             "AlimTalk batch %s (%s, %d recipients) accepted as %s",
             batch.key[:8],
@@ -496,17 +429,7 @@ class Relay:
             now = clock()
             ids = [row.id for row in batch.rows]
             lease = now + timedelta(seconds=self._kakao.lease_s)
-            held = await session.execute(
-                update(KakaoMessage)
-                .where(
-                    col(KakaoMessage.id).in_(ids),
-                    col(KakaoMessage.status) == "sending",
-                    col(KakaoMessage.lease_until) == batch.lease,
-                )
-                .values(lease_until=lease)
-                .execution_options(synchronize_session=False)
-            )
-            if rows_touched(held) != len(ids):
+            if await repository.renew_lease(session, ids, batch.lease, lease) != len(ids):
                 # Our lease ran out during a long pass and another relay has taken the batch over.
                 await session.rollback()
                 log.warning("AlimTalk batch %s: lease lost before posting; left to its holder", batch.key[:8])
@@ -570,15 +493,7 @@ class Relay:
                 )
             batch.first_post = first_sent is None
             if ready:
-                await session.execute(
-                    update(KakaoMessage)
-                    .where(
-                        col(KakaoMessage.id).in_([row.id for row, _ in ready]),
-                        col(KakaoMessage.first_sent_at).is_(None),
-                    )
-                    .values(first_sent_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await repository.mark_first_sent(session, [row.id for row, _ in ready], now)
         batch.rows = [row for row, _ in ready]
         return ready
 
@@ -608,21 +523,7 @@ class Relay:
     ) -> None:
         """Finish rows for good inside the caller's transaction; their number is released."""
         # never_accepted: the dealer refused the whole request, so an operator may send it again.
-        reset = {"first_sent_at": None} if never_accepted else {}
-        await session.execute(
-            update(KakaoMessage)
-            .where(col(KakaoMessage.id).in_(list(ids)))
-            .values(
-                status=status,
-                last_error=why,
-                lease_until=None,
-                finished_at=now,
-                recipient_ciphertext=None,
-                updated_at=now,
-                **reset,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        await repository.finish(session, ids, status, why, now, never_accepted=never_accepted)
 
     async def _retry_later(
         self,
@@ -654,17 +555,13 @@ class Relay:
             stats.dead += len(batch.rows)
             return
         async with session_scope(self._sessions) as session:
-            await session.execute(
-                update(KakaoMessage)
-                .where(col(KakaoMessage.id).in_([r.id for r in batch.rows]))
-                .values(
-                    status="queued",
-                    lease_until=None,
-                    next_attempt_at=now + timedelta(seconds=wait),
-                    last_error=error[:500],
-                    updated_at=now,
-                    **({"first_sent_at": None} if unsent else {}),
-                )
+            await repository.requeue(
+                session,
+                [r.id for r in batch.rows],
+                now=now,
+                next_attempt_at=now + timedelta(seconds=wait),
+                error=error[:500],
+                unsent=unsent,
             )
         stats.retried += len(batch.rows)
         log.warning("AlimTalk batch %s: %s; retry in %.1f s", batch.key[:8], error, wait)
@@ -685,21 +582,7 @@ class Relay:
         now = now or utcnow()
         stats = RelayStats()
         async with self._sessions() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(KakaoMessage)
-                        .where(
-                            col(KakaoMessage.status) == "accepted",
-                            col(KakaoMessage.request_id).is_not(None),
-                            col(KakaoMessage.recipient_seq).is_not(None),
-                            col(KakaoMessage.next_poll_at) <= now,
-                        )
-                        .order_by(col(KakaoMessage.next_poll_at))
-                        .limit(limit)
-                    )
-                ).scalars()
-            )
+            rows = await repository.due_polls(session, now, limit)
             codes = await self._hooks.agency_codes(session, sorted({r.agency_id for r in rows}))
         for row in rows:
             account = self._kakao.account(codes.get(row.agency_id, ""))
@@ -753,16 +636,12 @@ class Relay:
             )
         async with session_scope(self._sessions) as session:
             # Only ever up the precedence order: a late READY never overwrites COMPLETED.
-            changed = await session.execute(
-                update(KakaoMessage)
-                .where(col(KakaoMessage.id) == row_id, col(KakaoMessage.delivery_rank) < rank)
-                .values(**values)
-            )
+            changed = await repository.raise_delivery(session, row_id, rank, values)
             if not final:
-                row = await session.get(KakaoMessage, row_id)
+                row = await repository.get_message(session, row_id)
                 if row is not None and row.status == "accepted":
                     await self._schedule_poll(session, row, now)
-        return final and bool(rows_touched(changed))
+        return final and changed
 
     async def _schedule_poll(self, session: AsyncSession, row: KakaoMessage, now: datetime) -> None:
         too_old = (
@@ -788,7 +667,7 @@ class Relay:
 
     async def _poll_later(self, row: KakaoMessage, now: datetime, error: str) -> None:
         async with session_scope(self._sessions) as session:
-            fresh = await session.get(KakaoMessage, row.id)
+            fresh = await repository.get_message(session, row.id)
             if fresh is not None and fresh.status == "accepted":
                 fresh.last_error = f"result poll: {error}"[:500]
                 await self._schedule_poll(session, fresh, now)

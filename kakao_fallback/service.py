@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
-from sqlmodel import col
 
+from kakao_fallback import repository
 from kakao_fallback.models import KakaoMessage
 from lettering.core.clock import SEOUL
-from lettering.core.db import rows_touched, table_of
-from lettering.core.db_upsert import insert_for, insert_of
 from lettering.core.phone import format_national
 
 
@@ -45,14 +40,6 @@ def call_notice_variables(
 NOTICE_EXPIRY = timedelta(hours=24)
 
 
-@functools.cache
-def _queue_notice(dialect: str) -> Executable:
-    table = table_of(KakaoMessage)
-    return insert_of(dialect, table).on_conflict_do_nothing(  # type: ignore[no-any-return]
-        index_elements=[table.c.call_record_id]
-    )
-
-
 def queue_call_notice(
     conn: Connection,
     *,
@@ -73,8 +60,8 @@ def queue_call_notice(
     Runs in the caller's transaction (a unit of the call path's group commit): it commits together
     with the call record it belongs to.
     """
-    result = conn.execute(
-        _queue_notice(conn.dialect.name),
+    return repository.insert_call_notice(
+        conn,
         {
             "call_record_id": call_record_id,
             "agency_id": agency_id,
@@ -93,7 +80,6 @@ def queue_call_notice(
             "updated_at": now,
         },
     )
-    return bool(result.rowcount)
 
 
 async def enqueue_call_notice(session: AsyncSession, **notice: Any) -> bool:
@@ -110,12 +96,7 @@ async def list_messages(
     session: AsyncSession, *, status: str | None = None, agency_id: int | None = None, limit: int = 50
 ) -> list[KakaoMessage]:
     """Outbox rows, newest first (dead letters carry their last error)."""
-    query = select(KakaoMessage).order_by(col(KakaoMessage.id).desc()).limit(limit)
-    if status:
-        query = query.where(col(KakaoMessage.status) == status)
-    if agency_id is not None:
-        query = query.where(col(KakaoMessage.agency_id) == agency_id)
-    return list((await session.execute(query)).scalars())
+    return await repository.list_messages(session, status=status, agency_id=agency_id, limit=limit)
 
 
 async def retry_messages(
@@ -130,36 +111,21 @@ async def retry_messages(
     kept elsewhere (the call, the citizen register) as (ciphertext, key version). Messages with
     no number to be found stay as they are.
     """
-    m = KakaoMessage
-    rows = await session.execute(
-        select(m.id, m.recipient_hash, m.recipient_ciphertext, m.key_version).where(  # type: ignore[call-overload]
-            col(m.id).in_(ids),
-            # A dead message once posted may have reached the dealer: never sent again from here.
-            or_(col(m.status) == "failed", and_(col(m.status) == "dead", col(m.first_sent_at).is_(None))),
-        )
-    )
     queued = 0
-    for row_id, recipient_hash, ciphertext, key_version in rows.all():
-        found = (bytes(ciphertext), int(key_version)) if ciphertext is not None else None
+    # A dead message once posted may have reached the dealer: never sent again from here.
+    for row_id, recipient_hash, ciphertext, key_version in await repository.retryable(session, ids):
+        found = (bytes(ciphertext), key_version) if ciphertext is not None else None
         if found is None and number_of is not None:
             found = await number_of(recipient_hash)
         if found is None:
             continue
-        await session.execute(
-            update(KakaoMessage)
-            .where(col(KakaoMessage.id) == row_id)
-            .values(
-                status="queued",
-                recipient_ciphertext=found[0],
-                key_version=found[1],
-                batch_key=None,
-                first_sent_at=None,
-                lease_until=None,
-                next_attempt_at=now,
-                expires_at=now + NOTICE_EXPIRY,
-                finished_at=None,
-                updated_at=now,
-            )
+        await repository.requeue_for_retry(
+            session,
+            row_id,
+            ciphertext=found[0],
+            key_version=found[1],
+            now=now,
+            expires_at=now + NOTICE_EXPIRY,
         )
         queued += 1
     return queued
@@ -167,29 +133,16 @@ async def retry_messages(
 
 async def purge_messages(session: AsyncSession, older_than: datetime) -> int:
     """Delete finished rows (delivered, failed, dead, dropped) last changed before `older_than`."""
-    result = await session.execute(
-        delete(KakaoMessage).where(
-            col(KakaoMessage.status).in_(["delivered", "sent_unknown", "failed", "dead", "dropped"]),
-            col(KakaoMessage.updated_at) < older_than,
-        )
-    )
-    return rows_touched(result)
+    return await repository.purge_finished(session, older_than)
 
 
 async def agency_summary(
     session: AsyncSession, agency_id: int, since: datetime | None = None
 ) -> dict[str, Any]:
     """Counts by status and what reached phones (AlimTalk, or SMS/LMS failover): the dashboard's figures."""
-    query = (
-        select(KakaoMessage.status, KakaoMessage.channel, func.count())  # type: ignore[call-overload]
-        .where(KakaoMessage.agency_id == agency_id)
-        .group_by(KakaoMessage.status, KakaoMessage.channel)
-    )
-    if since is not None:
-        query = query.where(col(KakaoMessage.created_at) >= since)
     by_status = dict.fromkeys(STATUSES, 0)
     delivered = {"alimtalk": 0, "sms": 0, "lms": 0}
-    for status, channel, count in (await session.execute(query)).all():
+    for status, channel, count in await repository.counts_by_status_and_channel(session, agency_id, since):
         by_status[status] = by_status.get(status, 0) + count
         if status == "delivered":
             delivered[channel if channel in delivered else "lms"] += count
@@ -198,16 +151,15 @@ async def agency_summary(
 
 async def message_for_call(session: AsyncSession, call_record_id: int) -> KakaoMessage | None:
     """The AlimTalk of one call, if it has one."""
-    query = select(KakaoMessage).where(col(KakaoMessage.call_record_id) == call_record_id)
-    return (await session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+    return await repository.message_for_call(session, call_record_id)
 
 
 # -- opt-out notices and retention (lettering.optout, lettering.retention) ----------------------
 
-OPTOUT_NOTICE_KIND = "optout_notice"
+OPTOUT_NOTICE_KIND = repository.OPTOUT_NOTICE_KIND
 # The law (정보통신망법 §50 ⑦) wants the result told within 14 days; a week leaves room to spare.
 OPTOUT_NOTICE_EXPIRY = timedelta(days=7)
-PENDING = ("queued", "sending", "accepted")
+PENDING = repository.PENDING
 
 
 async def enqueue_optout_notice(
@@ -225,55 +177,33 @@ async def enqueue_optout_notice(
 
     Only `flush`es: the caller commits it together with the change it reports.
     """
-    table = table_of(KakaoMessage)
-    stmt = (
-        insert_for(session, table)
-        .values(
-            call_record_id=None,
-            agency_id=agency_id,
-            kind=OPTOUT_NOTICE_KIND,
-            reason="optout_changed",
-            recipient_hash=recipient_hash,
-            recipient_ciphertext=recipient_ciphertext,
-            key_version=key_version,
-            variables=json.dumps(variables, ensure_ascii=False),
-            status="queued",
-            attempts=0,
-            idempotency_key=idempotency_key,
-            next_attempt_at=now,
-            expires_at=now + OPTOUT_NOTICE_EXPIRY,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+    return await repository.insert_keyed_notice(
+        session,
+        {
+            "call_record_id": None,
+            "agency_id": agency_id,
+            "kind": OPTOUT_NOTICE_KIND,
+            "reason": "optout_changed",
+            "recipient_hash": recipient_hash,
+            "recipient_ciphertext": recipient_ciphertext,
+            "key_version": key_version,
+            "variables": json.dumps(variables, ensure_ascii=False),
+            "status": "queued",
+            "attempts": 0,
+            "idempotency_key": idempotency_key,
+            "next_attempt_at": now,
+            "expires_at": now + OPTOUT_NOTICE_EXPIRY,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    result = await session.execute(stmt)
-    return bool(rows_touched(result))
 
 
 async def latest_recipient_ciphertext(
     session: AsyncSession, recipient_hash: str
 ) -> tuple[bytes, int, int, datetime] | None:
     """(ciphertext, key version, agency id, when) of the newest message still keeping this number."""
-    query = (
-        select(  # type: ignore[call-overload]
-            KakaoMessage.recipient_ciphertext,
-            KakaoMessage.key_version,
-            KakaoMessage.agency_id,
-            KakaoMessage.created_at,
-        )
-        .where(
-            col(KakaoMessage.recipient_hash) == recipient_hash,
-            col(KakaoMessage.recipient_ciphertext).is_not(None),
-        )
-        .order_by(col(KakaoMessage.created_at).desc(), col(KakaoMessage.id).desc())
-        .limit(1)
-    )
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    ciphertext, key_version, agency_id, created_at = row
-    return bytes(ciphertext), int(key_version), int(agency_id), created_at
+    return await repository.latest_recipient_ciphertext(session, recipient_hash)
 
 
 async def calls_with_messages(
@@ -282,22 +212,9 @@ async def calls_with_messages(
     """Which of these calls have an outbox row (with `pending_only`: one not yet finished)."""
     if not call_record_ids:
         return set()
-    query = select(KakaoMessage.call_record_id).where(  # type: ignore[call-overload]
-        col(KakaoMessage.call_record_id).in_(call_record_ids)
-    )
-    if pending_only:
-        query = query.where(col(KakaoMessage.status).in_(PENDING))
-    return {int(i) for (i,) in (await session.execute(query)).all() if i is not None}
+    return await repository.calls_with_messages(session, call_record_ids, pending_only=pending_only)
 
 
 async def optout_notices(session: AsyncSession, recipient_hash: str) -> list[KakaoMessage]:
     """The opt-out notices queued for one citizen, oldest first."""
-    query = (
-        select(KakaoMessage)
-        .where(
-            col(KakaoMessage.recipient_hash) == recipient_hash,
-            col(KakaoMessage.kind) == OPTOUT_NOTICE_KIND,
-        )
-        .order_by(col(KakaoMessage.id))
-    )
-    return list((await session.execute(query.execution_options(populate_existing=True))).scalars())
+    return await repository.optout_notices(session, recipient_hash)
