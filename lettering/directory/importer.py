@@ -22,7 +22,6 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.core.db import utcnow
-from lettering.core.phone import NotAPhoneNumber, to_e164_kr
 from lettering.directory import repository
 from lettering.directory.errors import DirectoryConflict
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
@@ -299,19 +298,56 @@ def _check_fields(line: int, v: dict[str, str]) -> Iterator[RowError]:
     number = v["caller_number"]
     if not number:
         yield RowError(line, "caller_number", "empty")
-    elif not _is_korean_number(number):
-        yield RowError(line, "caller_number", f"{number!r} is not a Korean phone number")
+    elif (problem := caller_number_problem(number)) is not None:
+        yield RowError(line, "caller_number", f"{number!r} {problem}")
     if len(v["guidance"]) > GUIDANCE_MAX:
         yield RowError(line, "guidance", f"{len(v['guidance'])} characters, at most {GUIDANCE_MAX}")
 
 
-def _is_korean_number(text: str) -> bool:
+# A department calls out from its desk line: a landline (area code and subscriber number), an
+# internet-telephone desk line (070) or a representative number (15xx/16xx/18xx-xxxx). A mobile
+# number is a person's phone, not a desk line; toll-free (080) and personal (050x) numbers are
+# numbers citizens call, not numbers an agency calls from.
+_CALLER_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.VOIP,
+        phonenumbers.PhoneNumberType.UAN,
+    }
+)
+_REFUSED_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "a mobile number",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "a toll-free number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal number",
+    phonenumbers.PhoneNumberType.PAGER: "a pager number",
+}
+# Landlines in their plainest published form, accepted without phonenumbers (~30 µs a number on a
+# 90k-row file); tests/unit/test_directory_parse.py checks phonenumbers calls each a valid landline.
+LANDLINE_KR = re.compile(r"0(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4])[2-9][0-9]{6,7}")
+_SEPARATORS = str.maketrans("", "", "-. ()")
+_NOT_KOREAN = "is not a Korean phone number"
+
+
+def caller_number_problem(text: str) -> str | None:
+    """Why `text` cannot be a department's caller number, or None when it can."""
     if len(text) > CALLER_NUMBER_MAX or not PHONE_TEXT_RE.fullmatch(text):
-        return False
+        return _NOT_KOREAN
+    if LANDLINE_KR.fullmatch(text.translate(_SEPARATORS)):
+        return None
     try:
-        return to_e164_kr(text).startswith("+82")
-    except (NotAPhoneNumber, phonenumbers.NumberParseException):
-        return False
+        number = phonenumbers.parse(text, "KR")
+    except phonenumbers.NumberParseException:
+        return _NOT_KOREAN
+    if number.country_code != 82 or not phonenumbers.is_valid_number(number):
+        return _NOT_KOREAN
+    kind = phonenumbers.number_type(number)
+    if kind in _CALLER_TYPES:
+        return None
+    what = _REFUSED_TYPES.get(kind, "not a landline")
+    return (
+        f"is {what}, not an agency's desk line: give the department's landline or representative "
+        "number (e.g. 031-5180-2114, 1588-1234)"
+    )
 
 
 # --- importing -----------------------------------------------------------------------------

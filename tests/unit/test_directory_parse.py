@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import phonenumbers
 import pytest
 
+from lettering.directory.importer import LANDLINE_KR
 from lettering.directory.service import COLUMNS, ParsedDirectory, RowError, parse_directory
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "directory.csv"
@@ -167,8 +169,11 @@ def test_field_rules(changes: dict[str, str], expected: str) -> None:
     [
         {"caller_number": "0315180 2362"},
         {"caller_number": "+82-31-5180-2362"},
-        {"caller_number": "010-1234-5678"},
         {"caller_number": "(061) 530-7000"},
+        {"caller_number": "02-2133-1234"},
+        {"caller_number": "031-123-4567"},
+        {"caller_number": "1588-1234"},
+        {"caller_number": "070-1234-5678"},
         {"guidance": "가" * 60},
         {"agency_name": "가" * 64},
         {"guidance": "", "parent_unit": "", "team_name": ""},
@@ -294,3 +299,37 @@ def test_rows_are_grouped_once_per_agency_and_department() -> None:
     assert [a.code for a in directory.agencies] == ["HANBIT", "PUREUN"]
     assert [d.code for d in directory.departments] == ["HANBIT-0009", "PUREUN-0001"]
     assert [e.line for e in directory.extensions] == [2, 3, 4, 5]
+
+
+# --- caller numbers: a department's desk line, never a mobile or a short code ------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("1234", "is not a Korean phone number"),
+        ("120", "is not a Korean phone number"),
+        ("031-5180", "is not a Korean phone number"),
+        ("0130-123-4567", "is not a Korean phone number"),
+        ("010-1111-2222", "is a mobile number, not an agency's desk line"),
+        ("01011112222", "is a mobile number, not an agency's desk line"),
+        ("+82 10-1111-2222", "is a mobile number, not an agency's desk line"),
+        ("080-123-4567", "is a toll-free number, not an agency's desk line"),
+        ("0505-123-4567", "is a personal number, not an agency's desk line"),
+    ],
+)
+def test_caller_number_must_be_a_desk_line(number: str, reason: str) -> None:
+    (error,) = errors_of(csv_text(row(extension="2000"), row(caller_number=number)))
+    assert error.startswith(f"line 3: caller_number: {number!r} {reason}"), error
+
+
+def test_landline_shortcut_agrees_with_phonenumbers() -> None:
+    area_codes = ["02", "031", "032", "033", "041", "042", "043", "044"]
+    area_codes += ["051", "052", "053", "054", "055", "061", "062", "063", "064"]
+    for area in area_codes:
+        for subscriber in ("2000000", "9999999", "20000000", "99999999", "5180211", "51802114"):
+            digits = area + subscriber
+            assert LANDLINE_KR.fullmatch(digits)
+            number = phonenumbers.parse(digits, "KR")
+            assert phonenumbers.is_valid_number(number), digits
+            assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE, digits
