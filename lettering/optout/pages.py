@@ -70,6 +70,7 @@ def _render(
         token=token,
         form_token=service.form_token(service.link_keys(settings), token),
         labels=service.SCOPE_LABELS,
+        preselect=service.preselected_scope(page),
         platform=_is_platform(snapshots),
         result=extra.get("result"),
         error=extra.get("error"),

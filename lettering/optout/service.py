@@ -108,6 +108,18 @@ async def link_page(
     )
 
 
+def preselected_scope(page: LinkPage) -> Scope:
+    """The choice the link's form starts on.
+
+    A link carries no intent of its own (links.py signs the number's hash and the agency, nothing
+    else), and every message shows it as its 수신거부 link: a citizen who still receives everything
+    from this agency came to opt out, so the form starts on the mildest opt-out (홍보만 받지 않기);
+    one who has opted out starts on the choice in force (the form's target is this agency by
+    default), so opting back in (다시 받기) is always a deliberate pick.
+    """
+    return page.own_scope if page.own_scope != "none" else "promo"
+
+
 NoticeOutcome = Literal["queued", "not_sent", "unchanged"]
 
 
@@ -253,6 +265,7 @@ __all__ = [
     "link_keys",
     "link_page",
     "open_number",
+    "preselected_scope",
     "optout_token",
     "optout_url",
     "optout_url_for",

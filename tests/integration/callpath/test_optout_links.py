@@ -450,3 +450,20 @@ async def test_without_any_copy_of_the_number_the_history_says_not_sent(service:
     assert response.status_code == 200
     rows = await history(service, citizen)
     assert [(r.to_scope, r.notice) for r in rows] == [("all", "not_sent")]
+
+
+def checked_scope(html: str) -> list[str]:
+    return re.findall(r'name="scope" value="(\w+)" checked', html)
+
+
+async def test_the_form_starts_on_opting_out_not_on_receiving_again(service: Service) -> None:
+    national = "010-0700-1234"
+    await call(service, national)
+    path = link(service, national)
+    # A citizen who receives everything came by the 수신거부 link: the form starts on 홍보만 받지 않기.
+    assert checked_scope((await service.client.get(path)).text) == ["promo"]
+    # One who opted out starts on the choice in force; 다시 받기 is never preselected for them.
+    assert (await choose(service, path, "all")).status_code == 200
+    assert checked_scope((await service.client.get(path)).text) == ["all"]
+    assert (await choose(service, path, "none")).status_code == 200
+    assert checked_scope((await service.client.get(path)).text) == ["promo"]
