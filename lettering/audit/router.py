@@ -13,6 +13,7 @@ from lettering.audit.schemas import RevealedNumber
 from lettering.calls import service as call_service
 from lettering.core.deps import SessionDep, VaultDep
 from lettering.core.errors import NotFound
+from lettering.core.ids import RowId
 from lettering.core.phone import format_national
 from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentAdmin, ensure_in_scope
 
@@ -21,7 +22,7 @@ router = APIRouter(tags=["audit"])
 
 @router.get("/v1/calls/{call_id}/number", response_model=RevealedNumber)
 async def reveal_call_number(
-    call_id: int,
+    call_id: RowId,
     response: Response,
     session: SessionDep,
     vault: VaultDep,

@@ -255,7 +255,18 @@ def record_display_result(conn: Connection, public_id: str, result: str, at: dat
     return int(record_id)
 
 
-# -- the citizen call check, opt-out pages and retention (reached through the service) ----------
+# -- the admin views, the citizen call check, opt-out pages and retention (through the service) --
+
+# Row ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite). A larger id names no row, and
+# asking PostgreSQL for it is an error there, not an empty answer.
+MAX_ROW_ID = 2**31 - 1
+
+
+async def call_by_id(session: AsyncSession, record_id: int) -> CallRecordView | None:
+    """The call record with this id (None for an id no row can have)."""
+    if not 1 <= record_id <= MAX_ROW_ID:
+        return None
+    return await session.run_sync(lambda s: get_call(s.connection(), record_id))
 
 
 async def find_call_by_verify_code(

@@ -155,7 +155,8 @@ settle_open_call = repository.settle_open_call
 
 
 async def get_call(session: AsyncSession, record_id: int) -> CallRecordView | None:
-    return await session.run_sync(lambda s: repository.get_call(s.connection(), record_id))
+    """The call record with this id, or None (also for an id the database cannot hold)."""
+    return await repository.call_by_id(session, record_id)
 
 
 async def find_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRecordView | None:
