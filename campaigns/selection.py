@@ -236,9 +236,23 @@ def _cap_reason(c: ActiveCampaign, counts: Counts) -> str | None:
     return None
 
 
+OUTSIDE_CALENDAR = "the call's time is outside the calendar"
+
+
+def _seoul(at: datetime) -> datetime | None:
+    """`at` in Asia/Seoul; None for an instant whose local time datetime cannot hold (year 0 or 10000)."""
+    try:
+        return at.astimezone(SEOUL)
+    except OverflowError:
+        return None
+
+
 def skip_reason(c: ActiveCampaign, at: datetime, counts: Counts) -> str | None:
     """Why `c` cannot run for this call now, or None."""
-    return _schedule_reason(c, at.astimezone(SEOUL)) or _cap_reason(c, counts)
+    local = _seoul(at)
+    if local is None:
+        return OUTSIDE_CALENDAR
+    return _schedule_reason(c, local) or _cap_reason(c, counts)
 
 
 def _merged(targets: ExtensionTargets, base: tuple[_Entry, ...]) -> Iterator[_Entry]:
@@ -284,7 +298,10 @@ def select_campaign(
     if not targeting:
         return Selection(None, ("content: none (no campaign applies)",))
 
-    local = at.astimezone(SEOUL)  # once per call
+    try:
+        local = at.astimezone(SEOUL)  # once per call
+    except OverflowError:  # Seoul's time of the instant is year 0 or 10000 (a try costs nothing here)
+        return Selection(None, (f"content: none ({OUTSIDE_CALENDAR})",))
     day = local.toordinal()
     hour_bit = 1 << (local.weekday() * 24 + local.hour)
     top: int | None = None

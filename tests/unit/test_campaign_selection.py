@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import pytest
 
-from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign
+from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign, skip_reason
 from lettering.core.clock import SEOUL
 
 # Tuesday 2026-11-24, 14:00 in Seoul.
@@ -152,3 +152,19 @@ def test_ties_are_weighted_and_repeatable() -> None:
         pick(a, b, call_id=f"call-{i}").campaign == chosen[i] for i in range(50)
     )  # replay: same choice
     assert pick(b, a, call_id="call-7").campaign == pick(a, b, call_id="call-7").campaign  # order-free
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime.fromisoformat("9999-12-31T23:59:59-10:00"),
+        datetime.fromisoformat("9999-12-31T23:59:59+00:00"),
+        datetime.fromisoformat("0001-01-01T00:30:00+01:00"),
+    ],
+)
+def test_a_time_at_the_ends_of_the_calendar_selects_nothing_and_says_why(at: datetime) -> None:
+    """Seoul's local time of such an instant is outside datetime's range: no campaign, never a crash."""
+    s = pick(campaign(1), at=at)
+    assert s.campaign is None
+    assert s.explanation == ("content: none (the call's time is outside the calendar)",)
+    assert skip_reason(campaign(1), at, Counts()) == "the call's time is outside the calendar"
