@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -19,11 +20,22 @@ from lettering.optout import service as optout_service
 outbox_app = typer.Typer(help="The AlimTalk outbox, for operators.", no_args_is_help=True)
 
 
+class OutboxStatus(StrEnum):
+    """An outbox message's status, as `outbox list --status` takes it (kakao_service.STATUSES)."""
+
+    queued = "queued"
+    sending = "sending"
+    accepted = "accepted"
+    sent_unknown = "sent_unknown"
+    delivered = "delivered"
+    failed = "failed"
+    dead = "dead"
+    dropped = "dropped"
+
+
 @outbox_app.command("list")
 def outbox_list(
-    status: Annotated[
-        str | None, typer.Option(help="queued, sending, accepted, delivered, failed, dead, dropped")
-    ] = None,
+    status: Annotated[OutboxStatus | None, typer.Option(help="Only messages in this status.")] = None,
     limit: Annotated[int, typer.Option()] = 50,
 ) -> None:
     """Outbox messages, newest first; dead letters with their last error. Never a phone number.
@@ -32,7 +44,9 @@ def outbox_list(
     settings = settings_or_exit()
 
     async def listed(session: AsyncSession) -> list[tuple[str, ...]]:
-        rows = await kakao_service.list_messages(session, status=status, limit=limit)
+        rows = await kakao_service.list_messages(
+            session, status=status.value if status else None, limit=limit
+        )
         codes = await directory_service.agency_codes(session, sorted({row.agency_id for row in rows}))
         return [
             (

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from kakao_fallback import service as kakao_service
 from kakao_fallback.models import KakaoMessage
 from lettering.cli import app
+from lettering.cli.outbox import OutboxStatus
 from lettering.core.db import make_engine, make_sessionmaker, session_scope, utcnow
 from lettering.core.phone import make_vault
 from lettering.core.settings import get_settings
@@ -168,3 +170,12 @@ def test_list_has_a_header_agency_codes_and_seoul_times(runner: CliRunner, datab
     assert "HANBIT" in first
     assert "agency=" not in result.output
     assert "2026-12-03 15:04 KST" in first
+
+
+def test_list_refuses_an_unknown_status_naming_the_valid_ones(runner: CliRunner, database_url: str) -> None:
+    result = runner.invoke(app, ["outbox", "list", "--status", "bogus"])
+    assert result.exit_code == 2, result.output
+    assert "bogus" in result.output
+    for status in kakao_service.STATUSES:
+        assert status in result.output
+    assert tuple(OutboxStatus) == kakao_service.STATUSES  # the choices are the outbox's statuses
