@@ -88,12 +88,20 @@ async def test_card_news_reads_on_a_phone_without_javascript(service: Service, b
     assert await policy.get_attribute("href") == "https://www.hanbit.go.kr/passport"
     optout = page.get_by_role("link", name="홍보 메시지 수신거부")
     assert (await optout.get_attribute("href") or "").startswith("/o/")
+    # The anti-phishing check is one visible, labelled tap away.
+    check = page.get_by_role("link", name="한빛특례시에서 건 전화가 맞는지 확인하기 (확인코드)")
+    assert await check.is_visible()
+    assert await check.get_attribute("href") == "/verify"
     # Mobile-first: the images fit the phone's width.
     box = await page.locator("img").first.bounding_box()
     assert box is not None
     assert box["width"] <= 390
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / "card_news.png"), full_page=True)
+    async with page.expect_navigation():
+        await check.click()
+    assert page.url == f"{service.url}/verify"
+    assert "확인코드로 통화 확인" in await page.locator("main").inner_text()
     await context.close()
 
 
@@ -104,3 +112,8 @@ async def test_unknown_card_news_is_a_korean_not_found_page(service: Service, br
     assert response is not None
     assert response.status == 404
     assert "찾을 수 없는 페이지" in await page.locator("h1").inner_text()
+    # The citizen pages' style, not the browser's defaults: the agency-blue header and Korean fonts.
+    header = page.locator("header")
+    assert await header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(18, 53, 91)"
+    assert "Noto Sans KR" in await page.locator("body").evaluate("e => getComputedStyle(e).fontFamily")
+    assert await page.get_by_role("link", name="기관 전화 확인").get_attribute("href") == "/verify"
