@@ -6,6 +6,9 @@ builds the root app (the console entry point `lettering.cli:app`) and registers 
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from lettering.cli.db import db_app
@@ -44,6 +47,32 @@ __all__ = [
 ]
 
 app = typer.Typer(help="Smart lettering service for Korean local governments.", no_args_is_help=True)
+
+
+def package_version() -> str:
+    """The installed `lettering` distribution's version (pyproject.toml), or why it is unknown."""
+    try:
+        return version("lettering")
+    except PackageNotFoundError:
+        return "unknown (the package is not installed: pip install -e .)"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"lettering {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Smart lettering service for Korean local governments."""
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(directory_app, name="directory")
 app.add_typer(pbx_app, name="pbx")
