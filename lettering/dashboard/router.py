@@ -6,10 +6,11 @@ every other user only their own; another agency's code answers 404 like an unkno
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator, AwareDatetime
 
 from kakao_fallback import service as kakao_service
 from lettering.core.deps import SessionDep
@@ -19,12 +20,29 @@ from lettering.users.deps import CurrentUser, resolve_agency
 router = APIRouter()
 
 
+def _in_utc(value: datetime | None) -> datetime | None:
+    """The time in UTC (the columns' zone); a time at the calendar's ends has none, so it is refused."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range: this time has no UTC equivalent (years 1 to 9999)") from None
+
+
+Since = Annotated[
+    AwareDatetime | None,
+    Query(description="Only messages queued since then (RFC 3339 with a time zone)."),
+    AfterValidator(_in_utc),
+]
+
+
 @router.get("/v1/agencies/{agency_code}/alimtalk", tags=["alimtalk"], response_model=AlimtalkSummary)
 async def alimtalk_summary(
     agency_code: str,
     session: SessionDep,
     principal: CurrentUser,
-    since: Annotated[datetime | None, Query(description="Only messages queued since then.")] = None,
+    since: Since = None,
 ) -> AlimtalkSummary:
     """Messages by status, and what reached phones by channel (AlimTalk, SMS, LMS)."""
     agency_id = await resolve_agency(session, principal, agency_code)
