@@ -19,7 +19,7 @@ from lettering.audit.router import router as audit_router
 from lettering.container import Container
 from lettering.core.bodylimit import BodySizeLimit
 from lettering.core.errors import install_error_handlers
-from lettering.core.settings import Settings, get_settings
+from lettering.core.settings import Settings, announce_environment, get_settings
 from lettering.core.templates import TEMPLATE_DIR
 from lettering.dashboard.router import router as alimtalk_router
 from lettering.dispatch.router import router as dispatch_router
@@ -50,6 +50,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        announce_environment(settings)
         container = await Container.build(settings, carrier_transport=carrier_transport)
         container.install(app.state)
         async with contextlib.AsyncExitStack() as stack:

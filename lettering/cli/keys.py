@@ -14,7 +14,7 @@ import typer
 from lettering.cli.runtime import fail, settings_or_exit
 from lettering.core.db import make_engine, make_sessionmaker
 from lettering.core.phone import make_vault
-from lettering.core.settings import Settings
+from lettering.core.settings import OWN_SECRETS, SECRET_PURPOSES, Settings, env_line_name
 from lettering.keyring import service as keyring_service
 
 keys_app = typer.Typer(help="Keys for the citizens' numbers.", no_args_is_help=True)
@@ -24,6 +24,46 @@ def _new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# Not secrets, so not printed with a value: what a production start still needs set by hand.
+STILL_TO_SET = (
+    "LETTERING_DATABASE_URL (postgresql+asyncpg://...)",
+    "LETTERING_PUBLIC_BASE_URL",
+    "LETTERING_CARRIERS__SKT__BASE_URL and __CLIENT_ID",
+    "LETTERING_CARRIERS__KT__BASE_URL and __API_KEY",
+    "LETTERING_CARRIERS__LGU__BASE_URL",
+    "LETTERING_KAKAO__BASE_URL",
+    "each AlimTalk account's app_key, sender_key and sender_no in LETTERING_KAKAO__AGENCIES",
+)
+
+
+def _print_all_secrets() -> None:
+    """Every secret the service refuses to start without outside dev, each freshly random."""
+    own = {
+        "phone_hash_key": _new_key(),
+        "phone_enc_key": _new_key(),
+        "link_secret": _new_secret(),
+    }
+    typer.echo("# The service's own secrets (keep them in the secret store; never change the phone keys")
+    typer.echo("# except by a rotation: `lettering keys generate --next`).")
+    for name, value in own.items():
+        typer.echo(f"{env_line_name(name)}={value}")
+    typer.echo("# Credentials shared with the carriers and the AlimTalk dealer: random here so that a start")
+    typer.echo(
+        "# passes the check; replace each with the value from that carrier's or the dealer's contract."
+    )
+    for name in SECRET_PURPOSES:
+        if name in OWN_SECRETS or name.startswith("kakao."):
+            continue
+        typer.echo(f"{env_line_name(name)}={_new_secret()}")
+    accounts = {"*": {"secret_key": _new_secret()}}
+    typer.echo(f"LETTERING_KAKAO__AGENCIES='{json.dumps(accounts)}'")
+    typer.echo("# Still to set (not secrets): " + "; ".join(STILL_TO_SET) + ".")
+
+
 @keys_app.command("generate")
 def keys_generate(
     next_version: Annotated[
@@ -31,10 +71,9 @@ def keys_generate(
         typer.Option("--next", help="A new version for a rotation: the current keys move to PHONE_KEYS_OLD."),
     ] = False,
 ) -> None:
-    """Print fresh keys for the citizens' numbers as .env lines."""
+    """Print every secret a production start needs, freshly random, as .env lines."""
     if not next_version:
-        typer.echo(f"LETTERING_PHONE_HASH_KEY={_new_key()}")
-        typer.echo(f"LETTERING_PHONE_ENC_KEY={_new_key()}")
+        _print_all_secrets()
         return
     settings = settings_or_exit()
     old = {

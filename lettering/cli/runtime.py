@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from uvicorn.config import LOGGING_CONFIG
 
 from lettering.core.db import make_engine, make_sessionmaker, session_scope
 from lettering.core.errors import AppError
-from lettering.core.settings import Settings, get_settings
+from lettering.core.settings import Settings, announce_environment, describe_refusal, get_settings
 from lettering.directory import service as directory_service
 
 T = TypeVar("T")
@@ -35,6 +36,7 @@ def configure_logging(settings: Settings) -> None:
     """The service's log format; the scheduler's line per job run (every 10 s) only from WARNING."""
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     logging.getLogger("apscheduler").setLevel(_scheduler_level(settings))
+    announce_environment(settings)
 
 
 def _scheduler_level(settings: Settings) -> int:
@@ -59,8 +61,11 @@ def serve_log_config(settings: Settings) -> dict[str, Any]:
 
 
 def settings_or_exit() -> Settings:
+    """The settings, or exit 1 printing what is wrong with them (one list, no traceback, no values)."""
     try:
         return get_settings()
+    except ValidationError as exc:
+        raise fail(describe_refusal(exc)) from None
     except ValueError as exc:
         raise fail(f"settings refused: {exc}") from None
 

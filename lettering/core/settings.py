@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Env = Literal["dev", "test", "prod"]
@@ -18,6 +19,20 @@ DEV_PHONE_HASH_KEY = "ZGV2LW9ubHktcGhvbmUtaGFzaC1rZXktMDAwMDAwMDA="
 DEV_PHONE_ENC_KEY = "ZGV2LW9ubHktcGhvbmUtZW5jcnlwdC1rZXktMDAwMDA="
 DEV_CARRIER_SECRET = "dev-carrier-secret"
 DEV_LINK_SECRET = "dev-link-secret"
+# Every secret the service refuses to start without outside dev, and what it is for. The setting
+# names are dotted paths; `kakao.agencies.<code>.secret_key` stands for each AlimTalk account.
+SECRET_PURPOSES: dict[str, str] = {
+    "phone_hash_key": "indexes citizens' numbers (HMAC-SHA256 key, base64 of 32 bytes)",
+    "phone_enc_key": "encrypts citizens' numbers (AES-256-GCM key, base64 of 32 bytes)",
+    "link_secret": "signs the links in citizens' messages (opt-out, card news)",
+    "carriers.skt.client_secret": "SKT gateway client secret (from the SKT contract)",
+    "carriers.kt.secret": "KT gateway secret (from the KT contract)",
+    "carriers.lgu.api_key": "LG U+ gateway API key (from the LG U+ contract)",
+    "carriers.lgu.callback_secret": "checks LG U+'s callbacks to this service (agreed with LG U+)",
+    "kakao.agencies.*.secret_key": "the AlimTalk dealer account's secret key (from the dealer)",
+}
+# The secrets this service makes itself; the others are agreed with a carrier or the dealer.
+OWN_SECRETS = ("phone_hash_key", "phone_enc_key", "link_secret")
 PLACEHOLDERS = {
     "",
     "change-me",
@@ -132,9 +147,12 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        # A refusal never echoes the values it was given (they are secrets).
+        hide_input_in_errors=True,
     )
 
-    env: Env = "dev"
+    # Production unless said otherwise: a missing LETTERING_ENV must never mean development keys.
+    env: Env = "prod"
     database_url: str = "sqlite+aiosqlite:///./lettering.core.db"
     public_base_url: str = "http://127.0.0.1:8000"
     # Keys for the citizen's number: HMAC-SHA256 index key and AES-256-GCM key, base64 of 32 bytes.
@@ -150,6 +168,7 @@ class Settings(BaseSettings):
     kakao: KakaoSettings = Field(default_factory=KakaoSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     # Mount the carrier simulator in this process and point empty carrier base URLs at it.
+    # Unset: on in dev and test, off in prod (where setting it true is refused).
     simulators_in_process: bool = True
     snapshot_poll_s: float = 1.0
     # /readyz answers 503 when the snapshots have not refreshed successfully for this long.
@@ -212,6 +231,7 @@ class Settings(BaseSettings):
             problems.append(f"phone_keys_old must not hold the current key_version {self.key_version}")
         if any(v < 1 for v in self.phone_keys_old):
             problems.append("phone_keys_old versions must be 1 or more")
+        missing: list[str] = []
         if self.env != "dev":
             secrets = {
                 "phone_hash_key": self.phone_hash_key,
@@ -224,13 +244,14 @@ class Settings(BaseSettings):
             }
             for code, account in self.kakao.agencies.items():
                 secrets[f"kakao.agencies.{code}.secret_key"] = account.secret_key
-            for name, value in secrets.items():
-                if value.get_secret_value().strip().lower() in {p.lower() for p in PLACEHOLDERS}:
-                    problems.append(f"{name} is a placeholder; set LETTERING_{_env_name(name)}")
+            placeholders = {p.lower() for p in PLACEHOLDERS}
+            missing = [n for n, v in secrets.items() if v.get_secret_value().strip().lower() in placeholders]
+        if "simulators_in_process" not in self.model_fields_set:
+            self.simulators_in_process = self.env != "prod"
         if self.env == "prod" and self.simulators_in_process:
             problems.append("simulators_in_process must be false in prod")
-        if problems:
-            raise ValueError("; ".join(problems))
+        if problems or missing:
+            raise ValueError(refusal_message(self.env, missing, problems))
         return self
 
     def carrier_base_url(self, carrier: CarrierName) -> str:
@@ -249,6 +270,76 @@ class Settings(BaseSettings):
 
 def _env_name(dotted: str) -> str:
     return dotted.upper().replace(".", "__")
+
+
+def env_line_name(dotted: str) -> str:
+    """The variable that sets a dotted setting (an AlimTalk account's secret: the accounts' JSON)."""
+    if dotted.startswith("kakao.agencies."):
+        return "LETTERING_KAKAO__AGENCIES"
+    return f"LETTERING_{_env_name(dotted)}"
+
+
+def _purpose(dotted: str) -> str:
+    if dotted.startswith("kakao.agencies."):
+        code = dotted.split(".")[2]
+        shape = f'{{"{code}": {{"secret_key": "…", …}}}}'
+        return f"{SECRET_PURPOSES['kakao.agencies.*.secret_key']}, account {code!r}: JSON {shape}"
+    return SECRET_PURPOSES[dotted]
+
+
+def refusal_message(env: str, missing: list[str], problems: list[str]) -> str:
+    """One readable list: each missing secret with what it is for, then any other problem."""
+    lines = [f"the settings are refused (LETTERING_ENV={env}):"]
+    if missing:
+        width = max(len(env_line_name(n)) for n in missing)
+        lines.append(f"{len(missing)} secret(s) not set or still a placeholder:")
+        lines += [f"  {env_line_name(name).ljust(width)}  {_purpose(name)}" for name in missing]
+    if problems:
+        lines.append("other problems:" if missing else f"{len(problems)} problem(s):")
+        lines += [f"  {problem}" for problem in problems]
+    if missing:
+        lines.append(
+            "Make the secrets with `lettering keys generate`: it prints each one as a .env line, freshly"
+        )
+        lines.append("random (replace the carriers' and the dealer's with the values from their contracts).")
+        lines.append("To try the service on the development keys and simulators: LETTERING_ENV=dev.")
+    return "\n".join(lines)
+
+
+def describe_refusal(exc: ValidationError) -> str:
+    """A settings refusal as text for people: our own list as written, pydantic's errors one a line."""
+    lines: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        cause = error.get("ctx", {}).get("error")
+        if error["type"] == "value_error" and isinstance(cause, ValueError) and not error["loc"]:
+            lines.append(str(cause))
+        else:
+            where = "LETTERING_" + "__".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"{where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+_announced = False
+
+
+def announce_environment(settings: Settings, log: logging.Logger | None = None) -> None:
+    """Log once per process, as a WARNING, that this service runs on development keys or simulators."""
+    global _announced
+    log = log or logging.getLogger("lettering")
+    if _announced or (settings.env != "dev" and not settings.simulators_in_process):
+        return
+    _announced = True
+    what = []
+    if settings.env == "dev":
+        what.append("the built-in development keys are accepted")
+    if settings.simulators_in_process:
+        what.append("the carriers and the AlimTalk dealer are simulators in this process")
+    log.warning(
+        "LETTERING_ENV=%s: %s; not for citizens' numbers (production: LETTERING_ENV=prod with the "
+        "secrets from `lettering keys generate`)",
+        settings.env,
+        " and ".join(what),
+    )
 
 
 @lru_cache
