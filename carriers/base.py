@@ -59,6 +59,9 @@ class PushResult:
     provider_ref: str | None = None  # lettering_id / msgKey / tid, to match later reports
     retry_after_s: float | None = None
     notes: tuple[str, ...] = ()  # e.g. "message cut 45->40 chars", kept with the call record
+    # The carrier refused the campaign content the push referred to (not registered or not
+    # approved there: spec "INVALID_CONTENT" / "4001"); the identity alone may still go through.
+    content_refused: bool = False
 
 
 class CarrierAdapter(abc.ABC):

@@ -70,6 +70,7 @@ class Answer:
     provider_ref: str | None = None
     retry_after_s: float | None = None
     notes: tuple[str, ...] = ()
+    content_refused: bool = False  # see PushResult.content_refused
 
 
 @dataclass(slots=True)
@@ -268,6 +269,7 @@ class HttpAdapter(CarrierAdapter, Generic[PayloadT]):
             provider_ref=answer.provider_ref,
             retry_after_s=answer.retry_after_s,
             notes=(*notes, *answer.notes),
+            content_refused=answer.content_refused,
         )
 
     @staticmethod

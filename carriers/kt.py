@@ -38,12 +38,13 @@ GUIDE_TEXT_LIMIT = 60
 LINK_TITLE_LIMIT = 20
 IMAGE_SPEC = ImageSpec(formats=frozenset({"JPEG", "PNG"}), size=(1080, 1920), max_bytes=500 * 1024)
 
+CONTENT_NOT_APPROVED = "4001"  # the contentKey is unknown or not approved
 _RESULTS = {
     "0000": Outcome.accepted,
     "3001": Outcome.not_subscriber,
     "3002": Outcome.unsupported_device,
     "3003": Outcome.rejected,  # calling number not registered
-    "4001": Outcome.rejected,  # content not approved
+    CONTENT_NOT_APPROVED: Outcome.rejected,
     "4002": Outcome.rejected,  # text too long
     "4003": Outcome.rejected,  # signature invalid
     "9001": Outcome.throttled,
@@ -119,7 +120,11 @@ class KtAdapter(HttpAdapter[bytes]):
         if outcome is Outcome.rejected:
             message = str_field(body, "resultMsg") or ""
             return Answer(
-                outcome, result_code, notes=(f"kt rejected: {result_code} {short(message)}".rstrip(),)
+                outcome,
+                result_code,
+                notes=(f"kt rejected: {result_code} {short(message)}".rstrip(),),
+                content_refused=result_code == CONTENT_NOT_APPROVED
+                and bool(lettering.content_refs.get(self.name)),
             )
         return Answer(outcome, result_code)
 

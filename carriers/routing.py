@@ -2,13 +2,16 @@
 
 Number portability means the number does not tell the carrier, so the router asks each carrier in
 turn. It stops at the first that knows the callee (accepted or unsupported device) or refuses the
-content, moves on past `not_subscriber` and past a carrier that is down, and never sends anything
-after the call's deadline.
+lettering, moves on past `not_subscriber` and past a carrier that is down, and never sends anything
+after the call's deadline. A carrier that refuses only the campaign content (not registered or not
+approved there, as after a carrier restart) is asked again at once with the identity alone: the
+citizen still sees who is calling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -40,6 +43,32 @@ class RouteResult:
     subscriber_carrier: str | None = None
     # The learned carrier answered not_subscriber: the number was ported away.
     forget_learned: bool = False
+    # (carrier, content ref) of campaign content a carrier refused: to be registered again.
+    refused_content: list[tuple[str, str]] = field(default_factory=list)
+
+
+def identity_only(lettering: Lettering) -> Lettering:
+    """The lettering without its campaign content (image, content refs, post-call link)."""
+    return dataclasses.replace(lettering, content_refs={}, inline_image_jpeg=None, post_call=None)
+
+
+async def _without_refused_content(
+    result: RouteResult, adapter: CarrierAdapter, lettering: Lettering, push: PushResult, deadline: float
+) -> PushResult:
+    """`push` refused the campaign content: record why, and push the identity alone, in time."""
+    ref = lettering.content_refs.get(adapter.name, "")
+    result.refused_content.append((adapter.name, ref))
+    result.attempts[-1] = dataclasses.replace(
+        push, notes=(*push.notes, f"campaign content {ref} refused: sending the identity alone")
+    )
+    if deadline - time.monotonic() < MIN_REQUEST_S:
+        return result.attempts[-1]
+    again = await adapter.push(identity_only(lettering), deadline)
+    again = dataclasses.replace(
+        again, notes=(f"identity only: {adapter.name} refused campaign content {ref}", *again.notes)
+    )
+    result.attempts.append(again)
+    return again
 
 
 def carrier_sequence(
@@ -84,6 +113,8 @@ async def route_push(
                 await sleep(wait)
                 push = await adapter.push(lettering, deadline)
                 result.attempts.append(push)
+        if push.outcome is Outcome.rejected and push.content_refused:
+            push = await _without_refused_content(result, adapter, lettering, push, deadline)
         result.final = push
         if push.outcome is Outcome.accepted:
             result.outcome = "accepted"

@@ -90,7 +90,7 @@ class SktAdapter(HttpAdapter[dict[str, Any]]):
         response = await self._authorised(
             "POST", self._url("/v1/letterings"), deadline, json=prepared.payload
         )
-        return _answer(response, lettering.request_id)
+        return _answer(response, lettering.request_id, "content_id" in prepared.payload)
 
     async def register_content(self, image: bytes, mime_type: str, file_name: str) -> str | None:
         """Upload a JPEG (720x1280, <= 300 KB); returns its content_id, usable once approved."""
@@ -160,7 +160,7 @@ class SktAdapter(HttpAdapter[dict[str, Any]]):
             return token
 
 
-def _answer(response: httpx.Response, request_id: str) -> Answer:
+def _answer(response: httpx.Response, request_id: str, content_sent: bool = False) -> Answer:
     """Map SKT's HTTP status (and error name) to an outcome."""
     status = response.status_code
     code = str(status)
@@ -175,7 +175,13 @@ def _answer(response: httpx.Response, request_id: str) -> Answer:
     if status in (400, 403, 422):
         detail = str_field(body, "detail") or ""
         reason = " ".join(part for part in (error or "", detail) if part) or "no reason given"
-        return Answer(Outcome.rejected, code, notes=(f"skt rejected: {short(reason)}",))
+        return Answer(
+            Outcome.rejected,
+            code,
+            notes=(f"skt rejected: {short(reason)}",),
+            # INVALID_CONTENT for a push that named a content id: that content is not usable there.
+            content_refused=status == 400 and error == "INVALID_CONTENT" and content_sent,
+        )
     if status == 429:
         return Answer(
             Outcome.throttled, code, retry_after_s=parse_retry_after(response.headers.get("Retry-After"))

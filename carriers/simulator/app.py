@@ -677,6 +677,12 @@ def create_simulator_app(
         state.reports.clear()
         return Response(status_code=204)
 
+    @app.delete("/_control/contents")
+    async def forget_contents() -> Response:
+        """Forget every registered content, as a restart of the simulator does."""
+        state.contents.clear()
+        return Response(status_code=204)
+
     @app.get("/_control/skt/tokens")
     async def get_skt_tokens() -> Response:
         now = time.monotonic()

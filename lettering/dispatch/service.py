@@ -121,7 +121,11 @@ class Dispatcher:
         media: Callable[[str], bytes | None] | None = None,
         link_keys: Sequence[str] = (),
         committer: GroupCommitter | None = None,
+        content_refused: Callable[[Connection, str, str], object] | None = None,
     ) -> None:
+        """`content_refused(conn, carrier, content ref)`: marks campaign content a carrier refused
+        at push time for registration again (the content-sync job's work), in the record's
+        transaction."""
         self._sessions = sessions
         self._commit = committer or GroupCommitter(sessions)
         self._carriers = carriers
@@ -132,6 +136,9 @@ class Dispatcher:
         self._optout = optout or OptoutIndex
         self._media = media
         self._link_keys = list(link_keys)
+        self._content_refused = content_refused
+        # Refused content already warned about by this process: one WARNING per content, not per call.
+        self._warned_content: set[tuple[str, str]] = set()
 
     def _post_call(self, campaign: ActiveCampaign | None, job: PushJob) -> PostCall | None:
         """The after-call link; the card-news page gets this citizen's opt-out token (never the number)."""
@@ -182,7 +189,22 @@ class Dispatcher:
             if policy.carrier_failure:
                 return Pushed(Settled("fallback", "internal_error", None, "alimtalk"), None, now)
             return Pushed(Settled("failed", "internal_error", None, None), None, now)
+        self._warn_refused_content(result, job)
         return Pushed(settle(result, job.decision.fallback), result, now)
+
+    def _warn_refused_content(self, result: RouteResult, job: PushJob) -> None:
+        for carrier, ref in result.refused_content:
+            if (carrier, ref) in self._warned_content:
+                continue
+            self._warned_content.add((carrier, ref))
+            campaign = job.decision.campaign
+            log.warning(
+                "%s refused campaign %s content %s (not registered or not approved there); calls get "
+                "the identity alone until it is registered again",
+                carrier,
+                campaign.id if campaign else "-",
+                ref or "-",
+            )
 
     def record(self, conn: Connection, job: PushJob, pushed: Pushed, told: Told | None) -> Settled:
         """Record how the push ended (and what the PBX was told), in the caller's transaction."""
@@ -219,6 +241,9 @@ class Dispatcher:
             notes=json.dumps(notes, ensure_ascii=False),
             **answer,
         )
+        if self._content_refused is not None:
+            for carrier, ref in dict.fromkeys(result.refused_content):
+                self._content_refused(conn, carrier, ref)
         if result.subscriber_carrier is not None:
             carrier_routes.learn_route(
                 conn, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
