@@ -8,20 +8,24 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from campaigns import service as campaign_service
 from campaigns.errors import BadUpload, UploadTooLarge
 from campaigns.media import MediaStore
 from campaigns.schemas import (
+    UPLOAD_FORM,
     CampaignIn,
     CampaignOut,
     CampaignSummary,
+    FieldProblems,
     RejectIn,
     UploadedImage,
     UploadWarning,
 )
 from lettering.core.deps import SessionDep, provided
+from lettering.core.errors import ErrorOut, errors
 from lettering.core.ids import RowId
 from lettering.users.deps import CurrentUser
 
@@ -31,19 +35,31 @@ MediaDep = Annotated[MediaStore, Depends(provided(MediaStore))]
 UploadLimitsDep = Annotated[campaign_service.UploadLimits, Depends(provided(campaign_service.UploadLimits))]
 
 
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses for these refusals; a 422 is either FastAPI's list of fields or one of
+    this package's refusals (`{"error": ..., "detail": ...}`, every problem named)."""
+    out = errors(*(code for code in codes if code != 422))
+    if 422 in codes:
+        out[422] = {
+            "model": FieldProblems | ErrorOut,
+            "description": "The input is not valid: `detail` names each field and what is wrong with it.",
+        }
+    return out
+
+
 async def _view(session: AsyncSession, user: Any, campaign_id: int) -> CampaignOut:
     view = await campaign_service.campaign_view(session, user, campaign_id)
     return CampaignOut.model_validate(campaign_service.as_dict(view))
 
 
-@router.post("", status_code=201, response_model=CampaignOut)
+@router.post("", status_code=201, response_model=CampaignOut, responses=refusals(401, 403, 422))
 async def create(body: CampaignIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
     campaign = await campaign_service.create_campaign(session, user, body.as_input())
     assert campaign.id is not None
     return await _view(session, user, campaign.id)
 
 
-@router.get("", response_model=list[CampaignSummary])
+@router.get("", response_model=list[CampaignSummary], responses=refusals(401, 422))
 async def list_(session: SessionDep, user: CurrentUser, state: str | None = None) -> list[CampaignSummary]:
     rows = await campaign_service.list_campaigns(session, user, state)
     return [
@@ -54,7 +70,7 @@ async def list_(session: SessionDep, user: CurrentUser, state: str | None = None
     ]
 
 
-@router.get("/{campaign_id}", response_model=CampaignOut)
+@router.get("/{campaign_id}", response_model=CampaignOut, responses=refusals(401, 404, 422))
 async def read(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _view(session, user, campaign_id)
 
@@ -63,7 +79,8 @@ async def read(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> Ca
     "/{campaign_id}/images",
     status_code=201,
     response_model=UploadedImage,
-    responses={422: {"description": "a required field is missing or the body is refused"}},
+    responses=refusals(401, 403, 404, 409, 413, 422),
+    openapi_extra={"requestBody": UPLOAD_FORM},
 )
 async def upload_image(
     campaign_id: RowId,
@@ -82,6 +99,8 @@ async def upload_image(
         form = await request.form(max_files=1, max_fields=5, max_part_size=limits.max_bytes)
     except MultiPartException as exc:
         raise BadUpload(f"multipart body refused: {exc.message}") from None
+    except HTTPException as exc:  # Starlette turns the parser's refusal into a bare 400 inside an app
+        raise BadUpload(f"multipart body refused: {exc.detail}") from None
     try:
         upload = form.get("file")
         alt_text = form.get("alt_text")
@@ -135,27 +154,36 @@ async def _transition(
     return await _view(session, user, campaign_id)
 
 
-@router.post("/{campaign_id}/submit", response_model=CampaignOut)
+@router.post("/{campaign_id}/submit", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422))
 async def submit(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.submit_campaign)
 
 
-@router.post("/{campaign_id}/approve", response_model=CampaignOut)
+@router.post(
+    "/{campaign_id}/approve", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422)
+)
 async def approve(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.approve_campaign)
 
 
-@router.post("/{campaign_id}/reject", response_model=CampaignOut)
+@router.post("/{campaign_id}/reject", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422))
 async def reject(campaign_id: RowId, body: RejectIn, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.reject_campaign, body.reason)
 
 
-@router.post("/{campaign_id}/end", response_model=CampaignOut)
+@router.post("/{campaign_id}/end", response_model=CampaignOut, responses=refusals(401, 403, 404, 422))
 async def end(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _transition(session, user, campaign_id, campaign_service.end_campaign)
 
 
-@router.get("/{campaign_id}/preview/{carrier}.png")
+@router.get(
+    "/{campaign_id}/preview/{carrier}.png",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "The ringing phone, as a PNG."},
+        **refusals(401, 404, 422),
+    },
+)
 async def preview(
     campaign_id: RowId, carrier: str, session: SessionDep, user: CurrentUser, media: MediaDep
 ) -> Response:

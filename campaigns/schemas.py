@@ -59,6 +59,20 @@ class CampaignIn(BaseModel):
         )
 
 
+class FieldProblem(BaseModel):
+    """One field FastAPI's own validation refused (or the upload's form), as FastAPI writes it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class FieldProblems(BaseModel):
+    """A 422 from the input's shape: each field and what is wrong with it."""
+
+    detail: list[FieldProblem]
+
+
 class RejectIn(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -130,6 +144,33 @@ class UploadWarning(BaseModel):
     factor: float
     frame: str
     message: str
+
+
+UPLOAD_FORM = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "alt_text"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A JPEG or PNG (decided by its content); at most the upload limit "
+                        "(10 MB by default); at least half of each carrier's frame in one direction.",
+                    },
+                    "alt_text": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 300,
+                        "description": "What the image shows, read aloud to blind citizens.",
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 class UploadedImage(BaseModel):

@@ -262,3 +262,40 @@ async def test_a_nul_character_is_a_422_naming_the_field_on_every_database(api: 
     )
     assert reason.status_code == 422, reason.text
     assert "reason: no NUL" in reason.json()["detail"]
+
+
+async def test_the_openapi_documents_every_answer_and_the_upload_form(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    expected = {
+        ("post", "/v1/campaigns"): {"201", "401", "403", "422"},
+        ("get", "/v1/campaigns/{campaign_id}"): {"200", "401", "404", "422"},
+        ("post", "/v1/campaigns/{campaign_id}/images"): {"201", "401", "403", "404", "409", "413", "422"},
+        ("post", "/v1/campaigns/{campaign_id}/approve"): {"200", "401", "403", "404", "409", "422"},
+        ("get", "/v1/campaigns/{campaign_id}/preview/{carrier}.png"): {"200", "401", "404", "422"},
+    }
+    for (method, path), statuses in expected.items():
+        assert set(spec["paths"][path][method]["responses"]) == statuses, (method, path)
+    refused = spec["paths"]["/v1/campaigns"]["post"]["responses"]["422"]["content"]["application/json"][
+        "schema"
+    ]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in refused["anyOf"]} == {"FieldProblems", "ErrorOut"}
+    form = spec["paths"]["/v1/campaigns/{campaign_id}/images"]["post"]["requestBody"]["content"]
+    assert form["multipart/form-data"]["schema"]["required"] == ["file", "alt_text"]
+    preview = spec["paths"]["/v1/campaigns/{campaign_id}/preview/{carrier}.png"]["get"]["responses"]["200"]
+    assert list(preview["content"]) == ["image/png"]
+
+
+async def test_a_multipart_body_the_parser_refuses_is_a_422_naming_why(api: Api) -> None:
+    created = await api.client.post(
+        "/v1/campaigns", json={**CAMPAIGN, "target_departments": ["HANBIT-0100"]}, headers=api.editor
+    )
+    cid = created.json()["id"]
+    too_many = await api.client.post(
+        f"/v1/campaigns/{cid}/images",
+        files={"file": ("poster.png", png(720, 1280), "image/png")},
+        data={"alt_text": "포스터", **{f"extra{i}": "x" for i in range(6)}},
+        headers=api.editor,
+    )
+    assert too_many.status_code == 422, too_many.text
+    assert too_many.json()["error"] == "BadUpload"
+    assert "Too many fields" in too_many.json()["detail"]
