@@ -4,8 +4,6 @@ transaction, the service's logging, printable database URLs and the directory im
 from __future__ import annotations
 
 import asyncio
-import copy
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,8 +13,8 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
-from uvicorn.config import LOGGING_CONFIG
 
+from lettering.core import logs
 from lettering.core.db import make_engine, make_sessionmaker, session_scope
 from lettering.core.errors import AppError
 from lettering.core.settings import Settings, announce_environment, describe_refusal, get_settings
@@ -24,7 +22,7 @@ from lettering.directory import service as directory_service
 
 T = TypeVar("T")
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = logs.TEXT_FORMAT
 
 
 def fail(message: str) -> typer.Exit:
@@ -33,31 +31,16 @@ def fail(message: str) -> typer.Exit:
 
 
 def configure_logging(settings: Settings) -> None:
-    """The service's log format; the scheduler's line per job run (every 10 s) only from WARNING."""
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
-    logging.getLogger("apscheduler").setLevel(_scheduler_level(settings))
+    """The service's logging in this process (lettering/core/logs.py): one redacted format for
+    lettering, uvicorn and the libraries; httpx's and the scheduler's INFO lines off."""
+    logs.configure_logging(settings.log_level, settings.log_format)
     announce_environment(settings)
 
 
-def _scheduler_level(settings: Settings) -> int:
-    level = logging.getLevelName(settings.log_level)
-    return max(logging.WARNING, level if isinstance(level, int) else 0)
-
-
 def serve_log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging config plus the service's own (root logger, format, level), which uvicorn
-    applies in every worker process: with `--workers N` the workers are spawned afresh and would
-    otherwise keep none of `configure_logging`, so lettering's own lines were lost there."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["service"] = {"format": LOG_FORMAT}
-    config["handlers"]["service"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "service",
-        "stream": "ext://sys.stderr",
-    }
-    config["root"] = {"level": settings.log_level, "handlers": ["service"]}
-    config["loggers"]["apscheduler"] = {"level": _scheduler_level(settings)}
-    return config
+    """The same as a dictConfig for uvicorn, which applies it in every worker process: with
+    `--workers N` the workers are spawned afresh and would otherwise keep none of it."""
+    return logs.log_config(settings.log_level, settings.log_format)
 
 
 def settings_or_exit() -> Settings:

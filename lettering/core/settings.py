@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     content_sync_interval_s: float = 10.0
     log_level: str = "INFO"
+    # "text": one timestamped line per record; "json": one JSON object per line (log collectors).
+    log_format: Literal["text", "json"] = "text"
     # Earlier link secrets, still accepted when checking a link (newest first); only link_secret signs.
     link_secrets_old: list[SecretStr] = Field(default_factory=list)
     # An opt-out link works this long after the message that carried it; the citizen's encrypted
