@@ -149,19 +149,11 @@ class Container:
         ]
 
     def install(self, state: State) -> None:
-        """Put what routes read on `app.state` (read through lettering/core/deps.py)."""
-        state.container = self
+        """Put on `app.state` what routes read through lettering/core/deps.py: the settings, the
+        session factory and the vault, and the services by type (`deps.provided`, `deps.lookup`)."""
         state.settings = self.settings
-        state.engine = self.engine
         state.sessions = self.sessions
         state.vault = self.vault
-        state.snapshots = self.snapshots
-        state.carriers = self.carriers
-        state.dispatcher = self.dispatcher
-        state.webhooks = self.webhooks
-        state.relay = self.relay
-        state.media = self.media
-        state.upload_limits = self.upload_limits
         state.services = {
             type(service): service
             for service in (

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from kakao_fallback.models import KakaoMessage
 from lettering.app import create_app
 from lettering.calls import service as call_service
+from lettering.core.deps import lookup
+from lettering.webhook.service import WebhookService
 from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 from tests.live import serve, stop
 
@@ -35,7 +37,7 @@ def e164(national: str) -> str:
 
 async def limit_filled(service: Service) -> None:
     """Until the stalled setups hold the admission limit (they are admitted, not yet answered)."""
-    webhooks = service.live.app.state.webhooks
+    webhooks = lookup(service.live.app.state, WebhookService)
 
     async def filled() -> bool:
         return bool(webhooks.unanswered == LIMIT)
