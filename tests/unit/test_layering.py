@@ -253,3 +253,62 @@ def test_a_package_may_use_its_own_tables_and_core(tmp_path: Path) -> None:
         },
     )
     assert violations(import_graph(modules), modules) == []
+
+
+# -- all SQL in repositories ---------------------------------------------------------------------
+
+# SQLAlchemy / SQLModel names that build statements, and the calls that run them.
+SQL_BUILDERS = frozenset(
+    {"select", "update", "delete", "insert", "text", "func", "and_", "or_", "not_", "case", "exists"}
+    | {"literal", "bindparam", "union", "tuple_", "cast", "distinct", "desc", "asc", "col", "true", "false"}
+)
+SQL_RUNNERS = frozenset(
+    {"execute", "exec", "scalar", "scalars", "exec_driver_sql", "stream", "stream_scalars"}
+)
+SQL_PLACES = frozenset({"repository", "models"})  # and lettering.core (the engine, sessions, units)
+# Simulators keep their own in-memory state; they are test doubles of the outside world, not packages.
+NOT_PACKAGES = ("carriers.simulator", "kakao_fallback.simulator")
+
+
+def sql_outside_repositories(modules: Mapping[str, Path]) -> list[str]:
+    """`file:line: what` for every statement built or run outside a repository, models or core."""
+    found: list[str] = []
+    for module, path in sorted(modules.items()):
+        if module.rpartition(".")[2] in SQL_PLACES or module == CORE or module.startswith(CORE + "."):
+            continue
+        if module.startswith(NOT_PACKAGES):
+            continue
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+                "sqlalchemy",
+                "sqlmodel",
+            ):
+                found += [
+                    f"{shown}:{node.lineno}: imports {a.name}" for a in node.names if a.name in SQL_BUILDERS
+                ]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SQL_RUNNERS
+            ):
+                found.append(f"{shown}:{node.lineno}: .{node.func.attr}()")
+    return found
+
+
+def test_all_sql_is_in_repositories() -> None:
+    assert sql_outside_repositories(first_party_modules()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from sqlalchemy import select\n", "lettering/calls/service.py:1: imports select"),
+        ("async def f(session):\n    await session.execute(x)\n", "lettering/calls/service.py:2: .execute()"),
+        ("from sqlmodel import col\n", "lettering/calls/service.py:1: imports col"),
+    ],
+)
+def test_the_sql_rule_fails_when_broken(tmp_path: Path, text: str, expected: str) -> None:
+    modules = fake_tree(tmp_path, {"lettering/calls/service.py": text, "lettering/calls/repository.py": text})
+    problems = sql_outside_repositories(modules)
+    assert [p.rpartition("calls/")[2] for p in problems] == [expected.rpartition("calls/")[2]]
