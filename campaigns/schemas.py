@@ -45,7 +45,9 @@ class CampaignIn(BaseModel):
     agency_wide: bool = False
     target_departments: list[str] = Field(default_factory=list, description="Department codes.")
     target_extensions: list[ExtensionTargetIn] = Field(default_factory=list)
-    agency_id: int | None = None
+    agency: str | None = Field(
+        default=None, description="The agency's code: required for platform admins, optional for others."
+    )
 
     def as_input(self) -> CampaignInput:
         return CampaignInput(

@@ -100,7 +100,7 @@ class CampaignInput:
     agency_wide: bool = False
     target_departments: tuple[str, ...] = ()
     target_extensions: tuple[ExtensionTarget, ...] = ()
-    agency_id: int | None = None  # platform admins choose; everyone else acts for their own agency
+    agency: str | None = None  # the agency's code: platform admins name it; others may repeat their own
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -109,6 +109,7 @@ class CampaignInput:
             "youtube_url": self.youtube_url,
             "policy_url": self.policy_url,
             "department": self.department,
+            "agency": self.agency,
             "target_departments": "".join(self.target_departments),
             "target_extensions": "".join(f"{t.department}{t.extension}" for t in self.target_extensions),
         }
@@ -273,13 +274,20 @@ def count_impression(conn: Connection, campaign_id: int, callee_hash: str, at: d
 # -- the editor's workflow ------------------------------------------------------------------
 
 
-def _acting_agency(actor: Actor, requested: int | None) -> int:
-    if actor.role == "platform_admin":
-        if requested is None:
-            raise CampaignProblem("agency_id: a platform admin names the agency")
-        return requested
+async def _acting_agency(session: AsyncSession, actor: Actor, code: str | None) -> int:
+    """The agency a new campaign belongs to: the actor's own, or (platform admins) the one named.
+    A code that is not the actor's agency is refused like an unknown one (tenants stay invisible)."""
+    if actor.is_platform_admin:
+        if code is None:
+            raise CampaignProblem("agency: a platform admin names the agency by its code")
+        found = await directory_service.agency_id_for_code(session, code)
+        if found is None:
+            raise CampaignProblem(f"agency: no agency {code}")
+        return found
     if actor.agency_id is None:
         raise NotAllowed("your account belongs to no agency")
+    if code is not None and await directory_service.agency_id_for_code(session, code) != actor.agency_id:
+        raise CampaignProblem(f"agency: no agency {code}")
     return actor.agency_id
 
 
@@ -311,7 +319,7 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
     problems = data.problems()
     if problems:
         raise CampaignProblem("; ".join(problems))
-    agency_id = _acting_agency(actor, data.agency_id)
+    agency_id = await _acting_agency(session, actor, data.agency)
     codes = await _department_ids(session, agency_id, data)
     department_id = codes[data.department] if data.department is not None else None
     if not actor.is_admin:

@@ -30,13 +30,14 @@ class Api:
     editor: dict[str, str]  # headers: the 민원여권과 (HANBIT-0100) editor's bearer token
     admin: dict[str, str]  # the HANBIT agency admin
     approver: dict[str, str]
+    platform: dict[str, str]  # a platform admin (no agency of their own)
 
 
 async def bearer(
-    session: AsyncSession, email: str, role: str, department: str | None = None
+    session: AsyncSession, email: str, role: str, department: str | None = None, agency: str | None = "HANBIT"
 ) -> dict[str, str]:
     user = await user_service.create_user(
-        session, email, email.split("@")[0], PASSWORD, role, "HANBIT", department
+        session, email, email.split("@")[0], PASSWORD, role, agency, department
     )
     return {"authorization": f"Bearer {await user_service.create_api_token(session, user.id, 'test')}"}
 
@@ -48,11 +49,12 @@ async def running(database_url: str, sessions: async_sessionmaker[AsyncSession])
         editor = await bearer(session, "editor@hanbit.go.kr", "editor", "HANBIT-0100")
         admin = await bearer(session, "admin@hanbit.go.kr", "admin")
         approver = await bearer(session, "approver@hanbit.go.kr", "approver")
+        platform = await bearer(session, "platform@example.kr", "platform_admin", agency=None)
     app = create_app(service_settings(database_url, "http://testserver"))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Api(client, editor, admin, approver)
+            yield Api(client, editor, admin, approver, platform)
 
 
 @pytest.fixture
@@ -299,3 +301,26 @@ async def test_a_multipart_body_the_parser_refuses_is_a_422_naming_why(api: Api)
     assert too_many.status_code == 422, too_many.text
     assert too_many.json()["error"] == "BadUpload"
     assert "Too many fields" in too_many.json()["detail"]
+
+
+async def test_the_agency_is_named_by_its_code_never_by_row_id(api: Api) -> None:
+    wide = {**CAMPAIGN, "agency_wide": True}
+    for body, named in (
+        (wide, "agency: a platform admin names the agency"),
+        ({**wide, "agency": "NOPE"}, "agency: no agency NOPE"),
+    ):
+        refused = await api.client.post("/v1/campaigns", json=body, headers=api.platform)
+        assert refused.status_code == 422, refused.text
+        assert named in refused.json()["detail"]
+    by_id = await api.client.post("/v1/campaigns", json={**wide, "agency_id": 999}, headers=api.platform)
+    assert by_id.status_code == 422, by_id.text  # was a 500: the row id of no agency reached the insert
+    assert by_id.json()["detail"][0]["loc"] == ["body", "agency_id"]
+    made = await api.client.post("/v1/campaigns", json={**wide, "agency": "HANBIT"}, headers=api.platform)
+    assert made.status_code == 201, made.text
+    own = {**CAMPAIGN, "target_departments": ["HANBIT-0100"]}
+    foreign = await api.client.post("/v1/campaigns", json={**own, "agency": "PUREUN"}, headers=api.editor)
+    assert foreign.status_code == 422, foreign.text
+    assert "agency: no agency PUREUN" in foreign.json()["detail"]
+    repeated = await api.client.post("/v1/campaigns", json={**own, "agency": "HANBIT"}, headers=api.editor)
+    assert repeated.status_code == 201, repeated.text
+    assert repeated.json()["agency_id"] == made.json()["agency_id"]
