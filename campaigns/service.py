@@ -120,8 +120,12 @@ class CampaignInput:
             out.append("ends_on: before starts_on")
         if self.kind not in ("promo", "emergency"):
             out.append("kind: promo or emergency")
-        if not self.weekdays or any(ch not in "0123456" for ch in self.weekdays):
-            out.append("weekdays: digits 0 (Monday) to 6 (Sunday)")
+        if (
+            not self.weekdays
+            or any(ch not in "0123456" for ch in self.weekdays)
+            or len(set(self.weekdays)) != len(self.weekdays)
+        ):
+            out.append("weekdays: digits 0 (Monday) to 6 (Sunday), each at most once")
         if not 0 <= self.hour_from < self.hour_until <= 24:
             out.append("hours: 0 <= hour_from < hour_until <= 24")
         if not 0 <= self.priority <= 100:

@@ -324,3 +324,16 @@ async def test_the_agency_is_named_by_its_code_never_by_row_id(api: Api) -> None
     repeated = await api.client.post("/v1/campaigns", json={**own, "agency": "HANBIT"}, headers=api.editor)
     assert repeated.status_code == 201, repeated.text
     assert repeated.json()["agency_id"] == made.json()["agency_id"]
+
+
+async def test_weekdays_longer_than_the_week_are_a_422_naming_weekdays(api: Api) -> None:
+    """Each digit at most once: '00000000' was a 500 on PostgreSQL (the column holds 7 characters)."""
+    own = {**CAMPAIGN, "target_departments": ["HANBIT-0100"]}
+    for weekdays in ("00000000", "01234560", "0" * 1000):
+        refused = await api.client.post(
+            "/v1/campaigns", json={**own, "weekdays": weekdays}, headers=api.editor
+        )
+        assert refused.status_code == 422, refused.text
+        assert "weekdays" in refused.json()["detail"]
+    kept = await api.client.post("/v1/campaigns", json={**own, "weekdays": "6543210"}, headers=api.editor)
+    assert kept.status_code == 201, kept.text
