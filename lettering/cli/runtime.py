@@ -67,7 +67,9 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def import_directory_file(settings: Settings, file: Path, *, prune: bool = False) -> Any:
+def import_directory_file(
+    settings: Settings, file: Path, *, prune: bool = False
+) -> directory_service.ImportSummary:
     """Parse, report bad rows (exit 1, nothing changed), else import with a progress bar."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
@@ -77,7 +79,7 @@ def import_directory_file(settings: Settings, file: Path, *, prune: bool = False
             typer.secho(f"{file}: {error}", fg=typer.colors.RED, err=True)
         raise fail(f"{len(parsed)} bad row(s); nothing was imported")
 
-    async def run() -> Any:
+    async def run() -> directory_service.ImportSummary:
         engine = make_engine(settings.database_url)
         try:
             with typer.progressbar(length=len(parsed.extensions), label="extensions", file=sys.stderr) as bar:

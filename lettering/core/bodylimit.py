@@ -7,12 +7,8 @@ Content-Length to check; counting the bytes as they arrive closes both.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class _TooLarge(Exception):
@@ -22,7 +18,7 @@ class _TooLarge(Exception):
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over the limit of its path (the longest matching prefix)."""
 
-    def __init__(self, app: Any, default_max: int, by_prefix: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, default_max: int, by_prefix: dict[str, int] | None = None) -> None:
         self.app = app
         self.default_max = default_max
         self.by_prefix = sorted((by_prefix or {}).items(), key=lambda item: -len(item[0]))
@@ -46,16 +42,16 @@ class BodySizeLimit:
         received = 0
         started = False
 
-        async def limited_receive() -> dict[str, Any]:
+        async def limited_receive() -> Message:
             nonlocal received
-            message: dict[str, Any] = await receive()
+            message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

@@ -10,11 +10,10 @@ an `AppError` as `{"error", "detail"}` with its status, exactly as the app's err
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lettering.core.deps import lookup
 from lettering.core.errors import AppError, errors
@@ -27,11 +26,6 @@ router = APIRouter()
 PATH = "/v1/pbx/events"
 # A PBX event is a few hundred bytes; anything this large is not one.
 MAX_BODY_BYTES = 64 * 1024
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class BodyTooLarge(AppError):
@@ -73,7 +67,7 @@ async def pbx_event(request: Request, service: WebhooksDep) -> JSONResponse:
 class PbxEventsRoute:
     """ASGI middleware: `POST /v1/pbx/events` straight to the webhook service; all else to the app."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
