@@ -14,7 +14,7 @@ from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
-from lettering.core.db import table_of
+from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
 
@@ -132,6 +132,21 @@ def count_impression(conn: Connection, campaign_id: int, callee_hash: str, day: 
         {"campaign_id": campaign_id, "callee_hash": callee_hash, "day": day, "count": 1},
     )
     conn.execute(_COUNT_CAMPAIGN, {"b_campaign": campaign_id})
+
+
+RENDITION = table_of(CampaignRendition)
+_REGISTER_AGAIN = (
+    update(RENDITION)
+    .where(RENDITION.c.carrier == bindparam("b_carrier"), RENDITION.c.carrier_ref == bindparam("b_ref"))
+    .values(carrier_ref=None, carrier_status="pending", carrier_reason=bindparam("b_reason"))
+)
+
+
+def register_again(conn: Connection, carrier: str, content_ref: str, reason: str) -> int:
+    """Forget a carrier's content reference so the content sync registers the rendition again."""
+    return rows_touched(
+        conn.execute(_REGISTER_AGAIN, {"b_carrier": carrier, "b_ref": content_ref, "b_reason": reason})
+    )
 
 
 async def count_live(session: AsyncSession) -> int:

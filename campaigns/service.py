@@ -275,6 +275,15 @@ def count_impression(conn: Connection, campaign_id: int, callee_hash: str, at: d
     repository.count_impression(conn, campaign_id, callee_hash, at.astimezone(SEOUL).date())
 
 
+def mark_content_refused(conn: Connection, carrier: str, content_ref: str) -> int:
+    """A carrier refused this content at push time (it forgot it, or withdrew its approval): the
+    content sync registers the rendition again; until it is approved, calls get the identity alone.
+    Runs in the call record's transaction (the dispatcher's `content_refused` hook); idempotent."""
+    return repository.register_again(
+        conn, carrier, content_ref, "refused at push time; registered again by the content sync"
+    )
+
+
 # -- the editor's workflow ------------------------------------------------------------------
 
 

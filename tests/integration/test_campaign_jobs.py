@@ -10,7 +10,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from campaigns import jobs
+from campaigns import jobs, repository
+from campaigns import service as campaign_service
 from campaigns.models import Campaign, CampaignImage, CampaignRendition
 from carriers.base import CarrierAdapter, ContentStatus
 from lettering.core.db import session_scope, utcnow
@@ -161,3 +162,31 @@ async def test_pending_renditions_are_registered_then_follow_the_carrier(
         assert row is not None
         assert (row.carrier_ref, row.carrier_status) == ("ref-1", "approved")
     assert await jobs.sync_carrier_content(sessions, adapters, store) == 0  # nothing pending any more
+
+
+async def test_content_a_carrier_refused_is_registered_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_scope(sessions) as session:
+        approved = rendition("c-1", "r-1")
+        approved.carrier_ref, approved.carrier_status = "c_old", "approved"
+        other = rendition("c-2", "r-2", carrier="kt")
+        other.carrier_ref, other.carrier_status = "c_old", "approved"  # the same ref at another carrier
+        session.add_all([approved, other])
+    async with session_scope(sessions) as session:
+        marked = await session.run_sync(
+            lambda s: campaign_service.mark_content_refused(s.connection(), "skt", "c_old")
+        )
+        again = await session.run_sync(
+            lambda s: campaign_service.mark_content_refused(s.connection(), "skt", "c_old")
+        )
+    assert (marked, again) == (1, 0)  # idempotent: a second refusal of the old ref changes nothing
+    async with sessions() as session:
+        rows = {r.carrier: r for r in await repository.renditions_for(session, ["c-1", "c-2"])}
+    assert (rows["skt"].carrier_ref, rows["skt"].carrier_status) == (None, "pending")
+    assert "refused at push time" in (rows["skt"].carrier_reason or "")
+    assert (rows["kt"].carrier_ref, rows["kt"].carrier_status) == ("c_old", "approved")
+    carrier = FakeCarrier()
+    adapters: Mapping[str, CarrierAdapter] = {"skt": carrier}  # type: ignore[dict-item]
+    await jobs.sync_carrier_content(sessions, adapters, FakeStore({"r-1": b"jpeg"}))
+    assert carrier.registered == ["r-1.jpg"]
