@@ -107,6 +107,7 @@ class Container:
             media=functools.lru_cache(maxsize=64)(lambda sha: media.get(sha) if media.exists(sha) else None),
             link_keys=optout_service.link_keys(settings),
             committer=committer,
+            content_refused=campaign_service.mark_content_refused,
         )
         webhooks = WebhookService(
             sessions,
