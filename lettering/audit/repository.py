@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Row
@@ -32,8 +31,8 @@ class AccessLogView:
 _COLUMNS = [LOG.c[name] for name in AccessLogView.__dataclass_fields__]
 
 
-def _view(row: Row[Any]) -> AccessLogView:
-    return AccessLogView(**row._mapping)
+def _view(row: Row[int, int, str, str, int, str, datetime]) -> AccessLogView:
+    return AccessLogView(*row)
 
 
 async def add_access(
