@@ -12,7 +12,7 @@ from lettering.audit.errors import NumberNoLongerKept
 from lettering.audit.schemas import RevealedNumber
 from lettering.calls import service as call_service
 from lettering.core.deps import SessionDep, VaultDep
-from lettering.core.errors import NotFound
+from lettering.core.errors import ErrorOut, NotFound, errors
 from lettering.core.ids import RowId
 from lettering.core.phone import format_national
 from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentAdmin, ensure_in_scope
@@ -20,7 +20,17 @@ from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentAdmin, ensure_in_scop
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/v1/calls/{call_id}/number", response_model=RevealedNumber)
+@router.get(
+    "/v1/calls/{call_id}/number",
+    response_model=RevealedNumber,
+    responses={
+        **errors(401, 403, 404),
+        410: {
+            "model": ErrorOut,
+            "description": "The call no longer keeps the number (retention, retired key).",
+        },
+    },
+)
 async def reveal_call_number(
     call_id: RowId,
     response: Response,

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, AwareDatetime
 
 from kakao_fallback import service as kakao_service
 from lettering.core.deps import SessionDep
+from lettering.core.errors import errors
 from lettering.dashboard.schemas import AlimtalkSummary
 from lettering.users.deps import CurrentUser, resolve_agency
 
@@ -37,7 +38,12 @@ Since = Annotated[
 ]
 
 
-@router.get("/v1/agencies/{agency_code}/alimtalk", tags=["alimtalk"], response_model=AlimtalkSummary)
+@router.get(
+    "/v1/agencies/{agency_code}/alimtalk",
+    tags=["alimtalk"],
+    response_model=AlimtalkSummary,
+    responses=errors(401, 404),
+)
 async def alimtalk_summary(
     agency_code: str,
     session: SessionDep,

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from lettering.core.deps import SessionDep, SettingsDep, provided
+from lettering.core.errors import errors
 from lettering.users import service
 from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
@@ -57,7 +58,19 @@ async def _read_login(request: Request) -> LoginIn:
         raise RequestValidationError(errors) from None
 
 
-@router.post("/login", response_model=LoginOut, openapi_extra={"requestBody": LOGIN_BODY})
+# The body is read by hand (JSON or a form), so FastAPI does not document its validation list.
+VALIDATION_LIST = {
+    "description": "The input is not valid: `detail` names each field and what is wrong with it.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+}
+
+
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    openapi_extra={"requestBody": LOGIN_BODY},
+    responses={**errors(401, 429), 422: VALIDATION_LIST},
+)
 async def login(
     request: Request, response: Response, session: SessionDep, throttle: ThrottleDep, secure: SecureCookies
 ) -> LoginOut:
@@ -89,7 +102,7 @@ async def login(
     return LoginOut(user=UserOut.of(user), csrf_token=new.csrf_token)
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post("/logout", status_code=204, response_class=Response, responses=errors(401, 403))
 async def logout(
     request: Request, session: SessionDep, _principal: CurrentUser, secure: SecureCookies
 ) -> Response:
@@ -102,7 +115,7 @@ async def logout(
     return response
 
 
-@router.get("/me", response_model=MeOut)
+@router.get("/me", response_model=MeOut, responses=errors(401))
 async def me(request: Request, session: SessionDep, principal: CurrentUser) -> MeOut:
     """The caller, and the session's CSRF token (so a reloaded console page can send it)."""
     view = await service.get_user(session, principal.user_id)
