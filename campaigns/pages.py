@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from campaigns import service as campaign_service
 from campaigns.router import MediaDep
 from lettering.core.deps import SessionDep
+from lettering.core.pages import citizen_page, not_found_page
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
 
@@ -19,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _not_found() -> HTMLResponse:
-    return HTMLResponse(render("not_found.html"), status_code=404)
+    return not_found_page()
 
 
 @router.get("/c/{slug}", response_class=HTMLResponse)
@@ -44,7 +45,7 @@ async def card_news(slug: str, session: SessionDep, t: str | None = None) -> HTM
         policy_url=page.campaign.policy_url,
         optout_url=f"/o/{t}" if t and _TOKEN.match(t) else None,
     )
-    return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
+    return citizen_page(html, cache="public, max-age=300")
 
 
 @router.get("/c/{slug}/img/{position}")

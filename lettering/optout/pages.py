@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from lettering.audit import service as audit_service
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
+from lettering.core.pages import citizen_page
 from lettering.core.settings import Settings
 from lettering.core.templates import render
 from lettering.directory import service as directory_service
@@ -26,13 +27,9 @@ from lettering.optout.models import ALL_AGENCIES
 from lettering.snapshots.callpath import CallPathStore
 from lettering.snapshots.service import SnapshotStore
 
-# Never cached or indexed; the link (a credential of sorts) never leaks through a Referer header.
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "X-Content-Type-Options": "nosniff",
-}
+# Never cached (citizen_page) or indexed; the link (a credential of sorts) never leaks through a
+# Referer header (citizen_page's Referrer-Policy).
+HEADERS = {"X-Robots-Tag": "noindex, nofollow"}
 NEUTRAL_STATUS = 404
 
 router = APIRouter(include_in_schema=False)
@@ -53,7 +50,7 @@ def _is_platform(snapshots: CallPathStore) -> bool:
 
 
 def _neutral() -> HTMLResponse:
-    return HTMLResponse(render("optout_invalid.html"), NEUTRAL_STATUS, headers=HEADERS)
+    return citizen_page(render("optout_invalid.html"), NEUTRAL_STATUS, headers=HEADERS)
 
 
 def _render(
@@ -75,7 +72,7 @@ def _render(
         result=extra.get("result"),
         error=extra.get("error"),
     )
-    return HTMLResponse(html, status_code, headers=HEADERS)
+    return citizen_page(html, status_code, headers=HEADERS)
 
 
 @router.api_route("/o/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -109,7 +106,7 @@ async def optout_change(
         return _neutral()
     if not service.check_form_token(keys, token, fields.get("csrf_token"), settings.optout_form_max_age_s):
         html = render("form_expired.html", back=f"/o/{token}")
-        return HTMLResponse(html, 403, headers=HEADERS)
+        return citizen_page(html, 403, headers=HEADERS)
     scope = service.as_scope(fields.get("scope", ""))
     target = fields.get("target", "agency")
     if scope is None or target not in ("agency", "platform"):

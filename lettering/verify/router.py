@@ -22,15 +22,18 @@ from lettering.audit import service as audit_service
 from lettering.core.clock import SEOUL
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
+from lettering.core.pages import assets as citizen_assets
+from lettering.core.pages import citizen_page
 from lettering.core.templates import render
 from lettering.snapshots.callpath import CallPathStore
 from lettering.snapshots.service import SnapshotStore
 from lettering.verify import service
 
 BAD_FORM = "입력 내용을 읽을 수 없습니다. 화면을 새로 고친 뒤 다시 입력해 주세요."
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 router = APIRouter(include_in_schema=False)
+# The citizen pages' stylesheets (lettering/core/pages.py), with the page every citizen can reach.
+router.include_router(citizen_assets)
 
 
 LimitsDep = Annotated[service.VerifyLimits, Depends(provided(service.VerifyLimits))]
@@ -59,12 +62,12 @@ def _page(home: str | None, status_code: int = 200, **context: Any) -> HTMLRespo
         "number_error": None,
     }
     values.update(context)
-    return HTMLResponse(render("verify.html", **values), status_code, headers=HEADERS)
+    return citizen_page(render("verify.html", **values), status_code)
 
 
 def _too_many(retry_after_s: int) -> HTMLResponse:
     html = render("too_many_requests.html", minutes=max(1, math.ceil(retry_after_s / 60)))
-    return HTMLResponse(html, 429, headers={**HEADERS, "Retry-After": str(retry_after_s)})
+    return citizen_page(html, 429, headers={"Retry-After": str(retry_after_s)})
 
 
 async def _form_fields(request: Request) -> dict[str, str] | None:
