@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from carriers.lgu import SIGNATURE_HEADER, parse_report, verify_report_signature
 from lettering.core.deps import SettingsDep, provided
-from lettering.core.errors import AppError
+from lettering.core.errors import AppError, errors
 from lettering.dispatch.service import Dispatcher
 
 router = APIRouter()
@@ -30,7 +30,15 @@ class ReportAck(BaseModel):
     status: str  # recorded | repeat | unknown
 
 
-@router.post("/v1/carriers/lgu/reports", tags=["carriers"], response_model=ReportAck)
+@router.post(
+    "/v1/carriers/lgu/reports",
+    tags=["carriers"],
+    response_model=ReportAck,
+    responses={
+        401: errors(401)[401] | {"description": "The report's signature is missing or does not match"},
+        422: errors(422)[422] | {"description": "The body is not a report per spec/carriers.md"},
+    },
+)
 async def lgu_report(request: Request, settings: SettingsDep, dispatcher: DispatcherDep) -> ReportAck:
     """A signed LG U+ delivery report; unknown and repeated reports are acknowledged, not applied."""
     raw = await request.body()

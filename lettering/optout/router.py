@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from lettering.audit import service as audit_service
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep
+from lettering.core.errors import errors
 from lettering.core.phone import NotAPhoneNumber, mask_national, parse_number
 from lettering.directory import service as directory_service
 from lettering.optout import service
@@ -21,7 +22,12 @@ router = APIRouter(prefix="/v1/optouts", tags=["optouts"])
 EVERY_AGENCY_CODE = "*"
 
 
-@router.post("", response_model=OptoutOut)
+@router.post(
+    "",
+    response_model=OptoutOut,
+    # 400: a platform admin names no agency; 404: an agency not visible to this user.
+    responses=errors(400, 401, 403, 404),
+)
 async def change_optout(
     body: OptoutIn,
     request: Request,
