@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from lettering.audit import service as audit_service
 from lettering.core.db import utcnow
-from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
+from lettering.core.deps import SessionDep, SettingsDep, VaultDep
 from lettering.core.pages import citizen_page
 from lettering.core.settings import Settings
 from lettering.core.templates import render
@@ -25,7 +25,7 @@ from lettering.directory import service as directory_service
 from lettering.optout import service
 from lettering.optout.models import ALL_AGENCIES
 from lettering.snapshots.callpath import CallPathStore
-from lettering.snapshots.service import SnapshotStore
+from lettering.snapshots.deps import SnapshotsDep
 
 # Never cached (citizen_page) or indexed; the link (a credential of sorts) never leaks through a
 # Referer header (citizen_page's Referrer-Policy).
@@ -33,8 +33,6 @@ HEADERS = {"X-Robots-Tag": "noindex, nofollow"}
 NEUTRAL_STATUS = 404
 
 router = APIRouter(include_in_schema=False)
-
-SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
 
 def _subject(settings: Settings, token: str) -> service.OptoutSubject | None:

@@ -25,8 +25,7 @@ from lettering.core.deps import SessionDep, SettingsDep, VaultDep, provided
 from lettering.core.pages import assets as citizen_assets
 from lettering.core.pages import citizen_page
 from lettering.core.templates import render
-from lettering.snapshots.callpath import CallPathStore
-from lettering.snapshots.service import SnapshotStore
+from lettering.snapshots.deps import SnapshotsDep
 from lettering.verify import service
 
 BAD_FORM = "입력 내용을 읽을 수 없습니다. 화면을 새로 고친 뒤 다시 입력해 주세요."
@@ -37,7 +36,6 @@ router.include_router(citizen_assets)
 
 
 LimitsDep = Annotated[service.VerifyLimits, Depends(provided(service.VerifyLimits))]
-SnapshotsDep = Annotated[CallPathStore, Depends(provided(SnapshotStore))]
 
 
 def _client(request: Request) -> str:
