@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns.selection import ActiveCampaign
 from carriers import routes as carrier_routes
-from carriers.base import Lettering, PostCall
+from carriers.base import Lettering, Outcome, PostCall
 from carriers.lgu import LguReport
 from carriers.registry import Carriers
 from carriers.routing import RouteResult, route_push
@@ -74,9 +74,19 @@ def settle(result: RouteResult, policy: FallbackPolicy) -> Settled:
         reason, wanted, carrier = OVERLOADED, False, None
     else:
         reason, wanted = "carrier_failure", policy.carrier_failure
+        carrier = failing_carrier(result)
     if wanted:
         return Settled("fallback", reason, carrier, "alimtalk")
     return Settled("failed", reason, carrier, None)
+
+
+def failing_carrier(result: RouteResult) -> str | None:
+    """The carrier whose push failed last, or None: a carrier that answered not-subscriber is not
+    the callee's (an SKT subscriber's failed push, then KT's and LG U+'s "not ours", is SKT's)."""
+    for push in reversed(result.attempts):
+        if push.outcome is not Outcome.not_subscriber:
+            return push.carrier
+    return None
 
 
 @dataclass(frozen=True, slots=True)
