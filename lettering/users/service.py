@@ -120,7 +120,7 @@ async def create_user(
                 raise UserInvalid(f"디렉터리에 없는 부서 코드입니다: {department_code!r}")
             department_id, department_agency_id = found
             if department_agency_id != agency_id:
-                raise UserInvalid(f"부서 {department_code!r}은(는) 기관 {agency_code!r}에 속하지 않습니다")
+                raise UserInvalid(f"부서 {department_code!r}: 기관 {agency_code!r}에 속하지 않습니다")
     if await repository.user_by_email(session, email) is not None:
         raise EmailTaken(f"이미 등록된 이메일입니다: {email}")
     user = UserAccount.model_validate(
