@@ -12,7 +12,7 @@ from lettering.cli.runtime import fail, settings_or_exit, with_session
 from lettering.cli.table import echo_table, seoul
 from lettering.core.errors import AppError
 from lettering.core.phone import make_vault
-from lettering.webhook.admin import add_pbx, list_pbx
+from lettering.webhook.admin import add_pbx, list_pbx, remove_pbx, set_pbx_enabled
 
 pbx_app = typer.Typer(help="PBXs allowed to post call events.", no_args_is_help=True)
 
@@ -80,3 +80,51 @@ def pbx_list() -> None:
             for row in rows
         ],
     )
+
+
+def _switch(pbx_id: str, enabled: bool) -> None:
+    settings = settings_or_exit()
+    try:
+        asyncio.run(with_session(settings, lambda s: set_pbx_enabled(s, pbx_id, enabled)))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+
+
+@pbx_app.command("disable")
+def pbx_disable(pbx_id: Annotated[str, typer.Argument(metavar="ID", help="The PBX id.")]) -> None:
+    """Refuse the PBX's events (403, saying it is disabled) until it is enabled again.
+
+    Running services pick the change up within their snapshot refresh; nothing is deleted."""
+    _switch(pbx_id, False)
+    typer.echo(
+        f"PBX {pbx_id} disabled: its events are refused with 403 (`lettering pbx enable {pbx_id}` undoes it)"
+    )
+
+
+@pbx_app.command("enable")
+def pbx_enable(pbx_id: Annotated[str, typer.Argument(metavar="ID", help="The PBX id.")]) -> None:
+    """Accept the PBX's events again."""
+    _switch(pbx_id, True)
+    typer.echo(f"PBX {pbx_id} enabled: its events are accepted again")
+
+
+@pbx_app.command("remove")
+def pbx_remove(
+    pbx_id: Annotated[str, typer.Argument(metavar="ID", help="The PBX id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a PBX: its secret or token and its processed deliveries (the records that answer a
+    retry) go; the call records of its calls are kept, still naming it. To stop it only for a
+    while, use `lettering pbx disable`."""
+    settings = settings_or_exit()
+    if not yes:
+        typer.confirm(
+            f"Remove PBX {pbx_id}? Its credentials go (it cannot post again unless added anew); "
+            "its call records are kept",
+            abort=True,
+        )
+    try:
+        deliveries = asyncio.run(with_session(settings, lambda s: remove_pbx(s, pbx_id)))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    typer.echo(f"PBX {pbx_id} removed ({deliveries} processed deliveries forgotten; call records kept)")

@@ -153,3 +153,20 @@ async def list_pbx(session: AsyncSession) -> list[PbxListing]:
         )
         for row in rows
     ]
+
+
+async def set_pbx_enabled(session: AsyncSession, pbx_id: str, enabled: bool) -> None:
+    """Enable or disable a PBX; running workers see it at their next snapshot refresh."""
+    if not await repository.set_pbx_enabled(session, pbx_id, enabled):
+        raise PbxProblem(f"no PBX with id {pbx_id!r} is registered (see `lettering pbx list`)")
+    await bump(session, SNAPSHOT_NAME)
+
+
+async def remove_pbx(session: AsyncSession, pbx_id: str) -> int:
+    """Remove a PBX and its processed deliveries (kept only to answer retries); its call records
+    stay, still naming it. How many deliveries were removed."""
+    removed = await repository.delete_pbx(session, pbx_id)
+    if removed is None:
+        raise PbxProblem(f"no PBX with id {pbx_id!r} is registered (see `lettering pbx list`)")
+    await bump(session, SNAPSHOT_NAME)
+    return removed

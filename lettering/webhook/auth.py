@@ -103,12 +103,14 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
                 token_sha256=pbx.token_sha256,
                 allowed_nets=parse_networks(pbx.allowed_nets),
             )
-        enabled = [v for v in views.values() if v.enabled]
+        # Disabled PBXs stay in the registry, so that their requests are told they are disabled
+        # (403) rather than that their credentials are unknown.
+        listed = sorted(views.values(), key=lambda v: not v.enabled)  # enabled ones first
         return PbxRegistry(
             by_id=MappingProxyType(views),
-            signed=tuple(v for v in enabled if v.webhook is not None),
+            signed=tuple(v for v in listed if v.webhook is not None),
             by_token=MappingProxyType(
-                {v.token_sha256: v for v in enabled if v.auth_mode == "token" and v.token_sha256}
+                {v.token_sha256: v for v in listed if v.auth_mode == "token" and v.token_sha256}
             ),
         )
 
@@ -193,7 +195,17 @@ def _signed(
         matches.append(pbx)
     if not matches:
         raise Unauthorized("webhook-signature does not verify with the secret of any registered PBX")
-    return Authenticated(candidates=tuple(matches), webhook_id=msg_id, mode="signed")
+    enabled = tuple(pbx for pbx in matches if pbx.enabled)
+    if not enabled:
+        raise _disabled(matches[0])
+    return Authenticated(candidates=enabled, webhook_id=msg_id, mode="signed")
+
+
+def _disabled(pbx: PbxView) -> Forbidden:
+    return Forbidden(
+        f"PBX {pbx.id} is disabled: its events are refused until an operator runs "
+        f"`lettering pbx enable {pbx.id}`"
+    )
 
 
 def _token(
@@ -205,6 +217,8 @@ def _token(
     pbx = registry.by_token.get(token_digest(token.strip()))
     if pbx is None:
         raise Unauthorized("bearer token is not recognised")
+    if not pbx.enabled:
+        raise _disabled(pbx)
     try:
         source = ipaddress.ip_address(client_host or "")
     except ValueError:

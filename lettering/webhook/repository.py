@@ -171,6 +171,24 @@ async def all_pbx(session: AsyncSession) -> list[WebhookPbx]:
     return list((await session.execute(select(WebhookPbx).order_by(col(WebhookPbx.id)))).scalars())
 
 
+async def set_pbx_enabled(session: AsyncSession, pbx_id: str, enabled: bool) -> bool:
+    """Enable or disable a registration; False when there is none with this id."""
+    result = await session.execute(
+        update(WebhookPbx).where(col(WebhookPbx.id) == pbx_id).values(enabled=enabled, updated_at=utcnow())
+    )
+    return rows_touched(result) > 0
+
+
+async def delete_pbx(session: AsyncSession, pbx_id: str) -> int | None:
+    """Remove a registration and its processed deliveries (the dedupe keys); how many deliveries
+    went, or None when there is no PBX with this id. Call records are not touched."""
+    result = await session.execute(delete(WebhookPbx).where(col(WebhookPbx.id) == pbx_id))
+    if rows_touched(result) == 0:
+        return None
+    deliveries = await session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.pbx_id) == pbx_id))
+    return rows_touched(deliveries)
+
+
 async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
     """Forget deliveries received before `older_than`."""
     stale = col(WebhookDelivery.received_at) < older_than
