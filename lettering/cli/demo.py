@@ -96,6 +96,7 @@ def demo_call(
         )
 
     base = {"pbx_id": pbx_id, "call_id": call_id, "extension": extension, "callee_number": callee}
+    phone = PhoneWatch(url)
     started = time.monotonic()
     try:
         reply = send({"type": "call.setup", "occurred_at": datetime.now().astimezone().isoformat(), **base})
@@ -106,8 +107,11 @@ def demo_call(
         f"in {(time.monotonic() - started) * 1000:.0f} ms"
     )
     typer.echo(json.dumps(reply.json(), ensure_ascii=False, indent=2))
+    if reply.status_code == 200:
+        phone.show_pushes()
     if reply.status_code == 200 and reply.json().get("fallback") == "alimtalk":
         follow_alimtalk(settings, pbx_id, call_id)
+        phone.show_alimtalk()
     if end and reply.status_code == 200:
         for event in (
             {"type": "call.answered"},
@@ -117,6 +121,67 @@ def demo_call(
             typer.echo(f"{event['type']} -> {r.status_code} {r.text}")
     if reply.status_code >= 400:
         raise typer.Exit(1)
+
+
+class PhoneWatch:
+    """What the phone was shown, read from the simulators' inspection endpoints (dev only: they
+    are mounted at /sim/carriers/_control/pushes and /sim/alimtalk/_control/messages)."""
+
+    def __init__(self, url: str) -> None:
+        self._base = url.rstrip("/")
+        self._pushes = self._count(PUSHES)
+        self._messages = self._count(MESSAGES)
+
+    def _rows(self, path: str) -> list[dict[str, Any]] | None:
+        try:
+            response = httpx.get(f"{self._base}{path}", timeout=5)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        rows = response.json()
+        return rows if isinstance(rows, list) else None
+
+    def _count(self, path: str) -> int | None:
+        rows = self._rows(path)
+        return None if rows is None else len(rows)
+
+    def show_pushes(self, wait_s: float = 3.0) -> None:
+        """Print the carrier pushes this call made (once they have a result), as the phone shows them."""
+        if self._pushes is None:
+            typer.echo("phone: the carrier simulator is not mounted here; what the phone showed is not known")
+            return
+        deadline = time.monotonic() + wait_s
+        rows: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            rows = (self._rows(PUSHES) or [])[self._pushes :]
+            if rows and all(row.get("result") is not None for row in rows):
+                break
+            time.sleep(0.1)
+        if not rows:
+            typer.echo("phone: no carrier push was made")
+        for row in rows:
+            typer.echo(f"phone via {row.get('carrier')} ({row.get('result') or 'no result yet'}):")
+            for name, value in (row.get("display") or {}).items():
+                typer.echo(f"  {name}: {value}")
+            post_call = row.get("post_call") or {}
+            if isinstance(post_call, dict) and post_call.get("url"):
+                typer.echo(f"  after the call: {post_call.get('title') or ''} {post_call['url']}".rstrip())
+
+    def show_alimtalk(self) -> None:
+        """Print the AlimTalk text(s) the simulator accepted for this call."""
+        if self._messages is None:
+            typer.echo("phone: the AlimTalk simulator is not mounted here; its text is not known")
+            return
+        rows = (self._rows(MESSAGES) or [])[self._messages :]
+        for row in rows:
+            typer.echo(f"phone AlimTalk ({row.get('template_code')}, {row.get('status')}):")
+            for line in str(row.get("text") or "").splitlines():
+                typer.echo(f"  {line}")
+
+
+PUSHES = "/sim/carriers/_control/pushes"
+MESSAGES = "/sim/alimtalk/_control/messages"
 
 
 def follow_alimtalk(settings: Settings, pbx_id: str, call_id: str, timeout_s: float = 15.0) -> None:
