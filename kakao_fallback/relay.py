@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -136,6 +137,8 @@ def template_parameters(kind: str, variables: dict[str, Any], links: dict[str, s
         "확인코드": str(variables.get("verify_code", "")),
         "수신거부URL": links["optout"],
     }
+    if "verify" in links:
+        params["확인URL"] = links["verify"]
     if kind == "optout_notice":
         params.update(
             {
@@ -313,7 +316,9 @@ class Relay:
             row.recipient_hash,
             row.agency_id,
         )
-        params = template_parameters(row.kind, variables, {"optout": optout})
+        code = str(variables.get("verify_code", ""))
+        verify = f"{self._settings.public_base_url.rstrip('/')}/verify?code={quote(code, safe='')}"
+        params = template_parameters(row.kind, variables, {"optout": optout, "verify": verify})
         template = self._templates.get(row.kind)
         # Each template uses some of these; Kakao refuses a parameter its template does not have.
         return {k: v for k, v in params.items() if template is None or k in template.variables}

@@ -30,6 +30,11 @@ ResendType = Literal["SMS", "LMS"]
 
 BODY_LIMIT = 1000  # characters, after substitution
 BUTTON_LIMIT = 5
+# A message that gives the citizen a 확인코드 must also take them where it is checked: a web-link
+# button to the service's public /verify page, filled from this variable (the relay makes it).
+VERIFY_WORD = "확인코드"
+VERIFY_VARIABLE = "확인URL"
+_VERIFY_LINK = re.compile(r"https?://[^?#\s]+/verify(\?code=[^\s&#]*)?")
 BUTTON_NAME_LIMIT = 14  # characters
 LINK_LIMIT = 500  # characters, after substitution
 TEL_LIMIT = 14  # digits and hyphens (NHN refuses longer or other characters)
@@ -224,6 +229,10 @@ def _check_buttons(template: Template, buttons: tuple[Button, ...]) -> None:
                 "buttons_mismatch", f"{where} is {button.type} {button.name!r}, approved {approved.name!r}"
             )
         _check_button_shape(button, where)
+        if _is_verify_button(approved) and not _VERIFY_LINK.fullmatch(button.link_mo or ""):
+            raise TemplateRuleError(
+                "verify_link_invalid", f"{where} must open the public /verify page (…/verify?code=…)"
+            )
         for label, link in (("linkMo", button.link_mo), ("linkPc", button.link_pc)):
             if link is None:
                 continue
@@ -240,6 +249,21 @@ def _check_buttons(template: Template, buttons: tuple[Button, ...]) -> None:
             raise TemplateRuleError(
                 "button_tel_invalid", f"{where} telNumber must be digits and hyphens, at most {TEL_LIMIT}"
             )
+
+
+def _is_verify_button(button: Button) -> bool:
+    return button.type == "WL" and f"#{{{VERIFY_VARIABLE}}}" in (button.link_mo or "")
+
+
+def _check_verify_button(template: Template, source: str) -> None:
+    """A template that mentions 확인코드 carries the button to /verify (the code is of no use without)."""
+    mentions = any(VERIFY_WORD in text for text in (template.text, template.resend_text))
+    if mentions and not any(_is_verify_button(b) for b in template.buttons):
+        raise TemplateRuleError(
+            "verify_button_missing",
+            f"{source} mentions {VERIFY_WORD} but has no web-link (WL) button whose linkMo is "
+            f"#{{{VERIFY_VARIABLE}}} (the public /verify page)",
+        )
 
 
 def _check_failover(rendered: Rendered) -> None:
@@ -375,6 +399,7 @@ def template_from_json(raw: object, source: str = "template") -> Template:
         raise TemplateRuleError(
             "template_invalid", f"{source} failover uses variables not in the message: {stray}"
         )
+    _check_verify_button(template, source)
     return template
 
 

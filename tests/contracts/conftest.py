@@ -263,6 +263,7 @@ ALIMTALK_PARAMS: dict[str, str] = {
     "통화시각": "11월 24일 14:02",
     "회신번호": "031-5180-2114",
     "확인코드": "482913",
+    "확인URL": "https://lettering.hanbit.go.kr/verify?code=482913",
     "수신거부URL": "https://lettering.hanbit.go.kr/o/eyJrIjoiYTFiMmMzIn0.Zm9vYmFy",
     "카드뉴스URL": "https://lettering.hanbit.go.kr/c/42",
     "정책URL": "https://www.hanbit.go.kr/policy/passport-2026",
