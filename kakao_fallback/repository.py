@@ -93,6 +93,12 @@ async def list_messages(
     return list((await session.execute(query)).scalars())
 
 
+async def existing_ids(session: AsyncSession, ids: Sequence[int]) -> set[int]:
+    """Those of `ids` that name a message."""
+    rows = await session.execute(select(col(M.id)).where(col(M.id).in_(list(ids))))
+    return {int(i) for i in rows.scalars() if i is not None}
+
+
 async def retryable(session: AsyncSession, ids: Sequence[int]) -> list[tuple[int, str, bytes | None, int]]:
     """(id, recipient hash, ciphertext, key version) of those of `ids` that may be sent again.
 

@@ -99,6 +99,12 @@ async def list_messages(
     return await repository.list_messages(session, status=status, agency_id=agency_id, limit=limit)
 
 
+async def existing_ids(session: AsyncSession, ids: list[int]) -> set[int]:
+    """Those of `ids` that name a message (an operator's typo is told apart from a message that
+    cannot be sent again)."""
+    return await repository.existing_ids(session, ids)
+
+
 async def retry_messages(
     session: AsyncSession,
     ids: list[int],

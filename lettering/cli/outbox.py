@@ -11,7 +11,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kakao_fallback import service as kakao_service
-from lettering.cli.runtime import settings_or_exit, with_session
+from lettering.cli.runtime import fail, settings_or_exit, with_session
 from lettering.cli.table import echo_table, seoul
 from lettering.core.db import utcnow
 from lettering.directory import service as directory_service
@@ -75,7 +75,12 @@ def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dea
     """Queue dead or failed messages again."""
     settings = settings_or_exit()
 
-    async def retry(session: AsyncSession) -> int:
+    async def retry(session: AsyncSession) -> int | list[int]:
+        in_range = [i for i in ids if 0 < i < 2**31]  # what an INTEGER id can be
+        missing = sorted(set(ids) - await kakao_service.existing_ids(session, in_range))
+        if missing:
+            return missing  # nothing is queued when an id is wrong: the operator fixes the list first
+
         async def number_of(recipient_hash: str) -> tuple[bytes, int] | None:
             kept = await optout_service.retained_number(session, recipient_hash)
             return (kept.ciphertext, kept.key_version) if kept is not None else None
@@ -83,6 +88,8 @@ def outbox_retry(ids: Annotated[list[int], typer.Argument(help="Message ids (dea
         return await kakao_service.retry_messages(session, ids, utcnow(), number_of)
 
     count = asyncio.run(with_session(settings, retry))
+    if isinstance(count, list):
+        raise fail(f"no message with id {', '.join(map(str, count))}; nothing was queued")
     typer.echo(f"{count} of {len(ids)} message(s) queued again")
     if count < len(ids):
         typer.echo("the others are not dead/failed, or their number was already purged", err=True)

@@ -179,3 +179,11 @@ def test_list_refuses_an_unknown_status_naming_the_valid_ones(runner: CliRunner,
     for status in kakao_service.STATUSES:
         assert status in result.output
     assert tuple(OutboxStatus) == kakao_service.STATUSES  # the choices are the outbox's statuses
+
+
+def test_retry_of_an_id_that_does_not_exist_says_so_and_exits_1(runner: CliRunner, database_url: str) -> None:
+    seed(database_url)
+    result = runner.invoke(app, ["outbox", "retry", "1", "999", str(2**63)])
+    assert result.exit_code == 1, result.output
+    assert f"no message with id 999, {2**63}; nothing was queued" in result.output
+    assert statuses(database_url) == ["dead", "dead", "delivered", "queued"]  # 1 was not queued either
