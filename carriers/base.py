@@ -43,6 +43,8 @@ class Lettering:
     department_name: str
     guidance: str
     post_call: PostCall | None = None
+    # The call's code for the citizen's check at /verify; shown with the guidance where it fits.
+    verify_code: str = ""
     # Per-carrier content references (carrier name -> content id / key) for registered media.
     content_refs: dict[str, str] = field(default_factory=dict)
     # Inline JPEG for carriers that take media inline (LG U+); None when the call has no image.

@@ -99,6 +99,7 @@ class PushJob:
     sealed: SealedNumber
     decision: Decision
     deadline: float  # monotonic: the end of the ring window
+    verify_code: str = ""  # the call's code, shown on the phone for the check at /verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ class Dispatcher:
                 agency_name=identity.agency_name,
                 department_name=identity.department_name,
                 guidance=identity.guidance,
+                verify_code=job.verify_code,
                 # Only content the carrier has approved is in the snapshot; without it, identity only.
                 content_refs=dict(campaign.content_refs) if campaign else {},
                 inline_image_jpeg=self._inline_image(campaign.inline.get("lgu")) if campaign else None,

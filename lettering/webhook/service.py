@@ -446,6 +446,7 @@ class WebhookService:
             sealed=sealed,
             decision=decision,
             deadline=d.received + self._ring_window_s,
+            verify_code=facts.verify_code,
         )
         pushed = await self._push(d, claim, job, learned)
         return await self._close_call(d, claim, job, pushed)
