@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 
 from campaigns.media import MediaRefused
 from carriers import kt, lgu, skt
-from carriers.text import ELLIPSIS, fit_text, graphemes
+from carriers.text import ELLIPSIS, fit_text, graphemes, guidance_with_code
 
 CANVAS = (540, 1040)
 SCREEN = (450, 800)  # 9:16, like the carriers' frames
@@ -54,23 +54,35 @@ class PreviewText:
     message: str
 
 
-def preview_texts(carrier: str, agency: str, department: str, guidance: str) -> PreviewText:
-    """Cut the texts the way that carrier's adapter does (same limits, same `fit_text`)."""
+# A call's code is drawn on the preview as on the phone (each call gets its own; this one is a sample).
+SAMPLE_VERIFY_CODE = "A1B2C3"
+
+
+def preview_texts(
+    carrier: str, agency: str, department: str, guidance: str, verify_code: str = ""
+) -> PreviewText:
+    """Cut the texts the way that carrier's adapter does (same limits, same functions), the call's
+    verify code after the guidance where the adapter puts it."""
+    notes: list[str] = []
     if carrier == "skt":
         return PreviewText(
             fit_text(agency, skt.NAME_LIMIT)[0],
             fit_text(department, skt.SUBTITLE_LIMIT)[0],
-            fit_text(guidance, skt.MESSAGE_LIMIT)[0],
+            guidance_with_code(carrier, "message", guidance, verify_code, skt.MESSAGE_LIMIT, notes),
         )
     if carrier == "kt":
         return PreviewText(
             fit_text(agency, kt.CALLER_NAME_LIMIT)[0],
             fit_text(department, kt.DEPT_NAME_LIMIT)[0],
-            fit_text(guidance, kt.GUIDE_TEXT_LIMIT)[0],
+            guidance_with_code(carrier, "guideText", guidance, verify_code, kt.GUIDE_TEXT_LIMIT, notes),
         )
     if carrier == "lgu":
         title = " ".join(part for part in (agency, department) if part)
-        return PreviewText(fit_text(title, lgu.TITLE_LIMIT)[0], "", fit_text(guidance, lgu.BODY_LIMIT)[0])
+        return PreviewText(
+            fit_text(title, lgu.TITLE_LIMIT)[0],
+            "",
+            guidance_with_code(carrier, "body", guidance, verify_code, lgu.BODY_LIMIT, notes),
+        )
     raise ValueError(f"unknown carrier {carrier!r}")
 
 
@@ -335,12 +347,13 @@ def phone_preview(
     image: bytes | None,
     *,
     caller_number: str | None = None,
+    verify_code: str = SAMPLE_VERIFY_CODE,
 ) -> bytes:
     """A PNG of the ringing phone for `carrier`; `image` is that carrier's rendition (or None).
 
     CPU-bound: async callers use `asyncio.to_thread`.
     """
-    texts = preview_texts(carrier, agency, department, guidance)
+    texts = preview_texts(carrier, agency, department, guidance, verify_code)
     decoded = _decode(image) if image is not None else None
     canvas = Image.new("RGB", CANVAS, (238, 240, 243))
     draw = ImageDraw.Draw(canvas)

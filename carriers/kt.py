@@ -29,7 +29,7 @@ from carriers.http import (
     short,
     str_field,
 )
-from carriers.text import fit_field
+from carriers.text import fit_field, guidance_with_code
 from lettering.core.settings import KtSettings
 
 CALLER_NAME_LIMIT = 20
@@ -85,7 +85,9 @@ class KtAdapter(HttpAdapter[bytes]):
             "calledNumber": lettering.callee,
             "callerName": fit_field(self.name, "callerName", lettering.agency_name, CALLER_NAME_LIMIT, notes),
             "deptName": fit_field(self.name, "deptName", lettering.department_name, DEPT_NAME_LIMIT, notes),
-            "guideText": fit_field(self.name, "guideText", lettering.guidance, GUIDE_TEXT_LIMIT, notes),
+            "guideText": guidance_with_code(
+                self.name, "guideText", lettering.guidance, lettering.verify_code, GUIDE_TEXT_LIMIT, notes
+            ),
         }
         content_key = lettering.content_refs.get(self.name)
         if content_key:

@@ -26,7 +26,7 @@ from carriers.http import (
     short,
     str_field,
 )
-from carriers.text import fit_field
+from carriers.text import fit_field, guidance_with_code
 from lettering.core.settings import LguSettings
 
 TITLE_LIMIT = 30
@@ -66,7 +66,9 @@ class LguAdapter(HttpAdapter[dict[str, Any]]):
             "from": lettering.caller,
             "to": lettering.callee,
             "title": fit_field(self.name, "title", title, TITLE_LIMIT, notes),
-            "body": fit_field(self.name, "body", lettering.guidance, BODY_LIMIT, notes),
+            "body": guidance_with_code(
+                self.name, "body", lettering.guidance, lettering.verify_code, BODY_LIMIT, notes
+            ),
         }
         image = lettering.inline_image_jpeg
         if image is not None:

@@ -24,7 +24,7 @@ from carriers.http import (
     short,
     str_field,
 )
-from carriers.text import fit_field
+from carriers.text import fit_field, guidance_with_code
 from lettering.core.settings import SktSettings
 
 NAME_LIMIT = 16
@@ -68,7 +68,9 @@ class SktAdapter(HttpAdapter[dict[str, Any]]):
                 "subtitle": fit_field(
                     self.name, "subtitle", lettering.department_name, SUBTITLE_LIMIT, notes
                 ),
-                "message": fit_field(self.name, "message", lettering.guidance, MESSAGE_LIMIT, notes),
+                "message": guidance_with_code(
+                    self.name, "message", lettering.guidance, lettering.verify_code, MESSAGE_LIMIT, notes
+                ),
             },
             "ttl_seconds": TTL_SECONDS,
         }

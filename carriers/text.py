@@ -129,3 +129,24 @@ def fit_field(carrier: str, field: str, text: str, limit: int, notes: list[str])
         original = len(unicodedata.normalize("NFC", text))
         notes.append(f"{carrier} {field} cut {original}->{len(fitted)} chars")
     return fitted
+
+
+VERIFY_LABEL = "확인코드"
+
+
+def guidance_with_code(
+    carrier: str, field: str, guidance: str, code: str, limit: int, notes: list[str]
+) -> str:
+    """The guidance and the call's code for the check at /verify: "… 확인코드 A1B2C3".
+
+    The code is kept whole and the guidance is cut first (a code cut short checks nothing); a field
+    too short for both carries the guidance alone, noted like any cut.
+    """
+    if not code:
+        return fit_field(carrier, field, guidance, limit, notes)
+    suffix = f" {VERIFY_LABEL} {code}"
+    room = limit - len(suffix)
+    if room < 1:
+        notes.append(f"{carrier} {field}: no room for the verify code")
+        return fit_field(carrier, field, guidance, limit, notes)
+    return fit_field(carrier, field, guidance, room, notes) + suffix

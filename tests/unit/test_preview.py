@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -231,3 +232,20 @@ def test_wrap_keeps_lines_within_the_width() -> None:
     one_long_word = wrap("가" * 80, face, 300, 2)
     assert len(one_long_word) == 2
     assert one_long_word[-1].endswith(ELLIPSIS)
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
+@pytest.mark.parametrize("guidance", ["여권 발급 관련 안내 전화입니다", LONG_GUIDANCE * 2, ""])
+async def test_the_verify_code_is_shown_as_the_adapter_sends_it(carrier: str, guidance: str) -> None:
+    lettering = replace(_lettering(AGENCY, "민원여권과", guidance), verify_code="7KQ2MX")
+    texts = preview_texts(carrier, AGENCY, "민원여권과", guidance, "7KQ2MX")
+    assert (texts.title, texts.subtitle, texts.message) == await _adapter_texts(carrier, lettering)
+    assert texts.message.endswith(" 확인코드 7KQ2MX")  # whole, after the guidance
+    assert len(texts.message) <= {"skt": 40, "kt": 60, "lgu": 60}[carrier]
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
+def test_the_preview_draws_a_sample_code(carrier: str) -> None:
+    with_code = _image(phone_preview(carrier, AGENCY, "민원여권과", "안내 전화입니다", None))
+    without = _image(phone_preview(carrier, AGENCY, "민원여권과", "안내 전화입니다", None, verify_code=""))
+    assert _diff_box(with_code, without) is not None

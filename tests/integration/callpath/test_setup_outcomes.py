@@ -41,13 +41,14 @@ async def test_skt_subscriber_is_accepted_and_recorded(service: Service) -> None
     }
     pushes = await service.pushes("+821001234560")
     assert len(pushes) == 1
+    record = await service.call(body["call_id"])
     assert pushes[0]["display"] == {
         "name": "한빛특례시",
         "subtitle": "민원여권과",
-        "message": PASSPORT_GUIDANCE,
+        # The call's code follows the guidance, for the citizen's check at /verify.
+        "message": f"{PASSPORT_GUIDANCE} 확인코드 {record.verify_code}",
     }
     assert pushes[0]["caller"] == "+823151802114"
-    record = await service.call(body["call_id"])
     assert record.lettering == "accepted"
     assert record.final_outcome == "accepted"
     assert record.carrier == "skt"
@@ -62,9 +63,11 @@ async def test_skt_subscriber_is_accepted_and_recorded(service: Service) -> None
 
 async def test_department_without_guidance_gets_the_agency_default(service: Service) -> None:
     body = service.event(extension="2000", caller_number=None, callee_number="010-0124-4561")
-    assert (await service.post(body)).json()["lettering"] == "accepted"
+    answer = (await service.post(body)).json()
+    assert answer["lettering"] == "accepted"
     (push,) = await service.pushes("+821001244561")
-    assert push["display"]["message"] == "한빛특례시 공식 안내 전화입니다"
+    code = (await service.call(answer["call_id"])).verify_code
+    assert push["display"]["message"] == f"한빛특례시 공식 안내 전화입니다 확인코드 {code}"
     assert push["caller"] == "+823151802000"
 
 
@@ -227,6 +230,8 @@ async def test_directory_change_reaches_the_next_call_within_two_seconds(service
         body = service.event(callee_number="010-0150-1230")
         await service.post(body)
         pushes = await service.pushes("+821001501230")
-        return bool(pushes) and pushes[-1]["display"]["message"] == "여권 수령 안내 전화입니다"
+        return bool(pushes) and pushes[-1]["display"]["message"].startswith(
+            "여권 수령 안내 전화입니다 확인코드 "
+        )
 
     assert await service.wait_for(shows_new_guidance, timeout_s=2.0)
