@@ -134,6 +134,16 @@ def count_impression(conn: Connection, campaign_id: int, callee_hash: str, day: 
     conn.execute(_COUNT_CAMPAIGN, {"b_campaign": campaign_id})
 
 
+async def count_impression_in(session: AsyncSession, campaign_id: int, callee_hash: str, day: date) -> None:
+    """`count_impression` in a session's transaction (the AlimTalk relay's delivery result)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    await session.execute(
+        _count_impression(dialect),
+        {"campaign_id": campaign_id, "callee_hash": callee_hash, "day": day, "count": 1},
+    )
+    await session.execute(_COUNT_CAMPAIGN, {"b_campaign": campaign_id})
+
+
 RENDITION = table_of(CampaignRendition)
 _REGISTER_AGAIN = (
     update(RENDITION)

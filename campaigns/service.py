@@ -271,8 +271,17 @@ async def load_counts(
 
 
 def count_impression(conn: Connection, campaign_id: int, callee_hash: str, at: datetime) -> None:
-    """Count one showing of a campaign to a callee (in the call record's transaction)."""
+    """Count one showing of a campaign to a callee: a carrier accepted a push that carried its
+    content (in the transaction that records the push's outcome). Caps read these counts."""
     repository.count_impression(conn, campaign_id, callee_hash, at.astimezone(SEOUL).date())
+
+
+async def count_delivered_impression(
+    session: AsyncSession, campaign_id: int, callee_hash: str, at: datetime
+) -> None:
+    """Count one showing of a campaign to a callee: an AlimTalk notice with its card-news button
+    was delivered (in the transaction that records the delivery result)."""
+    await repository.count_impression_in(session, campaign_id, callee_hash, at.astimezone(SEOUL).date())
 
 
 def mark_content_refused(conn: Connection, carrier: str, content_ref: str) -> int:

@@ -69,6 +69,9 @@ TEMPLATE_FOR_KIND = {
     "post_call": "POST_CALL_01",
     "optout_notice": "OPTOUT_NOTICE_01",
 }
+# The template a kind is sent with when the call's campaign has post-call card news: the same
+# message with a 카드뉴스 보기 button (whose delivery is the campaign's impression).
+CARD_NEWS_TEMPLATE_FOR_KIND = {"identity_notice": "IDENTITY_NOTICE_02"}
 
 
 @dataclass(slots=True)
@@ -112,6 +115,10 @@ class RelayHooks:
     optout_url: Callable[[str, str, str, int], str]  # (base URL, link secret, hash, agency) -> link
     # (session, *, callee_hash, ciphertext, key_version, agency_id, contact_at): refresh the register
     keep_number: Callable[..., Awaitable[None]]
+    # (card-news page, link secret, hash, agency) -> the page with the citizen's token (?t=…)
+    card_news_url: Callable[[str, str, str, int], str]
+    # (session, campaign id, callee hash, when): the campaign's card news reached the citizen
+    count_impression: Callable[[AsyncSession, int, str, datetime], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -139,6 +146,8 @@ def template_parameters(kind: str, variables: dict[str, Any], links: dict[str, s
     }
     if "verify" in links:
         params["확인URL"] = links["verify"]
+    if "card_news" in links:
+        params["카드뉴스URL"] = links["card_news"]
     if kind == "optout_notice":
         params.update(
             {
@@ -177,6 +186,9 @@ class Relay:
         templates = load_templates()
         self._templates: dict[str, Template] = {
             kind: templates[code] for kind, code in TEMPLATE_FOR_KIND.items() if code in templates
+        }
+        self._card_news_templates: dict[str, Template] = {
+            kind: templates[code] for kind, code in CARD_NEWS_TEMPLATE_FOR_KIND.items() if code in templates
         }
         self._postgres = False
         # A configured request timeout longer than the spare minute shortens the window.
@@ -242,7 +254,7 @@ class Relay:
             first = batch_rows[0]
             code = codes.get(first.agency_id, "")
             account = self._kakao.account(code)
-            template = self._templates.get(first.kind)
+            template = self._template_of(first)
             if account is None or template is None:
                 await self._finish(
                     batch_rows, "dead", f"no dealer account or template for {code}/{first.kind}"
@@ -264,7 +276,7 @@ class Relay:
         if not rows:
             return []
         opening = policy.next_send_time(now, self._kakao.send_from, self._kakao.send_until)
-        groups: dict[tuple[int, str], list[KakaoMessage]] = defaultdict(list)
+        groups: dict[tuple[int, str, str], list[KakaoMessage]] = defaultdict(list)
         for row in rows:
             problem = self._refusal(row, now)
             if problem is not None:
@@ -278,7 +290,8 @@ class Relay:
                 row.next_attempt_at, row.updated_at = opening, now  # waits for the sending window
                 stats.deferred += 1
                 continue
-            groups[(row.agency_id, row.kind)].append(row)
+            template = self._template_of(row)
+            groups[(row.agency_id, row.kind, template.code if template else "")].append(row)
         keys: list[str] = []
         for group in groups.values():
             for start in range(0, len(group), self._kakao.batch_size):
@@ -299,7 +312,7 @@ class Relay:
             return "dead", EXPIRED
         if row.recipient_ciphertext is None:
             return "dead", "no recipient number kept"
-        template = self._templates.get(row.kind)
+        template = self._template_of(row)
         if template is None:
             return "dead", f"no template for {row.kind}"
         try:
@@ -318,10 +331,32 @@ class Relay:
         )
         code = str(variables.get("verify_code", ""))
         verify = f"{self._settings.public_base_url.rstrip('/')}/verify?code={quote(code, safe='')}"
-        params = template_parameters(row.kind, variables, {"optout": optout, "verify": verify})
-        template = self._templates.get(row.kind)
+        links = {"optout": optout, "verify": verify}
+        page = variables.get("card_news_url")
+        if row.kind != "post_call" and isinstance(page, str) and page:
+            links["card_news"] = self._hooks.card_news_url(
+                page, self._settings.link_secret.get_secret_value(), row.recipient_hash, row.agency_id
+            )
+        params = template_parameters(row.kind, variables, links)
+        template = self._template_of(row)
         # Each template uses some of these; Kakao refuses a parameter its template does not have.
         return {k: v for k, v in params.items() if template is None or k in template.variables}
+
+    def _card_news_campaign(self, row: KakaoMessage) -> int | None:
+        """The campaign whose card news this message carries as a button, or None."""
+        if row.kind not in self._card_news_templates:
+            return None
+        variables = json.loads(row.variables or "{}")
+        campaign_id, page = variables.get("campaign_id"), variables.get("card_news_url")
+        if isinstance(campaign_id, int) and isinstance(page, str) and page:
+            return campaign_id
+        return None
+
+    def _template_of(self, row: KakaoMessage) -> Template | None:
+        """The approved template this message goes with: with the card-news button when it has one."""
+        if self._card_news_campaign(row) is not None:
+            return self._card_news_templates[row.kind]
+        return self._templates.get(row.kind)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -646,7 +681,18 @@ class Relay:
                 row = await repository.get_message(session, row_id)
                 if row is not None and row.status == "accepted":
                     await self._schedule_poll(session, row, now)
+            elif changed and values["status"] == "delivered":
+                await self._delivered(session, row_id, now)
         return final and changed
+
+    async def _delivered(self, session: AsyncSession, row_id: int, now: datetime) -> None:
+        """A message with the campaign's card-news button reached the citizen (by AlimTalk or its
+        failover text, which carries the same link): the campaign's impression, counted once (the
+        result that made the row final), in the transaction that records it."""
+        row = await repository.get_message(session, row_id)
+        campaign_id = self._card_news_campaign(row) if row is not None else None
+        if row is not None and campaign_id is not None:
+            await self._hooks.count_impression(session, campaign_id, row.recipient_hash, now)
 
     async def _schedule_poll(self, session: AsyncSession, row: KakaoMessage, now: datetime) -> None:
         too_old = (

@@ -24,9 +24,13 @@ def call_notice_variables(
     caller_e164: str | None,
     occurred_at: datetime,
     verify_code: str,
-) -> dict[str, str]:
-    """What a call notice says, stored with the outbox row (the relay fills the template from it)."""
-    return {
+    campaign_id: int | None = None,
+    card_news_url: str | None = None,
+) -> dict[str, str | int]:
+    """What a call notice says, stored with the outbox row (the relay fills the template from it).
+    A campaign's card-news page (without the citizen's token: the relay adds it when it sends)
+    makes it the notice with the 카드뉴스 보기 button, whose delivery counts as an impression."""
+    variables: dict[str, str | int] = {
         "agency": agency,
         "department": department,
         "guidance": guidance,
@@ -34,6 +38,9 @@ def call_notice_variables(
         "call_time": occurred_at.astimezone(SEOUL).strftime("%m월 %d일 %H:%M").lstrip("0"),
         "verify_code": verify_code,
     }
+    if campaign_id is not None and card_news_url:
+        variables.update(campaign_id=campaign_id, card_news_url=card_news_url)
+    return variables
 
 
 # An identity notice is only useful shortly after the call.

@@ -35,6 +35,11 @@ BUTTON_LIMIT = 5
 VERIFY_WORD = "확인코드"
 VERIFY_VARIABLE = "확인URL"
 _VERIFY_LINK = re.compile(r"https?://[^?#\s]+/verify(\?code=[^\s&#]*)?")
+# A campaign's post-call card news goes as a web-link button filled from this variable: the public
+# card-news page (…/c/<slug>), with the citizen's token (?t=…) as the carrier's post-call link has.
+CARD_NEWS_WORD = "카드뉴스"
+CARD_NEWS_VARIABLE = "카드뉴스URL"
+_CARD_NEWS_LINK = re.compile(r"https?://[^?#\s]+/c/[^/?#\s]+(\?t=[A-Za-z0-9_.\-]+)?")
 BUTTON_NAME_LIMIT = 14  # characters
 LINK_LIMIT = 500  # characters, after substitution
 TEL_LIMIT = 14  # digits and hyphens (NHN refuses longer or other characters)
@@ -243,6 +248,10 @@ def _check_buttons(template: Template, buttons: tuple[Button, ...]) -> None:
                 )
             if not link.startswith(_LINK_SCHEMES):
                 raise TemplateRuleError("button_link_scheme", f"{where} {label} must start with http(s)://")
+        if _is_card_news_button(approved) and not _CARD_NEWS_LINK.fullmatch(button.link_mo or ""):
+            raise TemplateRuleError(
+                "card_news_link_invalid", f"{where} must open the public card-news page (…/c/<slug>?t=…)"
+            )
         if button.tel_number is not None and not (
             _TEL.fullmatch(button.tel_number) and len(button.tel_number) <= TEL_LIMIT
         ):
@@ -253,6 +262,22 @@ def _check_buttons(template: Template, buttons: tuple[Button, ...]) -> None:
 
 def _is_verify_button(button: Button) -> bool:
     return button.type == "WL" and f"#{{{VERIFY_VARIABLE}}}" in (button.link_mo or "")
+
+
+def _is_card_news_button(button: Button) -> bool:
+    return button.type == "WL" and button.link_mo == f"#{{{CARD_NEWS_VARIABLE}}}"
+
+
+def _check_card_news_buttons(template: Template, source: str) -> None:
+    """A button named for the card news opens it: a web link (WL) whose linkMo is the card-news
+    page variable alone (its link is then checked on every rendered message)."""
+    for i, button in enumerate(template.buttons, 1):
+        if CARD_NEWS_WORD in button.name and not _is_card_news_button(button):
+            raise TemplateRuleError(
+                "card_news_button_invalid",
+                f"{source} button {i} {button.name!r} must be a web link (WL) whose linkMo is "
+                f"#{{{CARD_NEWS_VARIABLE}}} (the public card-news page)",
+            )
 
 
 def _check_verify_button(template: Template, source: str) -> None:
@@ -400,6 +425,7 @@ def template_from_json(raw: object, source: str = "template") -> Template:
             "template_invalid", f"{source} failover uses variables not in the message: {stray}"
         )
     _check_verify_button(template, source)
+    _check_card_news_buttons(template, source)
     return template
 
 

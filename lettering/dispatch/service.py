@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns import service as campaign_service
 from campaigns.selection import ActiveCampaign
 from carriers import routes as carrier_routes
 from carriers.base import Lettering, Outcome, PostCall
@@ -78,6 +79,26 @@ def settle(result: RouteResult, policy: FallbackPolicy) -> Settled:
     if wanted:
         return Settled("fallback", reason, carrier, "alimtalk")
     return Settled("failed", reason, carrier, None)
+
+
+def carried_content(campaign: ActiveCampaign, result: RouteResult) -> bool:
+    """Whether the accepted push put the campaign on the phone: the accepting carrier was sent its
+    content (a content ref, an inline image or the post-call link) and did not refuse it (the
+    identity alone went again then)."""
+    carrier = result.subscriber_carrier
+    if result.outcome != "accepted" or carrier is None:
+        return False
+    if any(refused == carrier for refused, _ in result.refused_content):
+        return False
+    return bool(campaign.content_refs.get(carrier) or campaign.inline.get(carrier) or campaign.post_call_url)
+
+
+def card_news_of(campaign: ActiveCampaign | None) -> ActiveCampaign | None:
+    """The campaign whose card-news page an AlimTalk notice carries as a button, or None (no
+    campaign, or its post-call link is not the card news); the citizen's token is added when sent."""
+    if campaign is None or not campaign.post_call_url or "/c/" not in campaign.post_call_url:
+        return None
+    return campaign
 
 
 def failing_carrier(result: RouteResult) -> str | None:
@@ -219,7 +240,8 @@ class Dispatcher:
             )
 
     def record(self, conn: Connection, job: PushJob, pushed: Pushed, told: Told | None) -> Settled:
-        """Record how the push ended (and what the PBX was told), in the caller's transaction."""
+        """Record how the push ended (and what the PBX was told), in the caller's transaction: the
+        campaign's impression is counted here, only when the phone was sent its content."""
         settled, result = pushed.settled, pushed.result
         answer: dict[str, object] = (
             {"lettering": told.lettering, "reason": told.reason, "elapsed_ms": told.elapsed_ms}
@@ -236,7 +258,7 @@ class Dispatcher:
                 **answer,
             )
             if settled.fallback is not None:
-                self.queue_notice(conn, job.record_id, job.agency_id, "internal_error", job.decision.identity)
+                self._queue_fallback(conn, job, "internal_error")
             return settled
         # Only an accepted LG U+ push can have been reported on before it is recorded.
         lgu = settled.carrier == "lgu"
@@ -253,17 +275,9 @@ class Dispatcher:
             notes=json.dumps(notes, ensure_ascii=False),
             **answer,
         )
-        if self._content_refused is not None:
-            for carrier, ref in dict.fromkeys(result.refused_content):
-                self._content_refused(conn, carrier, ref)
-        if result.subscriber_carrier is not None:
-            carrier_routes.learn_route(
-                conn, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
-            )
-        elif result.forget_learned:
-            carrier_routes.forget_route(conn, job.sealed.hash_hex)
+        self._learn(conn, job, pushed, result)
         if settled.fallback is not None:
-            self.queue_notice(conn, job.record_id, job.agency_id, settled.reason or "", job.decision.identity)
+            self._queue_fallback(conn, job, settled.reason or "")
         elif lgu and (
             shown == "UNSUPPORTED"
             # A report committed while this update waited for the row (PostgreSQL) is seen now.
@@ -271,6 +285,7 @@ class Dispatcher:
         ):
             # The LG U+ report came first: UNSUPPORTED then still means fallback.
             settled = self._late_unsupported(conn, job.record_id) or settled
+        self._count_impression(conn, job, pushed, settled)
         log.info(
             "call %s callee %s: %s%s via %s in %d attempt(s)",
             job.public_id,
@@ -282,6 +297,35 @@ class Dispatcher:
         )
         return settled
 
+    @staticmethod
+    def _count_impression(conn: Connection, job: PushJob, pushed: Pushed, settled: Settled) -> None:
+        """The campaign was shown: an accepted push that carried its content (the impression
+        upsert of the call path, in the unit that records the outcome; caps read these counts)."""
+        campaign, result = job.decision.campaign, pushed.result
+        if campaign is None or result is None or settled.lettering != "accepted":
+            return
+        if carried_content(campaign, result):
+            campaign_service.count_impression(conn, campaign.id, job.sealed.hash_hex, pushed.learned_at)
+
+    def _queue_fallback(self, conn: Connection, job: PushJob, reason: str) -> None:
+        """The pushed call's AlimTalk notice (with its campaign's card news, if it has one)."""
+        decision = job.decision
+        self.queue_notice(
+            conn, job.record_id, job.agency_id, reason, decision.identity, campaign=decision.campaign
+        )
+
+    def _learn(self, conn: Connection, job: PushJob, pushed: Pushed, result: RouteResult) -> None:
+        """What the push taught: content a carrier refused (to register again), the callee's route."""
+        if self._content_refused is not None:
+            for carrier, ref in dict.fromkeys(result.refused_content):
+                self._content_refused(conn, carrier, ref)
+        if result.subscriber_carrier is not None:
+            carrier_routes.learn_route(
+                conn, job.sealed.hash_hex, result.subscriber_carrier, pushed.learned_at, self._route_days
+            )
+        elif result.forget_learned:
+            carrier_routes.forget_route(conn, job.sealed.hash_hex)
+
     def queue_notice(
         self,
         conn: Connection,
@@ -291,11 +335,15 @@ class Dispatcher:
         identity: Identity | None,
         *,
         kind: str = FALLBACK_KIND,
+        campaign: ActiveCampaign | None = None,
     ) -> bool:
-        """The AlimTalk notice of this call (at most one per call), in the caller's transaction."""
+        """The AlimTalk notice of this call (at most one per call), in the caller's transaction.
+        The call's campaign with post-call card news goes with it as a button (the relay adds the
+        citizen's token and counts the impression once the message is delivered)."""
         record = call_service.get_call_in(conn, record_id)
         assert record is not None
         assert record.callee_hash is not None
+        card_news = card_news_of(campaign) if kind == FALLBACK_KIND else None
         return kakao_service.queue_call_notice(
             conn,
             call_record_id=record_id,
@@ -312,6 +360,8 @@ class Dispatcher:
                 caller_e164=record.caller_e164,
                 occurred_at=record.occurred_at or record.created_at,
                 verify_code=record.verify_code or "",
+                campaign_id=card_news.id if card_news else None,
+                card_news_url=card_news.post_call_url if card_news else None,
             ),
             now=utcnow(),
             expires_in=timedelta(seconds=self._kakao.max_age_s),

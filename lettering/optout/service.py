@@ -11,6 +11,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns import service as campaign_service
 from kakao_fallback import service as kakao_service
 from kakao_fallback.relay import RelayHooks
 from lettering.core.clock import SEOUL
@@ -229,11 +230,18 @@ async def apply_change(
 def relay_hooks() -> RelayHooks:
     """What the AlimTalk relay reads and writes of the service: agency codes, opt-outs, links and
     the number register (kakao_fallback imports only lettering.core, so it is handed these)."""
+
+    def card_news_url(page: str, link_secret: str, callee_hash: str, agency_id: int) -> str:
+        # The carrier's post-call link form (lettering/dispatch): the page and the citizen's token.
+        return f"{page}?t={optout_token([link_secret], callee_hash, agency_id)}"
+
     return RelayHooks(
         agency_codes=directory_service.agency_codes,
         scope_now=scope_now,
         optout_url=optout_url,
         keep_number=keep_number,
+        card_news_url=card_news_url,
+        count_impression=campaign_service.count_delivered_impression,
     )
 
 

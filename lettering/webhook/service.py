@@ -433,7 +433,7 @@ class WebhookService:
             callee_key_version=sealed.key_version,
             campaign_id=decision.campaign_id,
         )
-        opened = await self._open_call(d, claim, facts, decision, sealed)
+        opened = await self._open_call(d, claim, facts, sealed)
         if isinstance(opened, Reply):
             return opened
         record, learned = opened
@@ -452,10 +452,11 @@ class WebhookService:
         return await self._close_call(d, claim, job, pushed)
 
     async def _open_call(
-        self, d: Delivery, claim: Claim, facts: SetupFacts, decision: Decision, sealed: SealedNumber
+        self, d: Delivery, claim: Claim, facts: SetupFacts, sealed: SealedNumber
     ) -> tuple[OpenedCall, str | None] | Reply:
-        """Step "record": the claim, the call record, the impression and the learned route in one
-        unit of the group commit, committed before anything is pushed. A setup of this call seen
+        """Step "record": the claim, the call record and the learned route in one unit of the group
+        commit, committed before anything is pushed (the campaign's impression is counted with the
+        push's outcome, once its content reached the phone). A setup of this call seen
         before answers what was decided then (a Reply) and is never pushed a second time."""
         pbx, key, event, received, answer = d.pbx, d.key, d.event, d.received, d.answer
 
@@ -470,10 +471,6 @@ class WebhookService:
                 again = told(answer, Reply(200, answer_from_record(opened.earlier, received).model_dump()))
                 webhook_repo.store_reply(conn, claim_id, again.status, again.body)
                 return claim_id, opened, None, again
-            if decision.campaign_id is not None:
-                campaign_service.count_impression(
-                    conn, decision.campaign_id, sealed.hash_hex, event.occurred_at
-                )
             if opened.ended_first is not None:
                 # call.ended came first: its missed-call notice could not be queued without the number.
                 self._dispatcher.missed_call(conn, opened.ended_first)

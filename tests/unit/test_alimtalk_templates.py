@@ -81,6 +81,7 @@ def test_shipped_templates_cover_every_kind() -> None:
     assert {t.kind for t in templates.values()} == set(KINDS)
     assert set(templates) == {
         "IDENTITY_NOTICE_01",
+        "IDENTITY_NOTICE_02",
         "MISSED_CALL_01",
         "POST_CALL_01",
         "POST_CALL_02",
