@@ -130,7 +130,22 @@ async def _policy_seen(service: Service) -> bool:
 async def test_carrier_failure_falls_back_by_policy(service: Service) -> None:
     body = service.event(callee_number="010-0999-1230")
     reply = (await service.post(body)).json()
-    assert (reply["lettering"], reply["reason"], reply["fallback"]) == (
+    # Every carrier answers 5xx, retried within the ring window: on a loaded machine that can
+    # outlast the hold budget, and the PBX is then told `pending` (the hold budget's own tests
+    # cover that). Either way the call ends in the fallback the policy names, and says why.
+    if reply["lettering"] != "pending":
+        assert (reply["lettering"], reply["reason"], reply["fallback"]) == (
+            "fallback",
+            "carrier_failure",
+            "alimtalk",
+        )
+
+    async def settled() -> bool:
+        return (await service.call(body["call_id"])).final_outcome is not None
+
+    assert await service.wait_for(settled)
+    record = await service.call(body["call_id"])
+    assert (record.final_outcome, record.final_reason, record.fallback) == (
         "fallback",
         "carrier_failure",
         "alimtalk",
@@ -140,7 +155,8 @@ async def test_carrier_failure_falls_back_by_policy(service: Service) -> None:
 async def test_lgu_unsupported_report_triggers_fallback_after_the_answer(service: Service) -> None:
     body = service.event(callee_number="010-0129-1217")
     reply = (await service.post(body)).json()
-    assert (reply["lettering"], reply["carrier"]) == ("accepted", "lgu")
+    if reply["lettering"] != "pending":  # the hold budget may run out on a loaded machine
+        assert (reply["lettering"], reply["carrier"]) == ("accepted", "lgu")
 
     async def fell_back() -> bool:
         record = await service.call(body["call_id"])
@@ -149,7 +165,8 @@ async def test_lgu_unsupported_report_triggers_fallback_after_the_answer(service
     assert await service.wait_for(fell_back)
     record = await service.call(body["call_id"])
     assert record.display_result == "UNSUPPORTED"
-    assert record.lettering == "accepted"  # what the PBX was told stays as it was
+    assert record.lettering == reply["lettering"]  # what the PBX was told stays as it was
+    assert record.carrier == "lgu"
     assert len(await outbox_rows(service, record.id or 0)) == 1
 
 
