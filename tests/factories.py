@@ -24,6 +24,7 @@ from lettering.core.db import session_scope, utcnow
 from lettering.core.phone import PhoneVault
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
 from lettering.snapshots.service import bump
+from lettering.users import service as user_service
 
 PASSPORT_GUIDANCE = "여권 발급 관련 안내 전화입니다"
 
@@ -182,3 +183,20 @@ async def outbox_statuses(sessions: async_sessionmaker[AsyncSession]) -> Counter
     async with sessions() as session:
         rows = await session.execute(select(KakaoMessage.status))  # type: ignore[call-overload]
         return Counter(status for (status,) in rows.all())
+
+
+async def admin_headers(
+    sessions: async_sessionmaker[AsyncSession], agency_code: str = "HANBIT"
+) -> dict[str, str]:
+    """An agency admin and the bearer header of an API token acting as them."""
+    async with session_scope(sessions) as session:
+        user = await user_service.create_user(
+            session,
+            f"admin@{agency_code.lower()}.go.kr",
+            "관리자",
+            "correct horse battery",
+            "admin",
+            agency_code,
+        )
+        token = await user_service.create_api_token(session, user.id, "test")
+    return {"authorization": f"Bearer {token}"}

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from lettering.core.db import session_scope
-from lettering.users import service as user_service
+from tests import factories
 from tests.integration.callpath.conftest import Service
 
 pytestmark = pytest.mark.integration
 
 
 async def admin_headers(service: Service) -> dict[str, str]:
-    async with session_scope(service.sessions) as session:
-        user = await user_service.create_user(
-            session, "admin@hanbit.go.kr", "관리자", "correct horse battery", "admin", "HANBIT"
-        )
-        token = await user_service.create_api_token(session, user.id, "test")
-    return {"authorization": f"Bearer {token}"}
+    return await factories.admin_headers(service.sessions)
 
 
 @pytest.mark.parametrize(
