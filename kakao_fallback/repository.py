@@ -191,15 +191,6 @@ async def calls_with_messages(
     return {int(i) for (i,) in (await session.execute(query)).all() if i is not None}
 
 
-async def optout_notices(session: AsyncSession, recipient_hash: str) -> list[KakaoMessage]:
-    query = (
-        select(M)
-        .where(col(M.recipient_hash) == recipient_hash, col(M.kind) == OPTOUT_NOTICE_KIND)
-        .order_by(col(M.id))
-    )
-    return list((await session.execute(query.execution_options(populate_existing=True))).scalars())
-
-
 # -- the relay: claiming ------------------------------------------------------------------------
 
 

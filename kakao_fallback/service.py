@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,44 @@ from kakao_fallback import repository
 from kakao_fallback.models import KakaoMessage
 from lettering.core.clock import SEOUL
 from lettering.core.phone import format_national
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """An outbox message as other packages see it (a copy, never the row; no number in it)."""
+
+    id: int
+    call_record_id: int | None
+    agency_id: int
+    kind: str
+    recipient_hash: str
+    status: str
+    attempts: int
+    last_error: str | None
+    delivery_status: str | None
+    result_code: str | None
+    channel: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: KakaoMessage) -> MessageView:
+        assert row.id is not None
+        return cls(
+            row.id,
+            row.call_record_id,
+            row.agency_id,
+            row.kind,
+            row.recipient_hash,
+            row.status,
+            row.attempts,
+            row.last_error,
+            row.delivery_status,
+            row.result_code,
+            row.channel,
+            row.next_attempt_at,
+            row.created_at,
+        )
 
 
 def call_notice_variables(
@@ -101,9 +140,10 @@ STATUSES = ("queued", "sending", "accepted", "sent_unknown", "delivered", "faile
 
 async def list_messages(
     session: AsyncSession, *, status: str | None = None, agency_id: int | None = None, limit: int = 50
-) -> list[KakaoMessage]:
-    """Outbox rows, newest first (dead letters carry their last error)."""
-    return await repository.list_messages(session, status=status, agency_id=agency_id, limit=limit)
+) -> list[MessageView]:
+    """Outbox messages, newest first (dead letters carry their last error)."""
+    rows = await repository.list_messages(session, status=status, agency_id=agency_id, limit=limit)
+    return [MessageView.of(row) for row in rows]
 
 
 async def existing_ids(session: AsyncSession, ids: list[int]) -> set[int]:
@@ -162,9 +202,10 @@ async def agency_summary(
     return {"by_status": by_status, "delivered": delivered, "total": sum(by_status.values())}
 
 
-async def message_for_call(session: AsyncSession, call_record_id: int) -> KakaoMessage | None:
+async def message_for_call(session: AsyncSession, call_record_id: int) -> MessageView | None:
     """The AlimTalk of one call, if it has one."""
-    return await repository.message_for_call(session, call_record_id)
+    row = await repository.message_for_call(session, call_record_id)
+    return MessageView.of(row) if row is not None else None
 
 
 # -- opt-out notices and retention (lettering.optout, lettering.retention) ----------------------
@@ -226,8 +267,3 @@ async def calls_with_messages(
     if not call_record_ids:
         return set()
     return await repository.calls_with_messages(session, call_record_ids, pending_only=pending_only)
-
-
-async def optout_notices(session: AsyncSession, recipient_hash: str) -> list[KakaoMessage]:
-    """The opt-out notices queued for one citizen, oldest first."""
-    return await repository.optout_notices(session, recipient_hash)
