@@ -13,7 +13,7 @@ venv: $(VENV)/.installed
 
 # The service with demo data, in the dev environment (development keys, in-process simulators).
 # AlimTalk sending hours are opened to the whole day so the demo works at any hour.
-DEMO_ENV := LETTERING_ENV=dev LETTERING_KAKAO__SEND_FROM=00:00 LETTERING_KAKAO__SEND_UNTIL=24:00
+DEMO_ENV := LETTERING_ENV=dev LETTERING_KAKAO__SEND_FROM=00:00 LETTERING_KAKAO__SEND_UNTIL=24:00 LETTERING_KAKAO__CARD_NEWS_BUTTON=true
 run: venv
 	$(DEMO_ENV) $(VENV)/bin/lettering demo setup
 	$(DEMO_ENV) $(VENV)/bin/lettering serve --host 127.0.0.1 --port 8000

@@ -187,9 +187,11 @@ class Relay:
         self._templates: dict[str, Template] = {
             kind: templates[code] for kind, code in TEMPLATE_FOR_KIND.items() if code in templates
         }
-        self._card_news_templates: dict[str, Template] = {
-            kind: templates[code] for kind, code in CARD_NEWS_TEMPLATE_FOR_KIND.items() if code in templates
-        }
+        self._card_news_templates: dict[str, Template] = (
+            {kind: templates[code] for kind, code in CARD_NEWS_TEMPLATE_FOR_KIND.items() if code in templates}
+            if self._kakao.card_news_button
+            else {}
+        )
         self._postgres = False
         # A configured request timeout longer than the spare minute shortens the window.
         self._repost_window = min(

@@ -106,6 +106,10 @@ class KakaoSettings(BaseModel):
     base_url: str = ""
     # Run the outbox relay inside the service (embedded default); production may run `lettering worker`.
     relay_in_process: bool = True
+    # The identity notice with a 카드뉴스 보기 button (IDENTITY_NOTICE_02) for calls whose campaign has
+    # card news. Off until that template is registered and approved with the dealer: an unapproved
+    # template would be refused there, and the notice with it. Off, such calls get IDENTITY_NOTICE_01.
+    card_news_button: bool = False
     connect_timeout_s: float = 1.0
     request_timeout_s: float = 10.0
     # Accounts by agency code; "*" is used for an agency without its own entry.

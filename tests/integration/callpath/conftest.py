@@ -69,6 +69,7 @@ def service_settings(database_url: str, base_url: str, **overrides: Any) -> Sett
             },
             send_from="00:00",
             send_until="24:00",  # tests run at any hour; the window itself is unit-tested
+            card_news_button=True,  # the simulated dealer knows IDENTITY_NOTICE_02
             relay_interval_s=0.1,
             result_poll_base_s=0.2,
             retry_base_s=0.1,
