@@ -52,6 +52,18 @@ def serve(app: FastAPI, sock: socket.socket | None = None) -> LiveServer:
     return LiveServer(url=f"http://127.0.0.1:{port}", app=app, server=server, thread=thread)
 
 
-def stop(live: LiveServer) -> None:
+def stop(live: LiveServer, *, force_after: float | None = None) -> None:
+    """Stop gracefully and wait for the lifespan's shutdown (up to 15 s).
+
+    With `force_after`, a server still shutting down after that many seconds is forced: a
+    session-wide simulator can be left with a client's keep-alive connection or a task it waits for,
+    and uvicorn's graceful shutdown then outlasts `timeout_graceful_shutdown` (at the end of the
+    full suite that cost 15 s per simulator). `force_exit` skips those waits and the lifespan's
+    shutdown, and a server still running a second later is left to die with the process (its thread
+    is a daemon), so only servers whose shutdown releases nothing the test checks may use it.
+    """
     live.server.should_exit = True
-    live.thread.join(timeout=15)
+    live.thread.join(timeout=15 if force_after is None else force_after)
+    if live.thread.is_alive() and force_after is not None:
+        live.server.force_exit = True
+        live.thread.join(timeout=1)

@@ -317,7 +317,7 @@ async def test_lgu_report_is_delivered_signed(
     result = await adapter.push(lettering, _deadline())
     assert result.outcome is Outcome.accepted
     assert result.provider_ref == lettering.request_id
-    [(headers, raw)] = receiver.wait_for(1)
+    [(headers, raw)] = receiver.wait_for(1, timeout_s=15.0)
     secret = LGU_SETTINGS.callback_secret.get_secret_value()
     assert verify_report_signature(raw, headers.get("x-lgu-signature"), secret)
     assert not verify_report_signature(raw, headers.get("x-lgu-signature"), "other-secret")
