@@ -16,6 +16,7 @@ from campaigns.router import router as campaign_router
 from carriers.simulator.app import create_simulator_app_from_settings
 from kakao_fallback.simulator.app import create_alimtalk_simulator_from_settings
 from lettering.audit.router import router as audit_router
+from lettering.console.router import router as console_router
 from lettering.container import Container
 from lettering.core.bodylimit import BodySizeLimit
 from lettering.core.errors import install_error_handlers
@@ -36,6 +37,8 @@ ALIMTALK_SIMULATOR_MOUNT = "/sim/alimtalk"
 # Third-party assets served from the package (static/vendor/README.md): no page loads from a CDN.
 VENDOR_MOUNT = "/static/vendor"
 SWAGGER_UI = f"{VENDOR_MOUNT}/swagger-ui"
+# The staff console's own stylesheet (lettering/console/).
+ADMIN_ASSETS = "/static/admin"
 
 
 def create_app(
@@ -67,7 +70,11 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         default_max=256 * 1024,
-        by_prefix={"/v1/campaigns/": settings.upload_max_bytes + 64 * 1024, "/sim/": 16 * 1024 * 1024},
+        by_prefix={
+            "/v1/campaigns/": settings.upload_max_bytes + 64 * 1024,
+            "/admin/campaigns/": settings.upload_max_bytes + 64 * 1024,
+            "/sim/": 16 * 1024 * 1024,
+        },
     )
     # Outermost: the PBX's events go straight to the webhook service (lettering/webhook/router.py).
     app.add_middleware(PbxEventsRoute)
@@ -82,6 +89,7 @@ def create_app(
     app.include_router(optout_pages_router)
     app.include_router(verify_router)
     app.include_router(audit_router)
+    app.include_router(console_router)
     app.include_router(health_router)
 
     _install_docs(app)
@@ -96,6 +104,7 @@ def create_app(
 def _install_docs(app: FastAPI) -> None:
     """Swagger UI at /docs with its script, style and icon from the package, not a CDN."""
     app.mount(VENDOR_MOUNT, StaticFiles(directory=TEMPLATE_DIR.parent / "vendor"), name="vendor")
+    app.mount(ADMIN_ASSETS, StaticFiles(directory=TEMPLATE_DIR.parent / "admin"), name="admin-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

@@ -1,0 +1,1 @@
+"""The staff console: server-rendered Korean pages under /admin over the domain services."""

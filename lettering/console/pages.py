@@ -1,0 +1,145 @@
+"""How console pages go out: the one layout's values, the protective headers, the error pages.
+
+Every console response (pages, redirects, refusals) carries the citizen pages' headers
+(`lettering.core.pages.SECURITY_HEADERS`: `default-src 'self'; frame-ancestors 'none'`, nosniff,
+no-referrer) and is never cached: `ConsoleRoute` adds them and turns the services' refusals into
+Korean pages (a login redirect, 403, 404, 409, 422), so a console page never answers JSON or a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+from lettering.core.errors import AppError
+from lettering.core.pages import SECURITY_HEADERS
+from lettering.core.templates import render
+from lettering.users.deps import Principal, credential_of
+from lettering.users.errors import NotAuthenticated
+
+PREFIX = "/admin"
+LOGIN_PATH = f"{PREFIX}/login"
+HOME_PATH = f"{PREFIX}/campaigns"
+NO_STORE = "no-store"
+
+ROLE_NAMES: Mapping[str, str] = {
+    "editor": "편집자",
+    "approver": "승인자",
+    "admin": "기관 관리자",
+    "platform_admin": "플랫폼 관리자",
+}
+STATE_NAMES: Mapping[str, str] = {
+    "draft": "작성 중",
+    "submitted": "승인 대기",
+    "approved": "승인됨",
+    "rejected": "반려됨",
+    "ended": "종료됨",
+}
+WEEKDAY_NAMES = ("월", "화", "수", "목", "금", "토", "일")
+# The nav: only pages that exist; the approvals queue only for roles that approve.
+NAV = (
+    ("campaigns", HOME_PATH, "캠페인"),
+    ("new", f"{PREFIX}/campaigns/new", "새 캠페인"),
+    ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
+)
+ERROR_TITLES: Mapping[int, str] = {
+    400: "요청을 처리할 수 없습니다",
+    403: "권한이 없습니다",
+    404: "찾을 수 없습니다",
+    409: "지금 상태에서는 할 수 없습니다",
+    422: "입력값을 확인해 주세요",
+    429: "잠시 후 다시 시도해 주세요",
+}
+ERROR_TEXTS: Mapping[int, str] = {
+    403: "이 작업을 할 권한이 없습니다. 역할이나 소속이 맞는지 확인해 주세요.",
+    404: "요청한 항목을 찾을 수 없습니다. 주소가 맞는지, 우리 기관의 항목인지 확인해 주세요.",
+}
+
+
+def local_path(target: str | None, default: str = HOME_PATH) -> str:
+    """`target` if it is a path of this site (never another host: `//x`, `/\\x`, `https://x`)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or any(ord(c) < 32 for c in target):
+        return default
+    return target
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """303 to the login page, coming back here afterwards (GET only; after a POST, the list)."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = here if request.method == "GET" else HOME_PATH
+    return RedirectResponse(f"{LOGIN_PATH}?next={quote(back, safe='/')}", status_code=303)
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    principal: Principal | None = None,
+    name: str | None = None,
+    active: str = "",
+    status_code: int = 200,
+    **values: object,
+) -> HTMLResponse:
+    """A console page in the one layout (admin/base.html), with the session's CSRF token."""
+    credential = credential_of(request) if principal is not None else None
+    nav = [
+        item for item in NAV if principal is not None and (item[0] != "approvals" or principal.can_approve)
+    ]
+    html = render(
+        f"admin/{template}",
+        principal=principal,
+        user_name=name,
+        role_name=ROLE_NAMES.get(principal.role, principal.role) if principal else "",
+        nav=nav,
+        active=active,
+        csrf_token=credential.csrf_token if credential else "",
+        states=STATE_NAMES,
+        weekday_names=WEEKDAY_NAMES,
+        **values,
+    )
+    return HTMLResponse(html, status_code)
+
+
+def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResponse:
+    """A refusal as a Korean page: what happened, and the service's reason when it says more."""
+    status = status_code if status_code in ERROR_TITLES else 400
+    return page(
+        request,
+        "error.html",
+        status_code=status_code,
+        title=ERROR_TITLES[status],
+        text=ERROR_TEXTS.get(status, ""),
+        detail=detail if status not in (404,) else "",
+    )
+
+
+class ConsoleRoute(APIRoute):
+    """Every console route: refusals become pages, and every answer gets the headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            response: Response
+            try:
+                response = await original(request)
+            except NotAuthenticated:
+                response = login_redirect(request)
+            except AppError as exc:
+                response = error_page(request, exc.status_code, exc.detail)
+            except RequestValidationError:
+                # A path id that no row can have (`/admin/campaigns/abc`): like one that does not exist.
+                response = error_page(request, 404)
+            response.headers.update({**SECURITY_HEADERS, "Cache-Control": NO_STORE})
+            return response
+
+        return handler
