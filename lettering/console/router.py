@@ -227,27 +227,43 @@ async def upload_image(
 ) -> Response:
     """An image (JPEG or PNG) with its description; what the service refuses is shown on the page."""
     form: FormData = await request.form()
+    try:
+        problems = await _add_image(session, user, campaign_id, form, media, limits)
+    finally:
+        await form.close()
+    if not problems:
+        return _see_other(f"{PREFIX}/campaigns/{campaign_id}")
+    return await _campaign_page(request, session, user, campaign_id, problems, status_code=422)
+
+
+async def _add_image(
+    session: AsyncSession,
+    user: Principal,
+    campaign_id: int,
+    form: FormData,
+    media: MediaStore,
+    limits: campaign_service.UploadLimits,
+) -> list[str]:
+    """The form's image added to the campaign, or what is wrong with it (nothing added then)."""
     upload, alt_text = form.get("file"), form.get("alt_text")
     problems = []
     if not isinstance(upload, UploadFile) or not upload.filename:
         problems.append("이미지 파일을 선택해 주세요")
     if not isinstance(alt_text, str) or not alt_text.strip():
         problems.append("이미지 설명(대체 텍스트)을 입력해 주세요")
-    if not problems:
-        assert isinstance(upload, UploadFile)
-        assert isinstance(alt_text, str)
-        data = await upload.read(limits.max_bytes + 1)
-        if len(data) > limits.max_bytes:
-            problems.append(f"이미지는 {limits.max_bytes // (1024 * 1024)}MB 이하여야 합니다")
-        else:
-            try:
-                await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
-            except campaign_service.CampaignProblem as exc:
-                await session.rollback()
-                problems = problems_in_korean(exc.detail)
-            else:
-                return _see_other(f"{PREFIX}/campaigns/{campaign_id}")
-    return await _campaign_page(request, session, user, campaign_id, problems, status_code=422)
+    if problems:
+        return problems
+    assert isinstance(upload, UploadFile)
+    assert isinstance(alt_text, str)
+    data = await upload.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        return [f"이미지는 {limits.max_bytes // (1024 * 1024)}MB 이하여야 합니다"]
+    try:
+        await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
+    except campaign_service.CampaignProblem as exc:
+        await session.rollback()
+        return problems_in_korean(exc.detail)
+    return []
 
 
 @router.post("/campaigns/{campaign_id}/submit")
