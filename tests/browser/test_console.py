@@ -1,0 +1,155 @@
+"""The staff console (/admin) in real headless Chromium, on an isolated network: an editor logs in,
+drafts a campaign, adds its image and submits it; an approver approves it. Every page is
+photographed on a laptop (1366x768) and a tablet (820x1180) under var/screenshots/admin/; no
+request leaves the service and the browser reports no CSP violation."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Route
+
+from campaigns import service as campaign_service
+from lettering.core.db import session_scope
+from lettering.users import service as user_service
+from lettering.users.deps import Principal
+from tests.integration.callpath.conftest import Service
+
+PASSWORD = "correct horse battery"
+SHOTS = Path(__file__).resolve().parent.parent.parent / "var" / "screenshots" / "admin"
+VIEWPORTS = {"laptop": (1366, 768), "tablet": (820, 1180)}
+
+
+class Watched:
+    """A browser context that blocks every outside request and collects CSP refusals."""
+
+    def __init__(self, context: BrowserContext, own: str) -> None:
+        self.context, self.own = context, own
+        self.outside: list[str] = []
+        self.refused: list[str] = []
+
+    async def only_the_service(self, route: Route) -> None:
+        if urlsplit(route.request.url).netloc == self.own:
+            await route.continue_()
+        else:  # what a city network without internet does to it
+            self.outside.append(route.request.url)
+            await route.abort()
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            self.refused.append(message.text)
+
+    async def page(self) -> Page:
+        page = await self.context.new_page()
+        page.on("console", self.on_console)
+        return page
+
+
+async def shoot(page: Page, name: str) -> None:
+    """The page as it is now, at both sizes (the laptop's last, as the test goes on with it)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, (width, height) in (("tablet", VIEWPORTS["tablet"]), ("laptop", VIEWPORTS["laptop"])):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+
+
+async def log_in(page: Page, base: str, email: str) -> None:
+    await page.goto(f"{base}/admin/campaigns")
+    assert "/admin/login?next=/admin/campaigns" in page.url
+    await page.get_by_label("이메일").fill(email)
+    await page.get_by_label("비밀번호").fill(PASSWORD)
+    await page.get_by_role("button", name="로그인").click()
+    await page.wait_for_url(f"{base}/admin/campaigns")
+
+
+async def state_of(service: Service, campaign_id: int) -> str:
+    async with session_scope(service.sessions) as session:
+        approver = await user_service.find_user(session, "approver@hanbit.go.kr")
+        assert approver is not None
+        actor = Principal(approver.id, approver.email, approver.role, approver.agency_id, None)
+        return (await campaign_service.get_campaign(session, actor, campaign_id)).state
+
+
+@pytest.mark.integration
+async def test_a_draft_from_login_to_approval(service: Service, browser: Browser, tmp_path: Path) -> None:
+    async with session_scope(service.sessions) as session:
+        await user_service.create_user(
+            session, "editor@hanbit.go.kr", "김편집", PASSWORD, "editor", "HANBIT", "HANBIT-0100"
+        )
+        await user_service.create_user(
+            session, "approver@hanbit.go.kr", "이승인", PASSWORD, "approver", "HANBIT"
+        )
+    poster = tmp_path / "poster.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (720, 1280), (20, 90, 160)).save(buffer, "PNG")
+    poster.write_bytes(buffer.getvalue())
+    own, base = urlsplit(service.url).netloc, service.url
+
+    editor = Watched(await browser.new_context(locale="ko-KR"), own)
+    await editor.context.route("**/*", editor.only_the_service)
+    page = await editor.page()
+    await page.goto(f"{base}/admin/login")
+    await shoot(page, "login")
+    await page.get_by_label("이메일").fill("editor@hanbit.go.kr")
+    await page.get_by_label("비밀번호").fill("wrong password")
+    await page.get_by_role("button", name="로그인").click()
+    await page.get_by_role("alert").wait_for()
+    assert "올바르지 않습니다" in await page.get_by_role("alert").inner_text()
+    await shoot(page, "login-failed")
+    await log_in(page, base, "editor@hanbit.go.kr")
+    assert "김편집 (편집자)" in await page.locator("header").inner_text()
+    await shoot(page, "campaigns-empty")
+
+    await page.get_by_role("link", name="새 캠페인", exact=True).click()
+    await page.get_by_label("제목").fill("여권 발급 안내")
+    await page.get_by_label("시작일").fill("2026-01-01")
+    await page.get_by_label("종료일").fill("2027-12-31")
+    await page.get_by_label("우선순위 (0-100, 클수록 먼저)").fill("10")
+    await shoot(page, "campaign-new")
+    await page.get_by_role("button", name="초안 만들기").click()
+    await page.wait_for_url(f"{base}/admin/campaigns/*")
+    campaign_id = int(page.url.rsplit("/", 1)[1])
+    assert await state_of(service, campaign_id) == "draft"
+
+    await page.get_by_label("이미지 파일 (JPEG 또는 PNG)").set_input_files(poster)
+    await page.get_by_label("이미지 설명 (대체 텍스트)").fill("여권 발급 안내 포스터")
+    await page.get_by_role("button", name="올리기").click()
+    await page.get_by_text("1장").wait_for()
+    await shoot(page, "campaign-draft")
+    await page.get_by_role("button", name="승인 요청").click()
+    await page.locator("#state", has_text="승인 대기").wait_for()
+    assert await state_of(service, campaign_id) == "submitted"
+    await shoot(page, "campaign-submitted")
+    await page.goto(f"{base}/admin/campaigns")
+    await shoot(page, "campaigns")
+
+    approver = Watched(await browser.new_context(locale="ko-KR"), own)
+    await approver.context.route("**/*", approver.only_the_service)
+    page = await approver.page()
+    await log_in(page, base, "approver@hanbit.go.kr")
+    await page.get_by_role("link", name="승인 대기함", exact=True).click()
+    await page.get_by_role("heading", name="여권 발급 안내").wait_for()
+    await shoot(page, "approvals")
+    await page.get_by_role("button", name="승인", exact=True).click()
+    await page.get_by_text("승인을 기다리는 캠페인이 없습니다").wait_for()
+    assert await state_of(service, campaign_id) == "approved"
+    await shoot(page, "approvals-empty")
+    await page.goto(f"{base}/admin/campaigns/{campaign_id}")
+    assert await page.locator("#state").inner_text() == "승인됨"
+    await shoot(page, "campaign-approved")
+
+    # Keyboard: from the top, Tab reaches the skip link first, then the nav.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "본문으로 건너뛰기"
+
+    for watched in (editor, approver):
+        assert watched.outside == []
+        assert watched.refused == []
+        await watched.context.close()
+    for name in ("login", "campaigns", "campaign-new", "approvals", "campaign-approved"):
+        for label in VIEWPORTS:
+            assert (SHOTS / f"{name}-{label}.png").stat().st_size > 0
