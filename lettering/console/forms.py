@@ -6,6 +6,7 @@ reads the fields' shapes (a date, a number) and says the service's problems in K
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -44,13 +45,42 @@ KNOWN_PROBLEMS = {
 }
 
 
+# The campaigns service's states as the console names them.
+STATE_NAMES = {
+    "draft": "작성 중",
+    "submitted": "승인 대기",
+    "approved": "승인됨",
+    "rejected": "반려됨",
+    "ended": "종료됨",
+}
+_CANNOT = re.compile(r"^a (\w+) campaign cannot be (submitted|approved|rejected)$")
+_VERBS = {"submitted": "승인 요청할", "approved": "승인할", "rejected": "반려할"}
+
+
+def _by_pattern(problem: str) -> str | None:
+    """The service's problems that carry a value, in Korean."""
+    cannot = _CANNOT.match(problem)
+    if cannot:
+        state, verb = cannot.groups()
+        return f"{STATE_NAMES.get(state, state)} 상태의 캠페인은 {_VERBS[verb]} 수 없습니다"
+    if problem.startswith("only the owning department"):
+        return "담당 부서 또는 승인자만 할 수 있습니다"
+    if problem.startswith("images can be added to a draft"):
+        return "이미지는 작성 중인 캠페인에만 올릴 수 있습니다"
+    if "targeting needs an agency admin or an account of that department" in problem:
+        return "부서에 속하지 않은 계정은 기관 관리자만 대상을 정할 수 있습니다"
+    if problem.startswith("agency_wide: targeting the whole agency needs an agency admin"):
+        return "기관 전체를 대상으로 하려면 기관 관리자여야 합니다. 우리 부서를 대상으로 골라 주세요"
+    if problem == "your account belongs to no agency":
+        return "계정이 어느 기관에도 속해 있지 않습니다"
+    return None
+
+
 def problems_in_korean(detail: str) -> list[str]:
     """Each of the service's problems (joined by '; ') in Korean where it is known, else as said."""
     out = []
     for problem in (p.strip() for p in detail.split("; ") if p.strip()):
-        known = KNOWN_PROBLEMS.get(problem)
-        if known is None and problem.startswith(("only the owning department",)):
-            known = "담당 부서 또는 승인자만 할 수 있습니다"
+        known = KNOWN_PROBLEMS.get(problem) or _by_pattern(problem)
         if known is None:
             name, sep, rest = problem.partition(": ")
             known = f"{FIELD_NAMES[name]}: {rest}" if sep and name in FIELD_NAMES else problem

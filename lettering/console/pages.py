@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from lettering.console.forms import STATE_NAMES, problems_in_korean
 from lettering.core.errors import AppError
 from lettering.core.pages import SECURITY_HEADERS
 from lettering.core.templates import render
@@ -33,13 +34,6 @@ ROLE_NAMES: Mapping[str, str] = {
     "approver": "승인자",
     "admin": "기관 관리자",
     "platform_admin": "플랫폼 관리자",
-}
-STATE_NAMES: Mapping[str, str] = {
-    "draft": "작성 중",
-    "submitted": "승인 대기",
-    "approved": "승인됨",
-    "rejected": "반려됨",
-    "ended": "종료됨",
 }
 WEEKDAY_NAMES = ("월", "화", "수", "목", "금", "토", "일")
 # The nav: only pages that exist; the approvals queue only for roles that approve.
@@ -118,7 +112,7 @@ def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResp
         status_code=status_code,
         title=ERROR_TITLES[status],
         text=ERROR_TEXTS.get(status, ""),
-        detail=detail if status not in (404,) else "",
+        details=problems_in_korean(detail) if status != 404 else [],
     )
 
 

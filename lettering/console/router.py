@@ -7,7 +7,7 @@ page allows exactly what the API allows. Refusals become pages in `pages.Console
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,6 +19,7 @@ from campaigns import service as campaign_service
 from campaigns.media import MediaStore
 from lettering.console.forms import CampaignForm, problems_in_korean
 from lettering.console.pages import HOME_PATH, LOGIN_PATH, PREFIX, ConsoleRoute, error_page, local_path, page
+from lettering.core.clock import SEOUL
 from lettering.core.deps import SessionDep, SettingsDep, provided
 from lettering.core.ids import RowId
 from lettering.users import service as user_service
@@ -161,7 +162,7 @@ async def _new_page(
 
 @router.get("/campaigns/new")
 async def new_campaign(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    today = date.today().isoformat()
+    today = datetime.now(SEOUL).date().isoformat()
     return await _new_page(request, session, user, CampaignForm(starts_on=today, ends_on=today), [])
 
 

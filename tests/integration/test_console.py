@@ -257,6 +257,10 @@ async def test_editor_drafts_and_submits_then_an_approver_approves(console: Cons
         refused = await editor.post(f"/admin/campaigns/{campaign_id}/approve", data={"csrf_token": csrf})
         assert refused.status_code == 403
         assert "권한이 없습니다" in refused.text
+        assert "승인자만 승인할 수 있습니다" in refused.text
+        again = await editor.post(f"/admin/campaigns/{campaign_id}/submit", data={"csrf_token": csrf})
+        assert again.status_code == 409
+        assert "승인 대기 상태의 캠페인은 승인 요청할 수 없습니다" in again.text
         assert (await editor.get("/admin/approvals")).status_code == 403
         assert await state_of(console, campaign_id) == ("submitted", None)
 
@@ -320,3 +324,15 @@ async def test_another_agencys_campaign_is_a_404_page(console: Console) -> None:
             assert "한빛 안내" not in response.text
         assert "한빛 안내" not in (await other.get("/admin/approvals")).text
         assert await state_of(console, campaign_id) == ("submitted", None)
+
+
+async def test_logout_ends_the_session(console: Console) -> None:
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        out = await editor.post("/admin/logout", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        assert out.headers["location"] == "/admin/login"
+        assert "lettering_session" not in editor.cookies
+        after = await editor.get("/admin/campaigns")
+        assert after.status_code == 303
+        assert after.headers["location"].startswith("/admin/login")
