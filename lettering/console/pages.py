@@ -73,6 +73,16 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{LOGIN_PATH}?next={quote(back, safe='/')}", status_code=303)
 
 
+def _may_open(principal: Principal, key: str) -> bool:
+    """Whether the nav lists this page: the queue for approvers; a new draft for those the
+    campaigns service lets create one here (an agency admin, or an account of a department)."""
+    if key == "approvals":
+        return principal.can_approve
+    if key == "new":
+        return principal.role == "admin" or principal.department_id is not None
+    return True
+
+
 def page(
     request: Request,
     template: str,
@@ -85,9 +95,7 @@ def page(
 ) -> HTMLResponse:
     """A console page in the one layout (admin/base.html), with the session's CSRF token."""
     credential = credential_of(request) if principal is not None else None
-    nav = [
-        item for item in NAV if principal is not None and (item[0] != "approvals" or principal.can_approve)
-    ]
+    nav = [item for item in NAV if principal is not None and _may_open(principal, item[0])]
     html = render(
         f"admin/{template}",
         principal=principal,

@@ -337,3 +337,9 @@ async def reject(
         )
     await campaign_service.reject_campaign(session, user, campaign_id, reason)
     return _see_other(f"{PREFIX}/approvals")
+
+
+@router.get("/{rest:path}")
+async def unknown(request: Request, rest: str) -> Response:
+    """Any other console address: the console's 404 page (with its headers), not the API's JSON."""
+    return error_page(request, 404)

@@ -151,6 +151,7 @@ async def test_login_good_and_bad(console: Console) -> None:
         assert "editor (편집자)" in page.text
         assert "로그아웃" in page.text
         assert "승인 대기함" not in page.text  # the nav lists only what an editor may open
+        assert 'href="/admin/campaigns/new"' in page.text
 
 
 async def test_next_is_only_a_local_path(console: Console) -> None:
@@ -267,6 +268,7 @@ async def test_editor_drafts_and_submits_then_an_approver_approves(console: Cons
         approver_csrf = await log_in(approver, "approver@hanbit.go.kr")
         queue = await approver.get("/admin/approvals")
         assert queue.status_code == 200
+        assert 'href="/admin/campaigns/new"' not in queue.text  # an approver of no department creates none
         assert "여권 발급 안내" in queue.text
         approved = await approver.post(
             f"/admin/campaigns/{campaign_id}/approve", data={"csrf_token": approver_csrf}
@@ -318,6 +320,7 @@ async def test_another_agencys_campaign_is_a_404_page(console: Console) -> None:
             ),
             await other.get("/admin/campaigns/99999"),
             await other.get("/admin/campaigns/abc"),
+            await other.get("/admin/no-such-page"),
         ):
             assert response.status_code == 404, response.text
             assert "찾을 수 없습니다" in response.text
