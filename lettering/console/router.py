@@ -23,7 +23,14 @@ from lettering.core.clock import SEOUL
 from lettering.core.deps import SessionDep, SettingsDep, provided
 from lettering.core.ids import RowId
 from lettering.users import service as user_service
-from lettering.users.deps import SESSION_COOKIE, CurrentApprover, CurrentUser, Principal, credential_of
+from lettering.users.deps import (
+    CurrentApprover,
+    CurrentUser,
+    Principal,
+    clear_session_cookie,
+    credential_of,
+    set_session_cookie,
+)
 from lettering.users.router import LOGIN_FAILED
 from lettering.users.throttle import LoginThrottle
 
@@ -82,16 +89,7 @@ async def login(
         return page(request, "login.html", status_code=401, next=target, email=email, message=message)
     throttle.succeeded(key)
     response = _see_other(target)
-    response.set_cookie(
-        SESSION_COOKIE,
-        new.token,
-        max_age=int(user_service.SESSION_TTL.total_seconds()),
-        expires=new.expires_at,
-        path="/",
-        secure=settings.public_base_url.lower().startswith("https://"),
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, new, public_base_url=settings.public_base_url)
     return response
 
 
@@ -104,13 +102,7 @@ async def logout(
     if credential is not None and credential.session_sha256 is not None:
         await user_service.end_session(session, credential.session_sha256)
     response = _see_other(LOGIN_PATH)
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/",
-        secure=settings.public_base_url.lower().startswith("https://"),
-        httponly=True,
-        samesite="lax",
-    )
+    clear_session_cookie(response, public_base_url=settings.public_base_url)
     return response
 
 

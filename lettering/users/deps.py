@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, overload
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Delete, Select, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,7 @@ from lettering.directory import service as directory_service
 from lettering.users import repository, service
 from lettering.users.errors import AgencyRequired, CsrfRejected, NotAuthenticated, RoleForbidden
 from lettering.users.models import ROLES, UserAccount
+from lettering.users.service import NewSession
 
 SESSION_COOKIE = "lettering_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -83,6 +84,32 @@ class Credential:
     kind: str  # "session" | "token"
     session_sha256: str | None = None
     csrf_token: str | None = None
+
+
+def set_session_cookie(response: Response, new: NewSession, *, public_base_url: str) -> None:
+    """The console session cookie, one rule for the API login and the console's login form."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        max_age=int(service.SESSION_TTL.total_seconds()),
+        expires=new.expires_at,
+        path="/",
+        secure=_https(public_base_url),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, *, public_base_url: str) -> None:
+    """Remove the session cookie (with the attributes it was set with)."""
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=_https(public_base_url), httponly=True, samesite="lax"
+    )
+
+
+def _https(public_base_url: str) -> bool:
+    """Cookies are `Secure` when the service is reached over HTTPS."""
+    return public_base_url.lower().startswith("https://")
 
 
 async def current_principal(request: Request, sessions: SessionsDep) -> Principal:

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from lettering.core.deps import SessionDep, SettingsDep, provided
 from lettering.core.errors import errors
 from lettering.users import service
-from lettering.users.deps import FORM_TYPES, SESSION_COOKIE, CurrentUser, credential_of
+from lettering.users.deps import (
+    FORM_TYPES,
+    CurrentUser,
+    clear_session_cookie,
+    credential_of,
+    set_session_cookie,
+)
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
 from lettering.users.schemas import LoginIn, LoginOut, MeOut, UserOut
 from lettering.users.throttle import LoginThrottle
@@ -28,14 +34,6 @@ LOGIN_BODY = {
         for media in ("application/json", "application/x-www-form-urlencoded")
     },
 }
-
-
-def _secure(settings: SettingsDep) -> bool:
-    """Cookies are `Secure` when the service is reached over HTTPS."""
-    return settings.public_base_url.lower().startswith("https://")
-
-
-SecureCookies = Annotated[bool, Depends(_secure)]
 
 
 async def _read_login(request: Request) -> LoginIn:
@@ -72,7 +70,7 @@ VALIDATION_LIST = {
     responses={**errors(401, 429), 422: VALIDATION_LIST},
 )
 async def login(
-    request: Request, response: Response, session: SessionDep, throttle: ThrottleDep, secure: SecureCookies
+    request: Request, response: Response, session: SessionDep, throttle: ThrottleDep, settings: SettingsDep
 ) -> LoginOut:
     """Check email and password; set the session cookie; answer the user and the CSRF token."""
     credentials = await _read_login(request)
@@ -89,29 +87,20 @@ async def login(
         throttle.failed(key)
         raise LoginFailed(LOGIN_FAILED)
     throttle.succeeded(key)
-    response.set_cookie(
-        SESSION_COOKIE,
-        new.token,
-        max_age=int(service.SESSION_TTL.total_seconds()),
-        expires=new.expires_at,
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, new, public_base_url=settings.public_base_url)
     return LoginOut(user=UserOut.of(user), csrf_token=new.csrf_token)
 
 
 @router.post("/logout", status_code=204, response_class=Response, responses=errors(401, 403))
 async def logout(
-    request: Request, session: SessionDep, _principal: CurrentUser, secure: SecureCookies
+    request: Request, session: SessionDep, _principal: CurrentUser, settings: SettingsDep
 ) -> Response:
     """End the console session (CSRF-checked like every unsafe request) and clear its cookie."""
     credential = credential_of(request)
     if credential is not None and credential.session_sha256 is not None:
         await service.end_session(session, credential.session_sha256)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+    clear_session_cookie(response, public_base_url=settings.public_base_url)
     return response
 
 
