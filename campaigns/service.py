@@ -328,6 +328,15 @@ def may_edit(actor: Actor, campaign: Campaign) -> bool:
     return actor.role in ("approver", "admin", "platform_admin")
 
 
+def may_approve(actor: Actor, campaign: Campaign) -> bool:
+    """Whether `approve_campaign` would accept it now: an approver, not its author, while submitted."""
+    return (
+        actor.role in ("approver", "admin", "platform_admin")
+        and campaign.created_by != actor.user_id
+        and campaign.state == "submitted"
+    )
+
+
 async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     campaign = await repository.campaign_by_id(session, campaign_id)
     if campaign is None or not visible(actor, campaign):

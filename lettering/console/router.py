@@ -198,7 +198,7 @@ async def _campaign_page(
         may_submit=editable and c.state == "draft",
         may_upload=editable and c.state == "draft",
         may_end=editable and c.state == "approved",
-        may_decide=user.can_approve and c.state == "submitted" and c.created_by != user.user_id,
+        may_decide=campaign_service.may_approve(user, c),
         problems=problems or [],
         status_code=status_code,
     )
@@ -293,6 +293,7 @@ async def _approvals_page(
         name=await _name(session, user),
         active="approvals",
         rows=rows,
+        approvable={c.id for c in rows if campaign_service.may_approve(user, c)},
         problems=problems or {},
         status_code=status_code,
     )
