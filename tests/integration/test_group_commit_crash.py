@@ -46,7 +46,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +81,9 @@ SETUPS = 240
 CONNECTIONS = 48  # in flight at once: the burst, kept under the admission limit (128)
 KILL_AFTER = 30  # answers received before the SIGKILL
 ROUNDS = 4  # bursts and kills at most, until one catches a setup between its units
+# After KILL_AFTER answers, the kill waits (polling the database) up to this long for a setup
+# between its units, so that the takeover is tested whatever the machine's load.
+CATCH_S = 3.0
 # What a setup may be answered (spec/pbx-webhook.md).
 LETTERING = {"accepted", "pending", "fallback", "suppressed", "skipped", "failed"}
 # Simulator profile (spec/carriers.md): 010-0ABC-DEFG, G says the carrier, F 0-2 an iPhone.
@@ -265,10 +268,14 @@ def client(url: str) -> httpx.AsyncClient:
     )
 
 
-async def burst_then_kill(stack: Stack, service: Proc, sent: list[Delivery]) -> dict[str, Answer]:
+async def burst_then_kill(
+    stack: Stack, service: Proc, sent: list[Delivery], caught: Callable[[], Awaitable[bool]]
+) -> dict[str, Answer]:
     """Send every delivery at once (CONNECTIONS of them in flight); SIGKILL the service after
-    KILL_AFTER answers. Every response that arrived counts as answered (before the kill or just
-    after it, out of the socket's buffer: the PBX got it); the rest got none."""
+    KILL_AFTER answers, as soon as `caught()` sees a setup between its two units (or after
+    CATCH_S without one: the caller bursts again). Every response that arrived counts as answered
+    (before the kill or just after it, out of the socket's buffer: the PBX got it); the rest got
+    none."""
     answered: dict[str, Answer] = {}
     enough = asyncio.Event()
 
@@ -283,6 +290,9 @@ async def burst_then_kill(stack: Stack, service: Proc, sent: list[Delivery]) -> 
 
     async def killer() -> None:
         await enough.wait()
+        give_up = time.monotonic() + CATCH_S
+        while not await caught() and time.monotonic() < give_up:
+            await asyncio.sleep(0.005)
         service.kill()
 
     async with client(stack.url) as http:
@@ -355,6 +365,26 @@ async def settled(sessions: async_sessionmaker[AsyncSession], timeout_s: float) 
         await asyncio.sleep(0.25)
 
 
+def between(sessions: async_sessionmaker[AsyncSession], keys: set[str]) -> Callable[[], Awaitable[bool]]:
+    """Whether a claim of `keys` is committed without its reply: a setup between its two units."""
+    claims = CLAIMS.c
+
+    async def check() -> bool:
+        async with sessions() as session:
+            waiting = await session.execute(
+                select(claims.dedupe_key)
+                .where(
+                    claims.pbx_id == PBX_ID,
+                    claims.dedupe_key.in_(sorted(keys)),
+                    claims.response_body.is_(None),
+                )
+                .limit(1)
+            )
+        return waiting.first() is not None
+
+    return check
+
+
 async def pushes(stack: Stack) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=stack.sim_url) as http:
         response = await http.get("/_control/pushes")
@@ -384,7 +414,7 @@ async def test_sigkill_during_group_commits_loses_no_answered_setup_and_retries_
         keys = {d.webhook_id for d in batch}
         service = await stack.start_service()
         try:
-            answered = await burst_then_kill(stack, service, batch)
+            answered = await burst_then_kill(stack, service, batch, caught=between(sessions, keys))
         finally:
             service.kill()
         assert service.popen.returncode == -signal.SIGKILL
