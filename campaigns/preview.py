@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from campaigns.media import MediaRefused
 from carriers import kt, lgu, skt
 from carriers.text import ELLIPSIS, fit_text, graphemes, guidance_with_code
+from lettering.core.templates import with_particle
 
 CANVAS = (540, 1040)
 SCREEN = (450, 800)  # 9:16, like the carriers' frames
@@ -84,6 +85,44 @@ def preview_texts(
             guidance_with_code(carrier, "body", guidance, verify_code, lgu.BODY_LIMIT, notes),
         )
     raise ValueError(f"unknown carrier {carrier!r}")
+
+
+_FIELD_NAMES = {"agency": "기관명", "department": "부서명", "title": "제목", "guidance": "안내 문구"}
+
+
+def cut_warnings(agency: str, department: str, guidance: str) -> list[str]:
+    """What each carrier's limits cut, in the editor's words: '…KT: 안내 문구가 60자를 넘어 잘립니다'.
+    The same fits as the adapters (and `preview_texts`), the sample code after the guidance."""
+    code = SAMPLE_VERIFY_CODE
+    room = len(f" 확인코드 {code}")
+    fields = {
+        "skt": (
+            ("agency", agency, skt.NAME_LIMIT),
+            ("department", department, skt.SUBTITLE_LIMIT),
+            ("guidance", guidance, skt.MESSAGE_LIMIT - room),
+        ),
+        "kt": (
+            ("agency", agency, kt.CALLER_NAME_LIMIT),
+            ("department", department, kt.DEPT_NAME_LIMIT),
+            ("guidance", guidance, kt.GUIDE_TEXT_LIMIT - room),
+        ),
+        "lgu": (
+            ("title", " ".join(part for part in (agency, department) if part), lgu.TITLE_LIMIT),
+            ("guidance", guidance, lgu.BODY_LIMIT - room),
+        ),
+    }
+    out: list[str] = []
+    for carrier, checks in fields.items():
+        for name, text, limit in checks:
+            fitted, cut = fit_text(text, limit)
+            if cut:
+                label = _FIELD_NAMES[name]
+                room_note = "(확인코드 자리를 뺀 길이)" if name == "guidance" else ""
+                out.append(
+                    f"{CARRIER_LABELS[carrier]}: {with_particle(label, '이')} {limit}자{room_note}를 넘어 "
+                    f"「{fitted}」처럼 잘려 보입니다"
+                )
+    return out
 
 
 # --- Fonts ------------------------------------------------------------------------------------------

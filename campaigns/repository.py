@@ -37,6 +37,25 @@ async def add_rows(
     await session.flush()
 
 
+async def delete_rows(
+    session: AsyncSession, rows: Sequence[Campaign | CampaignTarget | CampaignImage]
+) -> None:
+    for row in rows:
+        await session.delete(row)
+    await session.flush()
+
+
+async def set_positions(session: AsyncSession, images: Sequence[CampaignImage]) -> None:
+    """Number `images` 0, 1, 2 … in the order given. Two steps, through negative positions, so the
+    unique (campaign, position) holds at every statement."""
+    for i, image in enumerate(images):
+        image.position = -1 - i
+    await session.flush()
+    for i, image in enumerate(images):
+        image.position = i
+    await session.flush()
+
+
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:
     """Approved campaigns whose dates have not passed."""
     rows = await session.execute(

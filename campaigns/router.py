@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -18,8 +18,11 @@ from campaigns.schemas import (
     UPLOAD_FORM,
     CampaignIn,
     CampaignOut,
+    CampaignPatch,
     CampaignSummary,
     FieldProblems,
+    ImageOrderIn,
+    ImageTextIn,
     RejectIn,
     UploadedImage,
     UploadWarning,
@@ -32,6 +35,7 @@ from lettering.users.deps import CurrentUser
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 MediaDep = Annotated[MediaStore, Depends(provided(MediaStore))]
+ImagePosition = Annotated[int, Path(ge=0, le=1000, description="The image's position, from 0.")]
 UploadLimitsDep = Annotated[campaign_service.UploadLimits, Depends(provided(campaign_service.UploadLimits))]
 
 
@@ -72,6 +76,60 @@ async def list_(session: SessionDep, user: CurrentUser, state: str | None = None
 
 @router.get("/{campaign_id}", response_model=CampaignOut, responses=refusals(401, 404, 422))
 async def read(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
+    return await _view(session, user, campaign_id)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422))
+async def change(
+    campaign_id: RowId, body: CampaignPatch, session: SessionDep, user: CurrentUser
+) -> CampaignOut:
+    """Change a draft: the fields sent (see the body's schema for the targets)."""
+    current = campaign_service.input_of(await campaign_service.campaign_view(session, user, campaign_id))
+    await campaign_service.update_campaign(session, user, campaign_id, body.applied_to(current))
+    return await _view(session, user, campaign_id)
+
+
+@router.delete("/{campaign_id}", status_code=204, responses=refusals(401, 403, 404, 409, 422))
+async def delete(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
+    """Delete a draft, with its targets and images."""
+    await campaign_service.delete_campaign(session, user, campaign_id)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/{campaign_id}/images/order", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422)
+)
+async def reorder_images(
+    campaign_id: RowId, body: ImageOrderIn, session: SessionDep, user: CurrentUser
+) -> CampaignOut:
+    """Put a draft's images in a new order (a card-news series reads from position 0)."""
+    await campaign_service.reorder_images(session, user, campaign_id, body.order)
+    return await _view(session, user, campaign_id)
+
+
+@router.patch(
+    "/{campaign_id}/images/{position}",
+    response_model=CampaignOut,
+    responses=refusals(401, 403, 404, 409, 422),
+)
+async def describe_image(
+    campaign_id: RowId, position: ImagePosition, body: ImageTextIn, session: SessionDep, user: CurrentUser
+) -> CampaignOut:
+    """A new description (alt text) for one image of a draft."""
+    await campaign_service.describe_image(session, user, campaign_id, position, body.alt_text)
+    return await _view(session, user, campaign_id)
+
+
+@router.delete(
+    "/{campaign_id}/images/{position}",
+    response_model=CampaignOut,
+    responses=refusals(401, 403, 404, 409, 422),
+)
+async def remove_image(
+    campaign_id: RowId, position: ImagePosition, session: SessionDep, user: CurrentUser
+) -> CampaignOut:
+    """Remove one image of a draft; the others keep their order, numbered from 0."""
+    await campaign_service.remove_image(session, user, campaign_id, position)
     return await _view(session, user, campaign_id)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaigns.service import CampaignInput, ExtensionTarget
+from campaigns.service import CampaignInput, CampaignProblem, ExtensionTarget
 
 
 class ExtensionTargetIn(BaseModel):
@@ -59,6 +60,68 @@ class CampaignIn(BaseModel):
                 ),
             }
         )
+
+
+class CampaignPatch(BaseModel):
+    """A draft's changes: only the fields sent change. The targets (`agency_wide`,
+    `target_departments`, `target_extensions`) are one whole: sending any of them replaces all
+    three, the ones not sent being empty. The values are checked as a new campaign's are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    kind: str | None = None
+    department: str | None = Field(default=None, description="The owning department's code.")
+    weekdays: str | None = None
+    hour_from: int | None = None
+    hour_until: int | None = None
+    priority: int | None = None
+    weight: int | None = None
+    cap_per_day: int | None = None
+    cap_per_week: int | None = None
+    cap_total: int | None = None
+    post_call_card_news: bool | None = None
+    youtube_url: str | None = None
+    policy_url: str | None = None
+    agency_wide: bool | None = None
+    target_departments: list[str] | None = None
+    target_extensions: list[ExtensionTargetIn] | None = None
+
+    def applied_to(self, current: CampaignInput) -> CampaignInput:
+        """`current` with the fields sent (a field sent as null is cleared: caps, addresses)."""
+        sent = self.model_dump(exclude_unset=True)
+        targets = {"agency_wide", "target_departments", "target_extensions"}
+        changes = {k: v for k, v in sent.items() if k not in targets}
+        nullable = {"department", "cap_per_day", "cap_per_week", "cap_total", "youtube_url", "policy_url"}
+        missing = [k for k, v in changes.items() if v is None and k not in nullable]
+        if missing:
+            raise CampaignProblem(
+                "; ".join(f"{k}: may not be null (leave it out to keep it)" for k in missing),
+                korean=[f"{k} 값을 비울 수 없습니다" for k in missing],
+            )
+        if targets & sent.keys():
+            changes["agency_wide"] = bool(sent.get("agency_wide"))
+            changes["target_departments"] = tuple(sent.get("target_departments") or ())
+            changes["target_extensions"] = tuple(
+                ExtensionTarget(t["department"], t["extension"]) for t in sent.get("target_extensions") or ()
+            )
+        return replace(current, **changes)
+
+
+class ImageOrderIn(BaseModel):
+    """The images' new order: every current position once, the new first image first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: Annotated[list[Annotated[int, Field(ge=0, le=1000)]], Field(min_length=1, max_length=10)]
+
+
+class ImageTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alt_text: Annotated[str, Field(min_length=1, max_length=300)]
 
 
 class FieldProblem(BaseModel):

@@ -20,12 +20,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns import media, preview, renditions, repository
-from campaigns.models import Campaign, CampaignImage, CampaignRendition, CampaignTarget
+from campaigns.models import Campaign as Campaign
+from campaigns.models import CampaignImage, CampaignRendition, CampaignTarget
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
 from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts
 from lettering.core.clock import SEOUL
 from lettering.core.db import utcnow
 from lettering.core.errors import AppError, NotFound
+from lettering.core.templates import with_particle
 from lettering.directory import service as directory_service
 from lettering.snapshots.service import bump
 from lettering.users.deps import Principal, ensure_in_scope, scope
@@ -47,6 +49,26 @@ class Conflict(AppError):
     status_code = 409
 
 
+# The states as a person reads them (the console's words).
+STATE_NAMES = {
+    "draft": "작성 중",
+    "submitted": "승인 대기",
+    "approved": "승인됨",
+    "rejected": "반려됨",
+    "ended": "종료됨",
+}
+ONLY_OWNERS = "담당 부서 또는 승인자만 할 수 있습니다"
+
+
+def state_name(campaign: Campaign) -> str:
+    return STATE_NAMES.get(campaign.state, campaign.state)
+
+
+def cannot(campaign: Campaign, verb: str) -> str:
+    """'승인됨 상태의 캠페인은 승인할 수 없습니다'."""
+    return f"{state_name(campaign)} 상태의 캠페인은 {verb} 수 없습니다"
+
+
 # Who acts: the authenticated principal of the users package.
 Actor = Principal
 
@@ -62,6 +84,26 @@ NO_CONTROL = "no control characters (NUL, line breaks, ...)"
 def has_control(text: str) -> bool:
     """Control characters: never meant in a title, code or address, and NUL is refused by PostgreSQL."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+CAP_LABELS = {
+    "cap_per_day": "하루 노출 한도",
+    "cap_per_week": "주간 노출 한도",
+    "cap_total": "전체 노출 한도",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input, in English (the API's `detail`) and in Korean (the console)."""
+
+    en: str
+    ko: str
+
+
+def refused(problems: Sequence[Problem]) -> CampaignProblem:
+    """One 422 naming every problem, in both languages."""
+    return CampaignProblem("; ".join(p.en for p in problems), korean=[p.ko for p in problems])
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +144,18 @@ class CampaignInput:
     target_extensions: tuple[ExtensionTarget, ...] = ()
     agency: str | None = None  # the agency's code: platform admins name it; others may repeat their own
 
-    def problems(self) -> list[str]:
-        out: list[str] = []
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
         texts = {
+            "title": ("title", "제목"),
+            "youtube_url": ("youtube_url", "유튜브 주소"),
+            "policy_url": ("policy_url", "정책 안내 주소"),
+            "department": ("department", "담당 부서"),
+            "agency": ("agency", "기관"),
+            "target_departments": ("target_departments", "대상 부서"),
+            "target_extensions": ("target_extensions", "대상 내선"),
+        }
+        values = {
             "title": self.title,
             "youtube_url": self.youtube_url,
             "policy_url": self.policy_url,
@@ -113,41 +164,83 @@ class CampaignInput:
             "target_departments": "".join(self.target_departments),
             "target_extensions": "".join(f"{t.department}{t.extension}" for t in self.target_extensions),
         }
-        out.extend(f"{name}: {NO_CONTROL}" for name, value in texts.items() if value and has_control(value))
+        out.extend(
+            Problem(
+                f"{name}: {NO_CONTROL}",
+                f"{label}에는 줄바꿈 같은 제어 문자를 쓸 수 없습니다",
+            )
+            for name, (_, label) in texts.items()
+            if (value := values[name]) and has_control(value)
+        )
         if not 1 <= len(self.title.strip()) <= 80:
-            out.append("title: 1-80 characters")
+            out.append(Problem("title: 1-80 characters", "제목은 1자 이상 80자 이하로 입력해 주세요"))
         if self.ends_on < self.starts_on:
-            out.append("ends_on: before starts_on")
+            out.append(Problem("ends_on: before starts_on", "종료일이 시작일보다 앞섭니다"))
         if self.kind not in ("promo", "emergency"):
-            out.append("kind: promo or emergency")
+            out.append(Problem("kind: promo or emergency", "종류는 홍보 또는 긴급 중에서 골라 주세요"))
         if (
             not self.weekdays
             or any(ch not in "0123456" for ch in self.weekdays)
             or len(set(self.weekdays)) != len(self.weekdays)
         ):
-            out.append("weekdays: digits 0 (Monday) to 6 (Sunday), each at most once")
+            out.append(
+                Problem(
+                    "weekdays: digits 0 (Monday) to 6 (Sunday), each at most once",
+                    "요일을 하나 이상 골라 주세요",
+                )
+            )
         if not 0 <= self.hour_from < self.hour_until <= 24:
-            out.append("hours: 0 <= hour_from < hour_until <= 24")
+            out.append(
+                Problem(
+                    "hours: 0 <= hour_from < hour_until <= 24",
+                    "시작 시각은 종료 시각보다 앞서야 합니다 (0-24시)",
+                )
+            )
         if not 0 <= self.priority <= 100:
-            out.append("priority: 0-100")
+            out.append(Problem("priority: 0-100", "우선순위는 0부터 100 사이여야 합니다"))
         if not 0 <= self.weight <= 1000:
-            out.append("weight: 0-1000")
-        for name in ("cap_per_day", "cap_per_week", "cap_total"):
+            out.append(Problem("weight: 0-1000", "가중치는 0부터 1000 사이여야 합니다"))
+        for name, label in CAP_LABELS.items():
             value = getattr(self, name)
             if value is not None and not 1 <= value <= MAX_CAP:
-                out.append(f"{name}: 1-{MAX_CAP} when set")
+                out.append(
+                    Problem(
+                        f"{name}: 1-{MAX_CAP} when set",
+                        f"{with_particle(label, '은')} 비워 두거나 1 이상 {MAX_CAP:,} 이하로 입력해 주세요",
+                    )
+                )
         for name in ("youtube_url", "policy_url"):
-            value = getattr(self, name)
+            value, label = getattr(self, name), texts[name][1]
             if value and not value.startswith("https://"):
-                out.append(f"{name}: an https:// address")
+                out.append(
+                    Problem(
+                        f"{name}: an https:// address",
+                        f"{with_particle(label, '은')} https://로 시작해야 합니다",
+                    )
+                )
             if value and len(value) > MAX_URL:
-                out.append(f"{name}: at most {MAX_URL} characters")
+                out.append(
+                    Problem(
+                        f"{name}: at most {MAX_URL} characters",
+                        f"{with_particle(label, '은')} {MAX_URL}자 이하여야 합니다",
+                    )
+                )
         if self.youtube_url and not any(
             host in self.youtube_url for host in ("://www.youtube.com/", "://youtube.com/", "://youtu.be/")
         ):
-            out.append("youtube_url: a YouTube address")
+            out.append(
+                Problem(
+                    "youtube_url: a YouTube address",
+                    "유튜브 주소는 youtube.com 또는 youtu.be 주소여야 합니다",
+                )
+            )
         if not (self.agency_wide or self.target_departments or self.target_extensions):
-            out.append("targets: the agency, departments or extensions")
+            out.append(
+                Problem(
+                    "targets: the agency, departments or extensions",
+                    "대상을 골라 주세요 (기관 전체, 부서 또는 내선)",
+                )
+            )
         bad_codes = [
             code
             for code in (
@@ -158,16 +251,36 @@ class CampaignInput:
             if code is not None and not 1 <= len(code.strip()) <= MAX_CODE
         ]
         if bad_codes:
-            out.append(f"departments: a department code of 1-{MAX_CODE} characters, not {bad_codes[0]!r}")
+            out.append(
+                Problem(
+                    f"departments: a department code of 1-{MAX_CODE} characters, not {bad_codes[0]!r}",
+                    f"부서 코드는 1자 이상 {MAX_CODE}자 이하입니다: {bad_codes[0]!r}",
+                )
+            )
         bad = [
             t for t in self.target_extensions if not (t.extension.isdigit() and 2 <= len(t.extension) <= 8)
         ]
         if bad:
-            out.append(f"target_extensions: digits, 2-8, not {bad[0].extension!r}")
+            out.append(
+                Problem(
+                    f"target_extensions: digits, 2-8, not {bad[0].extension!r}",
+                    f"내선 번호는 숫자 2-8자리입니다: {bad[0].extension!r}",
+                )
+            )
         if len(self.target_departments) > MAX_TARGET_DEPARTMENTS:
-            out.append(f"target_departments: at most {MAX_TARGET_DEPARTMENTS}")
+            out.append(
+                Problem(
+                    f"target_departments: at most {MAX_TARGET_DEPARTMENTS}",
+                    f"대상 부서는 {MAX_TARGET_DEPARTMENTS}개까지 고를 수 있습니다",
+                )
+            )
         if len(self.target_extensions) > MAX_TARGET_EXTENSIONS:
-            out.append(f"target_extensions: at most {MAX_TARGET_EXTENSIONS}")
+            out.append(
+                Problem(
+                    f"target_extensions: at most {MAX_TARGET_EXTENSIONS}",
+                    f"대상 내선은 {MAX_TARGET_EXTENSIONS}개까지 고를 수 있습니다",
+                )
+            )
         return out
 
 
@@ -301,15 +414,20 @@ async def _acting_agency(session: AsyncSession, actor: Actor, code: str | None) 
     A code that is not the actor's agency is refused like an unknown one (tenants stay invisible)."""
     if actor.is_platform_admin:
         if code is None:
-            raise CampaignProblem("agency: a platform admin names the agency by its code")
+            raise CampaignProblem(
+                "agency: a platform admin names the agency by its code",
+                korean="플랫폼 관리자는 캠페인을 만들 기관을 골라야 합니다",
+            )
         found = await directory_service.agency_id_for_code(session, code)
         if found is None:
-            raise CampaignProblem(f"agency: no agency {code}")
+            raise CampaignProblem(f"agency: no agency {code}", korean=f"{code} 기관을 찾을 수 없습니다")
         return found
     if actor.agency_id is None:
-        raise NotAllowed("your account belongs to no agency")
+        raise NotAllowed(
+            "your account belongs to no agency", korean="계정이 어느 기관에도 속해 있지 않습니다"
+        )
     if code is not None and await directory_service.agency_id_for_code(session, code) != actor.agency_id:
-        raise CampaignProblem(f"agency: no agency {code}")
+        raise CampaignProblem(f"agency: no agency {code}", korean=f"{code} 기관을 찾을 수 없습니다")
     return actor.agency_id
 
 
@@ -340,8 +458,41 @@ def may_approve(actor: Actor, campaign: Campaign) -> bool:
 async def get_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     campaign = await repository.campaign_by_id(session, campaign_id)
     if campaign is None or not visible(actor, campaign):
-        raise NotFound(f"no campaign {campaign_id}")
+        raise NotFound(f"no campaign {campaign_id}", korean="캠페인을 찾을 수 없습니다")
     return campaign
+
+
+# The campaign's own fields, as CampaignInput names them (targets and agency are apart).
+_FIELDS = (
+    "title",
+    "kind",
+    "starts_on",
+    "ends_on",
+    "weekdays",
+    "hour_from",
+    "hour_until",
+    "priority",
+    "weight",
+    "cap_per_day",
+    "cap_per_week",
+    "cap_total",
+    "post_call_card_news",
+    "youtube_url",
+    "policy_url",
+)
+
+
+async def _checked(
+    session: AsyncSession, actor: Actor, agency_id: int, data: CampaignInput
+) -> tuple[int | None, dict[str, int]]:
+    """The owning department's id and the named departments' ids, once every rule holds: values,
+    departments of this agency, an editor's own department only, extensions of their department."""
+    codes = await _department_ids(session, agency_id, data)
+    department_id = codes[data.department] if data.department is not None else None
+    if not actor.is_admin:
+        department_id = await _check_own_department(session, actor, data, department_id)
+    await _check_extensions(session, agency_id, data.target_extensions)
+    return department_id, codes
 
 
 async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInput) -> Campaign:
@@ -349,38 +500,137 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
     extensions; the whole agency or other departments need an agency admin."""
     problems = data.problems()
     if problems:
-        raise CampaignProblem("; ".join(problems))
+        raise refused(problems)
     agency_id = await _acting_agency(session, actor, data.agency)
-    codes = await _department_ids(session, agency_id, data)
-    department_id = codes[data.department] if data.department is not None else None
-    if not actor.is_admin:
-        department_id = await _check_own_department(session, actor, data, department_id)
-    await _check_extensions(session, agency_id, data.target_extensions)
+    department_id, codes = await _checked(session, actor, agency_id, data)
     campaign = Campaign(
         agency_id=agency_id,
         department_id=department_id,
-        title=data.title.strip(),
-        kind=data.kind,
         slug=secrets.token_urlsafe(8),
-        starts_on=data.starts_on,
-        ends_on=data.ends_on,
-        weekdays=data.weekdays,
-        hour_from=data.hour_from,
-        hour_until=data.hour_until,
-        priority=data.priority,
-        weight=data.weight,
-        cap_per_day=data.cap_per_day,
-        cap_per_week=data.cap_per_week,
-        cap_total=data.cap_total,
-        post_call_card_news=data.post_call_card_news,
-        youtube_url=data.youtube_url,
-        policy_url=data.policy_url,
         created_by=actor.user_id,
+        **{name: getattr(data, name) for name in _FIELDS},
     )
+    campaign.title = data.title.strip()
     await repository.add_rows(session, [campaign])
     assert campaign.id is not None
     await repository.add_rows(session, _targets(campaign.id, data, codes))
     return campaign
+
+
+def input_of(view: CampaignView) -> CampaignInput:
+    """The campaign as an editor described it: what an edit starts from."""
+    c, codes = view.campaign, view.department_codes
+    return CampaignInput(
+        **{name: getattr(c, name) for name in _FIELDS},
+        department=codes.get(c.department_id) if c.department_id is not None else None,
+        agency_wide=any(t.kind == "agency" for t in view.targets),
+        target_departments=tuple(
+            codes[t.department_id] for t in view.targets if t.kind == "department" and t.department_id
+        ),
+        target_extensions=tuple(
+            ExtensionTarget(codes[t.department_id], t.extension)
+            for t in view.targets
+            if t.kind == "extension" and t.department_id and t.extension
+        ),
+    )
+
+
+async def _draft_to_change(session: AsyncSession, actor: Actor, campaign_id: int, verb: str) -> Campaign:
+    campaign = await get_campaign(session, actor, campaign_id)
+    if not may_edit(actor, campaign):
+        raise NotAllowed(
+            f"only the owning department or an approver may {verb} this campaign", korean=ONLY_OWNERS
+        )
+    if campaign.state != "draft":
+        raise Conflict(
+            f"only a draft can be changed; this campaign is {campaign.state}",
+            korean=f"작성 중인 캠페인만 고칠 수 있습니다 (지금은 {state_name(campaign)})",
+        )
+    return campaign
+
+
+async def update_campaign(
+    session: AsyncSession, actor: Actor, campaign_id: int, data: CampaignInput
+) -> Campaign:
+    """A draft described anew (the same rules as a new one; the agency stays); its targets replaced."""
+    campaign = await _draft_to_change(session, actor, campaign_id, "change")
+    problems = data.problems()
+    if problems:
+        raise refused(problems)
+    if data.agency is not None and await _acting_agency(session, actor, data.agency) != campaign.agency_id:
+        raise CampaignProblem(
+            "agency: a campaign stays in its agency", korean="캠페인의 기관은 바꿀 수 없습니다"
+        )
+    department_id, codes = await _checked(session, actor, campaign.agency_id, data)
+    for name in _FIELDS:
+        setattr(campaign, name, getattr(data, name))
+    campaign.title = data.title.strip()
+    campaign.department_id = department_id
+    campaign.updated_at = utcnow()
+    assert campaign.id is not None
+    await repository.delete_rows(session, await repository.targets_of(session, [campaign.id]))
+    await repository.add_rows(session, _targets(campaign.id, data, codes))
+    return campaign
+
+
+async def delete_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> None:
+    """A draft removed with its targets and images (the stored files stay: content-addressed,
+    another campaign may show the same picture, and the retention job removes what nothing uses)."""
+    campaign = await _draft_to_change(session, actor, campaign_id, "delete")
+    await repository.delete_rows(
+        session,
+        [
+            *await repository.targets_of(session, [campaign_id]),
+            *await repository.images_of(session, campaign_id),
+        ],
+    )
+    await repository.delete_rows(session, [campaign])
+
+
+async def remove_image(session: AsyncSession, actor: Actor, campaign_id: int, position: int) -> None:
+    """One image of a draft removed; the rest keep their order, numbered from 0 again."""
+    campaign = await _draft_to_change(session, actor, campaign_id, "change")
+    images = await repository.images_of(session, campaign_id)
+    gone = [i for i in images if i.position == position]
+    if not gone:
+        raise NotFound(f"no image at position {position}", korean="그 이미지를 찾을 수 없습니다")
+    await repository.delete_rows(session, gone)
+    await repository.set_positions(session, [i for i in images if i.position != position])
+    campaign.updated_at = utcnow()
+
+
+async def reorder_images(
+    session: AsyncSession, actor: Actor, campaign_id: int, order: Sequence[int]
+) -> list[CampaignImage]:
+    """The draft's images in a new order: `order` lists every current position once, the new
+    first image first."""
+    campaign = await _draft_to_change(session, actor, campaign_id, "change")
+    images = await repository.images_of(session, campaign_id)
+    by_position = {i.position: i for i in images}
+    if sorted(order) != sorted(by_position):
+        raise CampaignProblem(
+            f"order: each of the positions {sorted(by_position)} exactly once, not {list(order)}",
+            korean="이미지 순서가 맞지 않습니다. 페이지를 새로 고친 뒤 다시 해 주세요",
+        )
+    ordered = [by_position[p] for p in order]
+    await repository.set_positions(session, ordered)
+    campaign.updated_at = utcnow()
+    return ordered
+
+
+async def describe_image(
+    session: AsyncSession, actor: Actor, campaign_id: int, position: int, alt_text: str
+) -> CampaignImage:
+    """A new description (alt text) for one image of a draft."""
+    campaign = await _draft_to_change(session, actor, campaign_id, "change")
+    alt = _alt_text(alt_text)
+    found = [i for i in await repository.images_of(session, campaign_id) if i.position == position]
+    if not found:
+        raise NotFound(f"no image at position {position}", korean="그 이미지를 찾을 수 없습니다")
+    found[0].alt_text = alt
+    campaign.updated_at = utcnow()
+    await session.flush()
+    return found[0]
 
 
 async def _department_ids(session: AsyncSession, agency_id: int, data: CampaignInput) -> dict[str, int]:
@@ -397,7 +647,10 @@ async def _department_ids(session: AsyncSession, agency_id: int, data: CampaignI
         else:
             ids[code] = found[0]
     if foreign:
-        raise CampaignProblem(f"departments not of this agency: {', '.join(foreign)}")
+        raise CampaignProblem(
+            f"departments not of this agency: {', '.join(foreign)}",
+            korean=f"이 기관의 부서가 아닙니다: {', '.join(foreign)}",
+        )
     return ids
 
 
@@ -414,7 +667,10 @@ async def _check_extensions(
         if found is None or found.department_code != target.department:
             wrong.append(str(target))
     if wrong:
-        raise CampaignProblem(f"target_extensions: not an extension of that department: {', '.join(wrong)}")
+        raise CampaignProblem(
+            f"target_extensions: not an extension of that department: {', '.join(wrong)}",
+            korean=f"그 부서의 내선이 아닙니다: {', '.join(wrong)}",
+        )
 
 
 async def _check_own_department(
@@ -429,30 +685,35 @@ async def _check_own_department(
             else ", ".join([*data.target_departments, *map(str, data.target_extensions)])
         )
         raise NotAllowed(
-            f"{refused}: targeting needs an agency admin or an account of that department (yours has none)"
+            f"{refused}: targeting needs an agency admin or an account of that department (yours has none)",
+            korean="부서에 속하지 않은 계정은 기관 관리자만 대상을 정할 수 있습니다",
         )
     own = (await directory_service.department_codes(session, [actor.department_id])).get(
         actor.department_id, ""
     )
     if department_id not in (None, actor.department_id):
         raise NotAllowed(
-            f"department {data.department}: you create campaigns for your own department ({own}) only"
+            f"department {data.department}: you create campaigns for your own department ({own}) only",
+            korean=f"캠페인은 우리 부서({own})의 것만 만들 수 있습니다",
         )
     if data.agency_wide:
         raise NotAllowed(
-            f"agency_wide: targeting the whole agency needs an agency admin; target {own} or its extensions"
+            f"agency_wide: targeting the whole agency needs an agency admin; target {own} or its extensions",
+            korean="기관 전체를 대상으로 하려면 기관 관리자여야 합니다. 우리 부서나 그 내선을 골라 주세요",
         )
     others = [code for code in data.target_departments if code != own]
     if others:
         raise NotAllowed(
             f"target_departments {', '.join(others)}: another department needs an agency admin;"
-            f" you target {own}"
+            f" you target {own}",
+            korean=f"다른 부서({', '.join(others)})를 대상으로 하려면 기관 관리자여야 합니다",
         )
     outside = [str(t) for t in data.target_extensions if t.department != own]
     if outside:
         raise NotAllowed(
             f"target_extensions {', '.join(outside)}: another department's extensions need an agency admin;"
-            f" you target {own}'s"
+            f" you target {own}'s",
+            korean=f"다른 부서의 내선({', '.join(outside)})을 대상으로 하려면 기관 관리자여야 합니다",
         )
     return actor.department_id
 
@@ -479,11 +740,18 @@ def _targets(campaign_id: int, data: CampaignInput, ids: Mapping[str, int]) -> l
 async def submit_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     campaign = await get_campaign(session, actor, campaign_id)
     if not may_edit(actor, campaign):
-        raise NotAllowed("only the owning department or an approver may submit this campaign")
+        raise NotAllowed(
+            "only the owning department or an approver may submit this campaign", korean=ONLY_OWNERS
+        )
     if campaign.state != "draft":
-        raise Conflict(f"a {campaign.state} campaign cannot be submitted")
+        raise Conflict(
+            f"a {campaign.state} campaign cannot be submitted", korean=cannot(campaign, "승인 요청할")
+        )
     if not await repository.images_of(session, campaign_id):
-        raise CampaignProblem("add at least one image before submitting")
+        raise CampaignProblem(
+            "add at least one image before submitting",
+            korean="승인 요청하기 전에 이미지를 하나 이상 올려 주세요",
+        )
     campaign.state, campaign.submitted_at, campaign.updated_at = "submitted", utcnow(), utcnow()
     await session.flush()
     return campaign
@@ -493,11 +761,14 @@ async def approve_campaign(session: AsyncSession, actor: Actor, campaign_id: int
     """Approve a submitted campaign; never one's own. It reaches calls within seconds."""
     campaign = await get_campaign(session, actor, campaign_id)
     if actor.role not in ("approver", "admin", "platform_admin"):
-        raise NotAllowed("only approvers approve campaigns")
+        raise NotAllowed("only approvers approve campaigns", korean="승인자만 승인할 수 있습니다")
     if campaign.created_by == actor.user_id:
-        raise NotAllowed("a campaign is approved by someone other than its author")
+        raise NotAllowed(
+            "a campaign is approved by someone other than its author",
+            korean="자신이 만든 캠페인은 승인할 수 없습니다. 다른 승인자에게 맡겨 주세요",
+        )
     if campaign.state != "submitted":
-        raise Conflict(f"a {campaign.state} campaign cannot be approved")
+        raise Conflict(f"a {campaign.state} campaign cannot be approved", korean=cannot(campaign, "승인할"))
     now = utcnow()
     campaign.state, campaign.decided_by, campaign.decided_at, campaign.updated_at = (
         "approved",
@@ -515,13 +786,15 @@ async def reject_campaign(session: AsyncSession, actor: Actor, campaign_id: int,
     """Send a submitted campaign back to draft with the reason."""
     campaign = await get_campaign(session, actor, campaign_id)
     if actor.role not in ("approver", "admin", "platform_admin"):
-        raise NotAllowed("only approvers reject campaigns")
+        raise NotAllowed("only approvers reject campaigns", korean="승인자만 반려할 수 있습니다")
     if campaign.state != "submitted":
-        raise Conflict(f"a {campaign.state} campaign cannot be rejected")
+        raise Conflict(f"a {campaign.state} campaign cannot be rejected", korean=cannot(campaign, "반려할"))
     if not 1 <= len(reason.strip()) <= 500:
-        raise CampaignProblem("reason: 1-500 characters")
+        raise CampaignProblem(
+            "reason: 1-500 characters", korean="반려 사유는 1자 이상 500자 이하로 입력해 주세요"
+        )
     if "\x00" in reason:
-        raise CampaignProblem("reason: no NUL characters")
+        raise CampaignProblem("reason: no NUL characters", korean="반려 사유에 NUL 문자를 쓸 수 없습니다")
     now = utcnow()
     campaign.state, campaign.reject_reason = "draft", reason.strip()
     campaign.decided_by, campaign.decided_at, campaign.updated_at = actor.user_id, now, now
@@ -532,7 +805,9 @@ async def reject_campaign(session: AsyncSession, actor: Actor, campaign_id: int,
 async def end_campaign(session: AsyncSession, actor: Actor, campaign_id: int) -> Campaign:
     campaign = await get_campaign(session, actor, campaign_id)
     if not may_edit(actor, campaign):
-        raise NotAllowed("only the owning department or an approver may end this campaign")
+        raise NotAllowed(
+            "only the owning department or an approver may end this campaign", korean=ONLY_OWNERS
+        )
     if campaign.state == "ended":
         return campaign
     was_live = campaign.state == "approved"
@@ -688,19 +963,21 @@ async def add_image(
     """
     campaign = await get_campaign(session, actor, campaign_id)
     if not may_edit(actor, campaign):
-        raise NotAllowed("only the owning department or an approver may change this campaign")
-    if campaign.state != "draft":
-        raise Conflict(f"images can be added to a draft, not to a {campaign.state} campaign")
-    alt = alt_text.strip()
-    if not 1 <= len(alt) <= 300:
-        raise CampaignProblem(
-            "alt_text: describe the image in 1-300 characters (read aloud to blind citizens)"
+        raise NotAllowed(
+            "only the owning department or an approver may change this campaign", korean=ONLY_OWNERS
         )
-    if has_control(alt):
-        raise CampaignProblem(f"alt_text: {NO_CONTROL}")
+    if campaign.state != "draft":
+        raise Conflict(
+            f"images can be added to a draft, not to a {campaign.state} campaign",
+            korean="이미지는 작성 중인 캠페인에만 올릴 수 있습니다",
+        )
+    alt = _alt_text(alt_text)
     existing = await repository.images_of(session, campaign_id)
     if len(existing) >= MAX_IMAGES:
-        raise CampaignProblem(f"a campaign holds at most {MAX_IMAGES} images")
+        raise CampaignProblem(
+            f"a campaign holds at most {MAX_IMAGES} images",
+            korean=f"이미지는 캠페인마다 {MAX_IMAGES}장까지 올릴 수 있습니다",
+        )
     clean = await asyncio.to_thread(
         media.inspect_upload,
         data,
@@ -746,6 +1023,20 @@ async def add_image(
     return AddedImage(image, tuple(upscaled))
 
 
+def _alt_text(alt_text: str) -> str:
+    alt = alt_text.strip()
+    if not 1 <= len(alt) <= 300:
+        raise CampaignProblem(
+            "alt_text: describe the image in 1-300 characters (read aloud to blind citizens)",
+            korean="이미지 설명(대체 텍스트)을 1자 이상 300자 이하로 입력해 주세요",
+        )
+    if has_control(alt):
+        raise CampaignProblem(
+            f"alt_text: {NO_CONTROL}", korean="이미지 설명에는 줄바꿈 같은 제어 문자를 쓸 수 없습니다"
+        )
+    return alt
+
+
 async def list_campaigns(session: AsyncSession, actor: Actor, state: str | None = None) -> list[Campaign]:
     """The actor's agency's campaigns (platform admins: every agency's), newest first."""
     return await repository.list_campaigns(session, lambda query, agency: scope(query, agency, actor), state)
@@ -775,3 +1066,87 @@ async def phone_preview_png(
         if renditions:
             image = await asyncio.to_thread(store.get, renditions[0].sha256)
     return await asyncio.to_thread(preview.phone_preview, carrier, agency, department or "", guidance, image)
+
+
+# -- what the editor's campaign page shows ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContentStatus:
+    """One carrier's copy of one image: registered and approved by the carrier, or not (yet)."""
+
+    carrier: str
+    status: str  # pending | approved | rejected | inline
+    reason: str | None
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    image: CampaignImage
+    warnings: tuple[str, ...]  # the carriers whose frame enlarges it, in the editor's words
+    content: tuple[ContentStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EditorFacts:
+    """What the campaign page tells the editor beyond the campaign's own fields."""
+
+    agency_name: str
+    department_name: str | None
+    text_warnings: tuple[str, ...]  # what each carrier's limits cut of the identity texts
+    images: tuple[ImageFacts, ...]
+
+
+def _size_warnings(size: tuple[int, int]) -> tuple[str, ...]:
+    try:
+        return tuple(u.message for u in renditions.check_size(size))
+    except media.MediaRefused as exc:  # accepted under an older limit
+        return (exc.detail,)
+
+
+async def editor_facts(session: AsyncSession, view: CampaignView) -> EditorFacts:
+    c = view.campaign
+    agency, department = await directory_service.names(session, c.agency_id, c.department_id)
+    guidance = await directory_service.department_guidance(session, c.agency_id, c.department_id)
+    hashes = [i.clean_sha256 for i in view.images]
+    by_hash: dict[str, list[CampaignRendition]] = {}
+    for r in await repository.renditions_for(session, hashes):
+        by_hash.setdefault(r.clean_sha256, []).append(r)
+    order = {carrier: n for n, carrier in enumerate(("skt", "kt", "lgu"))}
+    images = tuple(
+        ImageFacts(
+            image,
+            _size_warnings((image.width, image.height)),
+            tuple(
+                ContentStatus(r.carrier, r.carrier_status, r.carrier_reason, r.checked_at)
+                for r in sorted(by_hash.get(image.clean_sha256, []), key=lambda r: order.get(r.carrier, 9))
+            ),
+        )
+        for image in view.images
+    )
+    return EditorFacts(
+        agency,
+        department,
+        tuple(preview.cut_warnings(agency, department or "", guidance)),
+        images,
+    )
+
+
+async def staff_image(
+    session: AsyncSession, actor: Actor, campaign_id: int, position: int, store: MediaStoreLike
+) -> tuple[bytes, str]:
+    """One image of a campaign as cleaned (no metadata), for staff who may see the campaign."""
+    await get_campaign(session, actor, campaign_id)
+    images = await repository.images_of(session, campaign_id)
+    found = next((i for i in images if i.position == position), None)
+    if found is None:
+        raise NotFound(f"no image at position {position}", korean="그 이미지를 찾을 수 없습니다")
+    try:
+        data = await asyncio.to_thread(store.get, found.clean_sha256)
+    except FileNotFoundError:
+        raise NotFound(
+            f"image {position}'s file is missing from the media store",
+            korean="이미지 파일을 찾을 수 없습니다",
+        ) from None
+    return data, found.mime_type

@@ -8,7 +8,7 @@ Korean pages (a login redirect, 403, 404, 409, 422), so a console page never ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from lettering.console.forms import STATE_NAMES, problems_in_korean
+from campaigns.service import STATE_NAMES
 from lettering.core.errors import AppError
 from lettering.core.pages import SECURITY_HEADERS
 from lettering.core.templates import render
@@ -79,7 +79,7 @@ def _may_open(principal: Principal, key: str) -> bool:
     if key == "approvals":
         return principal.can_approve
     if key == "new":
-        return principal.role == "admin" or principal.department_id is not None
+        return principal.is_admin or principal.department_id is not None
     return True
 
 
@@ -111,8 +111,8 @@ def page(
     return HTMLResponse(html, status_code)
 
 
-def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResponse:
-    """A refusal as a Korean page: what happened, and the service's reason when it says more."""
+def error_page(request: Request, status_code: int, details: Sequence[str] = ()) -> HTMLResponse:
+    """A refusal as a Korean page: what happened, and the service's reasons when they say more."""
     status = status_code if status_code in ERROR_TITLES else 400
     return page(
         request,
@@ -120,7 +120,7 @@ def error_page(request: Request, status_code: int, detail: str = "") -> HTMLResp
         status_code=status_code,
         title=ERROR_TITLES[status],
         text=ERROR_TEXTS.get(status, ""),
-        details=problems_in_korean(detail) if status != 404 else [],
+        details=list(details) if status != 404 else [],
     )
 
 
@@ -137,7 +137,7 @@ class ConsoleRoute(APIRoute):
             except NotAuthenticated:
                 response = login_redirect(request)
             except AppError as exc:
-                response = error_page(request, exc.status_code, exc.detail)
+                response = error_page(request, exc.status_code, exc.in_korean())
             except RequestValidationError:
                 # A path id that no row can have (`/admin/campaigns/abc`): like one that does not exist.
                 response = error_page(request, 404)

@@ -3,6 +3,7 @@ document the errors they answer with (`responses=errors(404, 409)`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,16 +14,29 @@ from starlette.routing import Match
 
 
 class AppError(Exception):
+    """A refusal: `detail` in English for the API's body, and (where a person reads it, on a
+    console page) `korean`, the same refusal in Korean words, one sentence per problem."""
+
     status_code: int = 400
 
     def __init__(
-        self, detail: str, status_code: int | None = None, headers: dict[str, str] | None = None
+        self,
+        detail: str,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        korean: str | Sequence[str] = (),
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
+        self.korean: tuple[str, ...] = (korean,) if isinstance(korean, str) else tuple(korean)
         if status_code is not None:
             self.status_code = status_code
+
+    def in_korean(self) -> list[str]:
+        """What a console page shows: the Korean words given with the refusal, else its detail."""
+        return list(self.korean) or [self.detail]
 
     def body(self) -> object:
         return self.detail

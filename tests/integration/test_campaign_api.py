@@ -68,6 +68,11 @@ async def api(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> 
 
 ID_PATHS = (
     ("GET", "/v1/campaigns/{id}"),
+    ("PATCH", "/v1/campaigns/{id}"),
+    ("DELETE", "/v1/campaigns/{id}"),
+    ("PUT", "/v1/campaigns/{id}/images/order"),
+    ("PATCH", "/v1/campaigns/{id}/images/0"),
+    ("DELETE", "/v1/campaigns/{id}/images/0"),
     ("GET", "/v1/campaigns/{id}/preview/skt.png"),
     ("POST", "/v1/campaigns/{id}/images"),
     ("POST", "/v1/campaigns/{id}/submit"),
@@ -77,9 +82,17 @@ ID_PATHS = (
 )
 
 
+BODIES: dict[tuple[str, str], dict[str, object]] = {
+    ("POST", "/v1/campaigns/{id}/reject"): {"json": {"reason": "x"}},
+    ("PATCH", "/v1/campaigns/{id}"): {"json": {"title": "x"}},
+    ("PUT", "/v1/campaigns/{id}/images/order"): {"json": {"order": [0]}},
+    ("PATCH", "/v1/campaigns/{id}/images/0"): {"json": {"alt_text": "x"}},
+}
+
+
 async def test_a_path_id_beyond_64_bits_is_a_422_naming_the_field(api: Api) -> None:
     for method, path in ID_PATHS:
-        body = {"json": {"reason": "x"}} if path.endswith("reject") else {}
+        body = BODIES.get((method, path), {})
         for bad in (BEYOND_64_BITS, 10**30, 0, -1):
             response = await api.client.request(method, path.format(id=bad), headers=api.admin, **body)
             assert response.status_code == 422, (path, bad, response.text)
@@ -96,7 +109,7 @@ async def test_an_id_no_row_can_have_is_a_404_on_every_database(api: Api) -> Non
         for method, path in ID_PATHS:
             if path.endswith("images"):
                 continue  # the upload's body is checked first
-            body = {"json": {"reason": "x"}} if path.endswith("reject") else {}
+            body = BODIES.get((method, path), {})
             response = await api.client.request(method, path.format(id=big), headers=api.admin, **body)
             assert response.status_code == 404, (path, big, response.text)
 
@@ -337,3 +350,86 @@ async def test_weekdays_longer_than_the_week_are_a_422_naming_weekdays(api: Api)
         assert "weekdays" in refused.json()["detail"]
     kept = await api.client.post("/v1/campaigns", json={**own, "weekdays": "6543210"}, headers=api.editor)
     assert kept.status_code == 201, kept.text
+
+
+# -- changing a draft ---------------------------------------------------------------------------
+
+
+async def test_a_draft_is_patched_field_by_field_and_its_targets_as_a_whole(api: Api) -> None:
+    created = await api.client.post(
+        "/v1/campaigns",
+        json={**CAMPAIGN, "target_departments": ["HANBIT-0100"], "cap_per_day": 3},
+        headers=api.editor,
+    )
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    patched = await api.client.patch(
+        f"/v1/campaigns/{cid}", json={"title": "새 제목", "cap_per_day": None}, headers=api.editor
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["title"], body["caps"]["per_day"], body["starts_on"]) == ("새 제목", None, "2026-01-01")
+    assert body["targets"] == [{"kind": "department", "department": "HANBIT-0100", "extension": None}]
+    retarget = await api.client.patch(
+        f"/v1/campaigns/{cid}",
+        json={"target_extensions": [{"department": "HANBIT-0100", "extension": "2114"}]},
+        headers=api.editor,
+    )
+    assert retarget.json()["targets"] == [
+        {"kind": "extension", "department": "HANBIT-0100", "extension": "2114"}
+    ]
+    for change, named, status in (
+        ({"title": None}, "title: may not be null", 422),
+        ({"ends_on": "2025-01-01"}, "ends_on: before starts_on", 422),
+        ({"target_departments": []}, "targets:", 422),
+        ({"agency_wide": True}, "agency_wide", 403),
+        ({"surprise": 1}, "surprise", 422),
+    ):
+        refused = await api.client.patch(f"/v1/campaigns/{cid}", json=change, headers=api.editor)
+        assert refused.status_code == status, (change, refused.text)
+        assert named in refused.text, (change, refused.text)
+    again = await api.client.get(f"/v1/campaigns/{cid}", headers=api.editor)
+    assert again.json()["title"] == "새 제목"  # nothing of a refused change was kept
+    assert await upload(api, cid, png(720, 1280)) is not None
+    submitted = await api.client.post(f"/v1/campaigns/{cid}/submit", headers=api.editor)
+    assert submitted.status_code == 200, submitted.text
+    late = await api.client.patch(f"/v1/campaigns/{cid}", json={"title": "늦게"}, headers=api.editor)
+    assert late.status_code == 409
+    assert "only a draft can be changed; this campaign is submitted" in late.text
+    assert (await api.client.delete(f"/v1/campaigns/{cid}", headers=api.editor)).status_code == 409
+
+
+async def test_a_drafts_images_are_reordered_described_and_removed_and_the_draft_deleted(api: Api) -> None:
+    created = await api.client.post(
+        "/v1/campaigns", json={**CAMPAIGN, "target_departments": ["HANBIT-0100"]}, headers=api.editor
+    )
+    cid = created.json()["id"]
+    for width in (720, 1080, 900):
+        assert (await upload(api, cid, png(width, width * 16 // 9))).status_code == 201
+    ordered = await api.client.put(
+        f"/v1/campaigns/{cid}/images/order", json={"order": [2, 0, 1]}, headers=api.editor
+    )
+    assert ordered.status_code == 200, ordered.text
+    assert [(i["position"], i["width"]) for i in ordered.json()["images"]] == [(0, 900), (1, 720), (2, 1080)]
+    for order in ([0, 1], [0, 1, 1], [0, 1, 5]):
+        refused = await api.client.put(
+            f"/v1/campaigns/{cid}/images/order", json={"order": order}, headers=api.editor
+        )
+        assert refused.status_code == 422, (order, refused.text)
+        assert "order: each of the positions [0, 1, 2] exactly once" in refused.text
+    described = await api.client.patch(
+        f"/v1/campaigns/{cid}/images/1", json={"alt_text": "둘째 장"}, headers=api.editor
+    )
+    assert described.json()["images"][1]["alt_text"] == "둘째 장"
+    removed = await api.client.delete(f"/v1/campaigns/{cid}/images/0", headers=api.editor)
+    assert removed.status_code == 200
+    assert [(i["position"], i["width"], i["alt_text"]) for i in removed.json()["images"]] == [
+        (0, 720, "둘째 장"),
+        (1, 1080, "여권 발급 안내 포스터"),
+    ]
+    missing = await api.client.delete(f"/v1/campaigns/{cid}/images/7", headers=api.editor)
+    assert missing.status_code == 404
+    assert "no image at position 7" in missing.text
+    other = await api.client.delete(f"/v1/campaigns/{cid}", headers=api.approver)
+    assert other.status_code == 204  # an approver may change any campaign of the agency
+    assert (await api.client.get(f"/v1/campaigns/{cid}", headers=api.editor)).status_code == 404

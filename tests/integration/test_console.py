@@ -47,6 +47,8 @@ async def running(database_url: str, sessions: async_sessionmaker[AsyncSession])
             ("editor@hanbit.go.kr", "editor", "HANBIT", "HANBIT-0100"),
             ("approver@hanbit.go.kr", "approver", "HANBIT", None),
             ("approver@pureun.go.kr", "approver", "PUREUN", None),
+            ("admin@hanbit.go.kr", "admin", "HANBIT", None),
+            ("platform@lettering.kr", "platform_admin", None, None),
         ):
             await user_service.create_user(
                 session, email, email.split("@")[0], PASSWORD, role, agency, department
@@ -103,7 +105,7 @@ async def submitted_draft(console: Console, editor: httpx.AsyncClient, csrf: str
             "hour_from": "9",
             "hour_until": "18",
             "priority": "10",
-            "target": "department",
+            "target_departments": "HANBIT-0100",
         },
     )
     assert created.status_code == 303, created.text
@@ -201,7 +203,7 @@ async def test_a_form_post_without_the_csrf_token_is_refused(console: Console) -
     async with console.client() as editor:
         csrf = await log_in(editor, "editor@hanbit.go.kr")
         fields = {"title": "토큰 없음", "starts_on": "2026-01-01", "ends_on": "2026-12-31", "weekdays": "0"}
-        fields |= {"hour_from": "9", "hour_until": "18", "priority": "0"}
+        fields |= {"hour_from": "9", "hour_until": "18", "priority": "0", "target_departments": "HANBIT-0100"}
         for extra in ({}, {"csrf_token": "not-the-token"}):
             refused = await editor.post("/admin/campaigns/new", data={**fields, **extra})
             assert refused.status_code == 403
@@ -339,3 +341,268 @@ async def test_logout_ends_the_session(console: Console) -> None:
         after = await editor.get("/admin/campaigns")
         assert after.status_code == 303
         assert after.headers["location"].startswith("/admin/login")
+
+
+def draft_fields(csrf: str, title: str, **more: object) -> dict[str, object]:
+    return {
+        "csrf_token": csrf,
+        "title": title,
+        "starts_on": "2026-01-01",
+        "ends_on": "2027-12-31",
+        "weekdays": ["0", "1", "2", "3", "4"],
+        "hour_from": "9",
+        "hour_until": "18",
+        "priority": "10",
+        "target_departments": "HANBIT-0100",
+        **more,
+    }
+
+
+async def new_draft(client: httpx.AsyncClient, csrf: str, title: str, **more: object) -> int:
+    created = await client.post("/admin/campaigns/new", data=draft_fields(csrf, title, **more))
+    assert created.status_code == 303, created.text
+    match = re.fullmatch(r"/admin/campaigns/(\d+)", created.headers["location"])
+    assert match is not None, created.headers["location"]
+    return int(match.group(1))
+
+
+async def view_of(console: Console, campaign_id: int) -> campaign_service.CampaignView:
+    async with console.sessions() as session:
+        admin = await user_service.find_user(session, "admin@hanbit.go.kr")
+        assert admin is not None
+        actor = Principal(admin.id, admin.email, admin.role, admin.agency_id, None)
+        return await campaign_service.campaign_view(session, actor, campaign_id)
+
+
+async def test_every_field_of_the_form_reaches_the_campaign(console: Console) -> None:
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        form = await editor.get("/admin/campaigns/new")
+        # An editor's draft starts aimed at their own department; no other department is offered.
+        assert 'name="target_departments" value="HANBIT-0100" checked' in form.text
+        assert "HANBIT-0001" not in form.text
+        campaign_id = await new_draft(
+            editor,
+            csrf,
+            "긴급 안내",
+            kind="emergency",
+            weight="3",
+            cap_per_day="2",
+            cap_per_week="",
+            cap_total="1,000",
+            post_call_card_news="",
+            policy_url="https://www.hanbit.go.kr/passport",
+            youtube_url="https://youtu.be/abc",
+            target_departments="",
+            target_extensions="2114, 2115\n2114",
+        )
+        c = (await view_of(console, campaign_id)).campaign
+        assert (c.kind, c.weight, c.cap_per_day, c.cap_per_week, c.cap_total) == (
+            "emergency",
+            3,
+            2,
+            None,
+            1000,
+        )
+        assert (c.post_call_card_news, c.policy_url, c.youtube_url) == (
+            False,
+            "https://www.hanbit.go.kr/passport",
+            "https://youtu.be/abc",
+        )
+        targets = campaign_service.input_of(await view_of(console, campaign_id))
+        assert targets.target_departments == ()
+        assert [(t.department, t.extension) for t in targets.target_extensions] == [
+            ("HANBIT-0100", "2114"),
+            ("HANBIT-0100", "2115"),
+        ]
+        page = await editor.get(f"/admin/campaigns/{campaign_id}")
+        assert "긴급" in page.text
+        assert "한 시민에게 하루 2회" in page.text
+        assert "내선 2114, 2115" in page.text
+
+
+async def test_extensions_the_directory_does_not_know_or_of_another_department_are_refused(
+    console: Console,
+) -> None:
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        unknown = await editor.post(
+            "/admin/campaigns/new", data=draft_fields(csrf, "없는 내선", target_extensions="2114 9999")
+        )
+        assert unknown.status_code == 422
+        assert "조직도에 없는 내선입니다: 9999" in unknown.text
+        assert "2114 9999" in unknown.text  # what was typed is kept
+        other = await editor.post(
+            "/admin/campaigns/new", data=draft_fields(csrf, "남의 내선", target_extensions="2000")
+        )
+        assert other.status_code == 422
+        assert "다른 부서의 내선(HANBIT-0001 2000)을 대상으로 하려면 기관 관리자여야 합니다" in other.text
+
+
+async def test_an_agency_admin_picks_departments_and_owner_and_a_platform_admin_picks_the_agency(
+    console: Console,
+) -> None:
+    async with console.client() as admin, console.client() as platform:
+        csrf = await log_in(admin, "admin@hanbit.go.kr")
+        form = await admin.get("/admin/campaigns/new")
+        assert 'data-filter-text="기획예산과 HANBIT-0001"' in form.text
+        assert 'data-filter-text="민원여권과 HANBIT-0100"' in form.text
+        assert "PUREUN-0001" not in form.text  # another agency's departments are never listed
+        campaign_id = await new_draft(
+            admin,
+            csrf,
+            "두 부서",
+            department="HANBIT-0001",
+            target_departments=["HANBIT-0001", "HANBIT-0100"],
+        )
+        view = await view_of(console, campaign_id)
+        assert view.department_codes[view.campaign.department_id or 0] == "HANBIT-0001"
+        assert sorted(campaign_service.input_of(view).target_departments) == ["HANBIT-0001", "HANBIT-0100"]
+
+        csrf = await log_in(platform, "platform@lettering.kr")
+        choose = await platform.get("/admin/campaigns/new")
+        assert "먼저 캠페인을 만들 기관을 골라 주세요" in choose.text
+        assert 'name="title"' not in choose.text
+        chosen = await platform.get("/admin/campaigns/new?agency=PUREUN")
+        assert 'data-filter-text="민원과 PUREUN-0001"' in chosen.text
+        assert "HANBIT-0100" not in chosen.text
+        pureun_id = await new_draft(
+            platform,
+            csrf,
+            "푸른군 안내",
+            agency="PUREUN",
+            target_departments="PUREUN-0001",
+            target_extensions="7000",
+        )
+        async with console.sessions() as session:
+            codes = await campaign_service.directory_service.agency_codes(
+                session, [(await view_of_any(session, pureun_id)).agency_id]
+            )
+        assert list(codes.values()) == ["PUREUN"]
+
+
+async def view_of_any(session: AsyncSession, campaign_id: int) -> campaign_service.Campaign:
+    from campaigns import repository
+
+    found = await repository.campaign_by_id(session, campaign_id)
+    assert found is not None
+    return found
+
+
+async def test_a_draft_is_edited_and_deleted_but_not_once_submitted(console: Console) -> None:
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        campaign_id = await new_draft(editor, csrf, "처음 제목")
+        form = await editor.get(f"/admin/campaigns/{campaign_id}/edit")
+        assert 'value="처음 제목"' in form.text
+        assert 'name="target_departments" value="HANBIT-0100" checked' in form.text
+        bad = await editor.post(
+            f"/admin/campaigns/{campaign_id}/edit",
+            data=draft_fields(csrf, "", youtube_url="https://example.com/v"),
+        )
+        assert bad.status_code == 422
+        assert "제목은 1자 이상 80자 이하로 입력해 주세요" in bad.text
+        assert "유튜브 주소는 youtube.com 또는 youtu.be 주소여야 합니다" in bad.text
+        assert (await view_of(console, campaign_id)).campaign.title == "처음 제목"
+        saved = await editor.post(
+            f"/admin/campaigns/{campaign_id}/edit",
+            data=draft_fields(
+                csrf, "고친 제목", priority="55", target_departments="", target_extensions="2115"
+            ),
+        )
+        assert saved.status_code == 303, saved.text
+        view = await view_of(console, campaign_id)
+        assert (view.campaign.title, view.campaign.priority) == ("고친 제목", 55)
+        assert [(t.kind, t.extension) for t in view.targets] == [("extension", "2115")]
+
+        submitted_id = await submitted_draft(console, editor, csrf, "제출한 것")
+        for path in (f"/admin/campaigns/{submitted_id}/edit", f"/admin/campaigns/{submitted_id}/delete"):
+            late = await editor.post(path, data=draft_fields(csrf, "늦은 수정"))
+            assert late.status_code == 409, path
+            assert "작성 중인 캠페인만 고칠 수 있습니다 (지금은 승인 대기)" in late.text
+        assert (await view_of(console, submitted_id)).campaign.title == "제출한 것"
+
+        deleted = await editor.post(f"/admin/campaigns/{campaign_id}/delete", data={"csrf_token": csrf})
+        assert deleted.status_code == 303
+        gone = await editor.get(f"/admin/campaigns/{campaign_id}")
+        assert gone.status_code == 404
+
+
+async def test_images_upload_together_reorder_lose_one_and_keep_their_descriptions(console: Console) -> None:
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        campaign_id = await new_draft(editor, csrf, "카드뉴스")
+        uploaded = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images",
+            data={"csrf_token": csrf, "alt_text": ["첫째 장", "너무 작은 장", "셋째 장", ""]},
+            files=[
+                ("file", ("one.png", png(720, 1280), "image/png")),
+                ("file", ("tiny.png", png(40, 40), "image/png")),
+                ("file", ("three.png", png(1080, 1920), "image/png")),
+                ("file", ("four.png", png(720, 1280), "image/png")),
+            ],
+        )
+        # The two good files are kept; each refusal names its file.
+        assert uploaded.status_code == 422
+        assert "이미지 2장을 올렸습니다" in uploaded.text
+        assert "tiny.png: 이미지가 너무 작습니다" in uploaded.text
+        assert "four.png: 이미지 설명(대체 텍스트)을 입력해 주세요" in uploaded.text
+        images = (await view_of(console, campaign_id)).images
+        assert [(i.position, i.alt_text) for i in images] == [(0, "첫째 장"), (1, "셋째 장")]
+
+        page = await editor.get(f"/admin/campaigns/{campaign_id}")
+        assert "확대됩니다" in page.text  # 720x1280 is enlarged for a carrier's frame
+        assert page.text.count('class="chip chip-') == 6  # three carriers' copies of each image
+        for carrier in ("skt", "kt", "lgu"):
+            assert f"/v1/campaigns/{campaign_id}/preview/{carrier}.png?v=" in page.text
+        shown = await editor.get(f"/admin/campaigns/{campaign_id}/images/1")
+        assert (shown.status_code, shown.headers["content-type"]) == (200, "image/png")
+
+        moved = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images/1/move", data={"csrf_token": csrf, "direction": "up"}
+        )
+        assert moved.status_code == 303
+        images = (await view_of(console, campaign_id)).images
+        assert [i.alt_text for i in images] == ["셋째 장", "첫째 장"]
+        wrong = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images/order", data={"csrf_token": csrf, "order": ["0", "0"]}
+        )
+        assert wrong.status_code == 422
+        assert "이미지 순서가 맞지 않습니다" in wrong.text
+        ordered = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images/order", data={"csrf_token": csrf, "order": ["1", "0"]}
+        )
+        assert ordered.status_code == 303
+        described = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images/1/describe",
+            data={"csrf_token": csrf, "alt_text": "둘째 장"},
+        )
+        assert described.status_code == 303
+        images = (await view_of(console, campaign_id)).images
+        assert [i.alt_text for i in images] == ["첫째 장", "둘째 장"]
+        removed = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images/0/remove", data={"csrf_token": csrf}
+        )
+        assert removed.status_code == 303
+        images = (await view_of(console, campaign_id)).images
+        assert [(i.position, i.alt_text) for i in images] == [(0, "둘째 장")]
+
+
+async def test_long_identity_texts_warn_what_each_carrier_cuts(console: Console) -> None:
+    async with console.client() as admin:
+        csrf = await log_in(admin, "admin@hanbit.go.kr")
+        async with session_scope(console.sessions) as session:
+            from sqlalchemy import update
+
+            from lettering.directory.models import DirectoryDepartment
+
+            await session.execute(
+                update(DirectoryDepartment)
+                .where(DirectoryDepartment.code == "HANBIT-0100")  # type: ignore[arg-type]
+                .values(
+                    guidance="여권 발급이 끝났습니다. 신분증을 가지고 본관 1층 민원실로 오셔서 받아 가세요"
+                )
+            )
+        campaign_id = await new_draft(admin, csrf, "긴 안내", department="HANBIT-0100")
+        page = await admin.get(f"/admin/campaigns/{campaign_id}")
+        assert "SKT: 안내 문구가 28자(확인코드 자리를 뺀 길이)를 넘어" in page.text

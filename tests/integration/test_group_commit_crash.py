@@ -291,7 +291,9 @@ async def burst_then_kill(
     async def killer() -> None:
         await enough.wait()
         give_up = time.monotonic() + CATCH_S
-        while not await caught() and time.monotonic() < give_up:
+        while time.monotonic() < give_up:
+            if await caught():
+                break
             await asyncio.sleep(0.005)
         service.kill()
 
