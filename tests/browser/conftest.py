@@ -19,6 +19,7 @@ CHROMIUM_FLAGS = [
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
+    "--lang=ko-KR",  # the browser's own words (file pickers, date fields) as a Korean PC shows them
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

@@ -1,10 +1,12 @@
 """The staff console (/admin) in real headless Chromium, on an isolated network: an editor logs in,
-drafts a campaign, adds its image and submits it; an approver approves it. Every page is
+drafts a campaign, drops a card-news series onto it, sees the three carriers' previews, reorders
+the series by drag and drop and submits it; an approver approves it. Every page is
 photographed on a laptop (1366x768) and a tablet (820x1180) under var/screenshots/admin/; no
 request leaves the service and the browser reports no CSP violation."""
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,6 +76,53 @@ async def state_of(service: Service, campaign_id: int) -> str:
         return (await campaign_service.get_campaign(session, actor, campaign_id)).state
 
 
+def card(n: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (1080, 1920), (20 + 60 * n, 90, 160)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def drop_files(page: Page, selector: str, files: list[tuple[str, bytes]]) -> None:
+    """Drop files onto the element as a person drags them from the desktop."""
+    payload = [(name, base64.b64encode(data).decode()) for name, data in files]
+    transfer = await page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [name, b64] of files) {
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            }
+            return transfer;
+        }""",
+        payload,
+    )
+    await page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+async def drag(page: Page, source: str, target: str) -> None:
+    """HTML drag and drop from `source` onto `target` (selectors): the events a browser sends, one
+    shared DataTransfer (mouse-driven drags move with the page's scrolling and land unpredictably)."""
+    transfer = await page.evaluate_handle("() => new DataTransfer()")
+    for selector, event in (
+        (source, "dragstart"),
+        (target, "dragenter"),
+        (target, "dragover"),
+        (target, "drop"),
+        (source, "dragend"),
+    ):
+        await page.dispatch_event(selector, event, {"dataTransfer": transfer})
+
+
+async def alt_texts(service: Service, campaign_id: int) -> list[str]:
+    """The campaign's images' descriptions, in their order, as the campaigns service has them."""
+    async with session_scope(service.sessions) as session:
+        approver = await user_service.find_user(session, "approver@hanbit.go.kr")
+        assert approver is not None
+        actor = Principal(approver.id, approver.email, approver.role, approver.agency_id, None)
+        view = await campaign_service.campaign_view(session, actor, campaign_id)
+        return [i.alt_text for i in view.images]
+
+
 @pytest.mark.integration
 async def test_a_draft_from_login_to_approval(service: Service, browser: Browser, tmp_path: Path) -> None:
     async with session_scope(service.sessions) as session:
@@ -83,10 +132,6 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
         await user_service.create_user(
             session, "approver@hanbit.go.kr", "이승인", PASSWORD, "approver", "HANBIT"
         )
-    poster = tmp_path / "poster.png"
-    buffer = io.BytesIO()
-    Image.new("RGB", (720, 1280), (20, 90, 160)).save(buffer, "PNG")
-    poster.write_bytes(buffer.getvalue())
     own, base = urlsplit(service.url).netloc, service.url
 
     editor = Watched(await browser.new_context(locale="ko-KR"), own)
@@ -115,10 +160,28 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     campaign_id = int(page.url.rsplit("/", 1)[1])
     assert await state_of(service, campaign_id) == "draft"
 
-    await page.get_by_label("이미지 파일 (JPEG 또는 PNG)").set_input_files(poster)
-    await page.get_by_label("이미지 설명 (대체 텍스트)").fill("여권 발급 안내 포스터")
+    # A card-news series dropped onto the upload form: one description field per file appears.
+    await drop_files(page, "[data-drop-target]", [(f"card{n}.png", card(n)) for n in range(3)])
+    for n in range(3):
+        await page.get_by_label(f"{n + 1}. card{n}.png 설명 (대체 텍스트)").fill(f"카드뉴스 {n + 1}쪽")
+    await shoot(page, "campaign-dropped")
     await page.get_by_role("button", name="올리기").click()
-    await page.get_by_text("1장").wait_for()
+    # Each image is made into every carrier's rendition: seconds of CPU on a loaded machine.
+    await page.get_by_text("이미지 3장을 올렸습니다").wait_for(timeout=120_000)
+    assert await alt_texts(service, campaign_id) == ["카드뉴스 1쪽", "카드뉴스 2쪽", "카드뉴스 3쪽"]
+    # The three carriers' previews, side by side, each drawn.
+    previews = page.locator(".previews img")
+    assert await previews.count() == 3
+    for n in range(3):
+        assert await previews.nth(n).evaluate("img => img.decode().then(() => img.naturalWidth)") == 540
+    # The third card dragged onto the first: the series is reordered.
+    await drag(page, ".images > li:nth-child(3)", ".images > li:nth-child(1)")
+    await page.wait_for_url(f"{base}/admin/campaigns/{campaign_id}#images")
+    await page.locator(".image").first.wait_for()
+    assert await alt_texts(service, campaign_id) == ["카드뉴스 3쪽", "카드뉴스 1쪽", "카드뉴스 2쪽"]
+    await page.get_by_role("button", name="2번째 이미지를 뒤로").click()
+    await page.wait_for_load_state()
+    assert await alt_texts(service, campaign_id) == ["카드뉴스 3쪽", "카드뉴스 2쪽", "카드뉴스 1쪽"]
     await shoot(page, "campaign-draft")
     await page.get_by_role("button", name="승인 요청").click()
     await page.locator("#state", has_text="승인 대기").wait_for()
