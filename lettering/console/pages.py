@@ -16,11 +16,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.service import STATE_NAMES
 from lettering.core.errors import AppError
 from lettering.core.pages import SECURITY_HEADERS
 from lettering.core.templates import render
+from lettering.users import service as user_service
 from lettering.users.deps import Principal, credential_of
 from lettering.users.errors import NotAuthenticated
 
@@ -54,6 +56,16 @@ ERROR_TEXTS: Mapping[int, str] = {
     403: "이 작업을 할 권한이 없습니다. 역할이나 소속이 맞는지 확인해 주세요.",
     404: "요청한 항목을 찾을 수 없습니다. 주소가 맞는지, 우리 기관의 항목인지 확인해 주세요.",
 }
+
+
+async def user_name(session: AsyncSession, principal: Principal) -> str:
+    """The name the header shows: the user's display name (their email if the account is gone)."""
+    view = await user_service.get_user(session, principal.user_id)
+    return view.display_name if view is not None else principal.email
+
+
+def see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
 
 
 def local_path(target: str | None, default: str = HOME_PATH) -> str:

@@ -2,68 +2,38 @@
 
 Authentication and CSRF are the API's own (`CurrentUser`: the `lettering_session` cookie, and for a
 form post its `csrf_token` field); roles and the agency scope are the services' own, so a console
-page allows exactly what the API allows. Refusals become pages in `pages.ConsoleRoute`.
+page allows exactly what the API allows. Refusals become pages in `pages.ConsoleRoute`. Each area
+of the console is a module of its own (`campaigns`, …) with its router, included here before the
+catch-all 404.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
-from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
 
-from campaigns import service as campaign_service
-from campaigns.media import MediaStore
-from lettering.console.forms import CampaignForm
-from lettering.console.pages import HOME_PATH, LOGIN_PATH, PREFIX, ConsoleRoute, error_page, local_path, page
-from lettering.core.clock import SEOUL
-from lettering.core.deps import SessionDep, SettingsDep, provided
-from lettering.core.errors import AppError
-from lettering.core.ids import RowId
-from lettering.directory.service import DirectorySnapshot
-from lettering.snapshots.deps import SnapshotsDep
-from lettering.users import service as user_service
-from lettering.users.deps import (
-    CurrentApprover,
-    CurrentUser,
-    Principal,
-    clear_session_cookie,
-    credential_of,
-    set_session_cookie,
+from lettering.console import campaigns
+from lettering.console.pages import (
+    HOME_PATH,
+    LOGIN_PATH,
+    PREFIX,
+    ConsoleRoute,
+    error_page,
+    local_path,
+    page,
+    see_other,
 )
+from lettering.core.deps import SessionDep, SettingsDep, provided
+from lettering.users import service as user_service
+from lettering.users.deps import CurrentUser, clear_session_cookie, credential_of, set_session_cookie
 from lettering.users.router import LOGIN_FAILED
 from lettering.users.throttle import LoginThrottle
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
 ThrottleDep = Annotated[LoginThrottle, Depends(provided(LoginThrottle))]
-MediaDep = Annotated[MediaStore, Depends(provided(MediaStore))]
-ImagePosition = Annotated[int, Path(ge=0, le=1000)]
-# A carrier's copy of an image, as the editor reads its state.
-CONTENT_NAMES = {
-    "pending": "등록 대기",
-    "approved": "승인됨",
-    "rejected": "거절됨",
-    "inline": "바로 전송 (등록 불필요)",
-}
-UploadLimitsDep = Annotated[campaign_service.UploadLimits, Depends(provided(campaign_service.UploadLimits))]
-FILTER_STATES = ("draft", "submitted", "approved", "ended")
-
-
-async def _name(session: AsyncSession, principal: Principal) -> str:
-    view = await user_service.get_user(session, principal.user_id)
-    return view.display_name if view is not None else principal.email
-
-
-def _see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 # -- login and logout ---------------------------------------------------------------------------
@@ -71,7 +41,7 @@ def _see_other(path: str) -> RedirectResponse:
 
 @router.get("")
 async def home() -> Response:
-    return _see_other(HOME_PATH)
+    return see_other(HOME_PATH)
 
 
 @router.get("/login")
@@ -103,7 +73,7 @@ async def login(
         message = f"{LOGIN_FAILED}. 다시 확인해 주세요"
         return page(request, "login.html", status_code=401, next=target, email=email, message=message)
     throttle.succeeded(key)
-    response = _see_other(target)
+    response = see_other(target)
     set_session_cookie(response, new, public_base_url=settings.public_base_url)
     return response
 
@@ -116,435 +86,14 @@ async def logout(
     credential = credential_of(request)
     if credential is not None and credential.session_sha256 is not None:
         await user_service.end_session(session, credential.session_sha256)
-    response = _see_other(LOGIN_PATH)
+    response = see_other(LOGIN_PATH)
     clear_session_cookie(response, public_base_url=settings.public_base_url)
     return response
 
 
-# -- campaigns ----------------------------------------------------------------------------------
+# -- the console's areas, then any other address ------------------------------------------------
 
-
-@router.get("/campaigns")
-async def campaigns(
-    request: Request, session: SessionDep, user: CurrentUser, state: str = "", owner: str = "all"
-) -> Response:
-    chosen = state if state in FILTER_STATES else ""
-    rows = await campaign_service.list_campaigns(session, user, chosen or None)
-    if owner == "mine":
-        rows = [c for c in rows if c.created_by == user.user_id]
-    return page(
-        request,
-        "campaigns.html",
-        principal=user,
-        name=await _name(session, user),
-        active="campaigns",
-        rows=rows,
-        state=chosen,
-        owner="mine" if owner == "mine" else "all",
-        filter_states=FILTER_STATES,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DepartmentChoice:
-    code: str
-    name: str
-
-
-def _departments(directory: DirectorySnapshot, agency_id: int | None) -> list[DepartmentChoice]:
-    """The agency's departments that have extensions (what a campaign can reach), by name."""
-    if agency_id is None:
-        return []
-    seen: dict[str, DepartmentChoice] = {}
-    for (owner, _), ext in directory.extensions.items():
-        if owner == agency_id and ext.department_code not in seen:
-            seen[ext.department_code] = DepartmentChoice(ext.department_code, ext.department_name)
-    return sorted(seen.values(), key=lambda d: (d.name, d.code))
-
-
-def _agency_of(directory: DirectorySnapshot, user: Principal, code: str) -> int | None:
-    """The agency the form is for: the user's own, or (platform admins) the one chosen."""
-    if not user.is_platform_admin:
-        return user.agency_id
-    return next((a.id for a in directory.agencies.values() if a.code == code), None)
-
-
-async def _form_page(
-    request: Request,
-    session: AsyncSession,
-    user: Principal,
-    directory: DirectorySnapshot,
-    form: CampaignForm,
-    problems: list[str],
-    *,
-    campaign: campaign_service.Campaign | None = None,
-    status_code: int = 200,
-) -> Response:
-    """The campaign form: a new draft, or (with `campaign`) a draft to change."""
-    view = await user_service.get_user(session, user.user_id)
-    agency_id = campaign.agency_id if campaign is not None else _agency_of(directory, user, form.agency)
-    agencies = sorted(directory.agencies.values(), key=lambda a: a.name) if user.is_platform_admin else []
-    return page(
-        request,
-        "campaign_form.html",
-        principal=user,
-        name=view.display_name if view else user.email,
-        active="campaigns" if campaign is not None else "new",
-        form=form,
-        problems=problems,
-        campaign=campaign,
-        own_department=view.department_code if view else None,
-        is_admin=user.is_admin,
-        agencies=agencies if campaign is None else [],
-        agency_chosen=agency_id is not None,
-        departments=_departments(directory, agency_id) if user.is_admin else [],
-        status_code=status_code,
-    )
-
-
-def _department_of(directory: DirectorySnapshot, agency_id: int | None) -> Callable[[str], str | None]:
-    def department_of(extension: str) -> str | None:
-        found = directory.extension(agency_id, extension) if agency_id is not None else None
-        return found.department_code if found is not None else None
-
-    return department_of
-
-
-@router.get("/campaigns/new")
-async def new_campaign(
-    request: Request, session: SessionDep, user: CurrentUser, snapshots: SnapshotsDep, agency: str = ""
-) -> Response:
-    today = datetime.now(SEOUL).date().isoformat()
-    form = CampaignForm(starts_on=today, ends_on=today, agency=agency[:64])
-    if not user.is_admin:  # an editor's campaign starts aimed at their whole department
-        view = await user_service.get_user(session, user.user_id)
-        form.target_departments = [view.department_code] if view and view.department_code else []
-    return await _form_page(request, session, user, snapshots.current.directory, form, [])
-
-
-@router.post("/campaigns/new")
-async def create_campaign(
-    request: Request, session: SessionDep, user: CurrentUser, snapshots: SnapshotsDep
-) -> Response:
-    """A new draft from the form; the service's refusal is shown above the form, the input kept."""
-    form = CampaignForm.of(await request.form())
-    directory = snapshots.current.directory
-    data, problems = form.as_input(_department_of(directory, _agency_of(directory, user, form.agency)))
-    if data is not None:
-        try:
-            campaign = await campaign_service.create_campaign(session, user, data)
-        except (campaign_service.CampaignProblem, campaign_service.NotAllowed) as exc:
-            await session.rollback()
-            problems = exc.in_korean()
-        else:
-            return _see_other(f"{PREFIX}/campaigns/{campaign.id}")
-    return await _form_page(request, session, user, directory, form, problems, status_code=422)
-
-
-@router.get("/campaigns/{campaign_id}/edit")
-async def edit_campaign(
-    campaign_id: RowId, request: Request, session: SessionDep, user: CurrentUser, snapshots: SnapshotsDep
-) -> Response:
-    view = await campaign_service.campaign_view(session, user, campaign_id)
-    if not campaign_service.may_edit(user, view.campaign):
-        return error_page(request, 403, [campaign_service.ONLY_OWNERS])
-    form = CampaignForm.from_input(campaign_service.input_of(view))
-    return await _form_page(
-        request, session, user, snapshots.current.directory, form, [], campaign=view.campaign
-    )
-
-
-@router.post("/campaigns/{campaign_id}/edit")
-async def update_campaign(
-    campaign_id: RowId, request: Request, session: SessionDep, user: CurrentUser, snapshots: SnapshotsDep
-) -> Response:
-    """The draft described anew; a refusal shows the form again with what was typed."""
-    campaign = await campaign_service.get_campaign(session, user, campaign_id)
-    form = CampaignForm.of(await request.form())
-    directory = snapshots.current.directory
-    data, problems = form.as_input(_department_of(directory, campaign.agency_id))
-    if data is not None:
-        try:
-            await campaign_service.update_campaign(session, user, campaign_id, data)
-        except (campaign_service.CampaignProblem, campaign_service.NotAllowed) as exc:
-            await session.rollback()
-            problems = exc.in_korean()
-            campaign = await campaign_service.get_campaign(session, user, campaign_id)
-        else:
-            return _see_other(f"{PREFIX}/campaigns/{campaign_id}")
-    return await _form_page(
-        request, session, user, directory, form, problems, campaign=campaign, status_code=422
-    )
-
-
-@router.post("/campaigns/{campaign_id}/delete")
-async def delete_campaign(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
-    await campaign_service.delete_campaign(session, user, campaign_id)
-    return _see_other(f"{HOME_PATH}?deleted=1")
-
-
-async def _campaign_page(
-    request: Request,
-    session: AsyncSession,
-    user: Principal,
-    campaign_id: int,
-    problems: list[str] | None = None,
-    status_code: int = 200,
-    notice: str = "",
-) -> Response:
-    view = await campaign_service.campaign_view(session, user, campaign_id)
-    c = view.campaign
-    editable = campaign_service.may_edit(user, c)
-    draft = editable and c.state == "draft"
-    return page(
-        request,
-        "campaign.html",
-        principal=user,
-        name=await _name(session, user),
-        active="campaigns",
-        c=c,
-        facts=await campaign_service.editor_facts(session, view),
-        department=view.department_codes.get(c.department_id) if c.department_id else None,
-        targets=campaign_service.input_of(view),
-        may_change=draft,
-        may_submit=draft,
-        may_upload=draft and len(view.images) < campaign_service.MAX_IMAGES,
-        max_images=campaign_service.MAX_IMAGES,
-        may_end=editable and c.state == "approved",
-        may_decide=campaign_service.may_approve(user, c),
-        version=int(c.updated_at.timestamp()),
-        carriers=(("skt", "SKT"), ("kt", "KT"), ("lgu", "LG U+")),
-        content_names=CONTENT_NAMES,
-        problems=problems or [],
-        notice=notice,
-        status_code=status_code,
-    )
-
-
-@router.get("/campaigns/{campaign_id}")
-async def campaign(
-    campaign_id: RowId, request: Request, session: SessionDep, user: CurrentUser, uploaded: int = 0
-) -> Response:
-    notice = f"이미지 {uploaded}장을 올렸습니다" if 0 < uploaded <= campaign_service.MAX_IMAGES else ""
-    return await _campaign_page(request, session, user, campaign_id, notice=notice)
-
-
-@router.get("/campaigns/{campaign_id}/images/{position}")
-async def campaign_image(
-    campaign_id: RowId, position: ImagePosition, session: SessionDep, user: CurrentUser, media: MediaDep
-) -> Response:
-    data, mime_type = await campaign_service.staff_image(session, user, campaign_id, position, media)
-    return Response(data, media_type=mime_type)
-
-
-@router.post("/campaigns/{campaign_id}/images")
-async def upload_image(
-    campaign_id: RowId,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    media: MediaDep,
-    limits: UploadLimitsDep,
-) -> Response:
-    """Images (JPEG or PNG), each with its description (the n-th `alt_text` describes the n-th
-    `file`). Each is added on its own: what the service refuses is shown by file name, and the
-    others are kept."""
-    try:
-        form: FormData = await request.form(
-            max_files=campaign_service.MAX_IMAGES, max_fields=40, max_part_size=limits.max_bytes
-        )
-    except (MultiPartException, HTTPException):
-        return await _campaign_page(
-            request,
-            session,
-            user,
-            campaign_id,
-            ["올린 파일을 읽을 수 없습니다. 파일을 다시 골라 주세요"],
-            422,
-        )
-    try:
-        added, problems = await _add_images(session, user, campaign_id, form, media, limits)
-    finally:
-        await form.close()
-    if not problems:
-        return _see_other(f"{PREFIX}/campaigns/{campaign_id}?uploaded={added}")
-    notice = f"이미지 {added}장을 올렸습니다" if added else ""
-    return await _campaign_page(request, session, user, campaign_id, problems, 422, notice=notice)
-
-
-async def _add_images(
-    session: AsyncSession,
-    user: Principal,
-    campaign_id: int,
-    form: FormData,
-    media: MediaStore,
-    limits: campaign_service.UploadLimits,
-) -> tuple[int, list[str]]:
-    """The form's images added, each in a savepoint of its own; (how many, what was refused)."""
-    files = [f for f in form.getlist("file") if isinstance(f, UploadFile) and f.filename]
-    texts = [t if isinstance(t, str) else "" for t in form.getlist("alt_text")]
-    if not files:
-        return 0, ["이미지 파일을 골라 주세요"]
-    added, problems = 0, []
-    for n, upload in enumerate(files):
-        name = upload.filename or f"{n + 1}번째 파일"
-        alt_text = texts[n] if n < len(texts) else ""
-        if not alt_text.strip():
-            problems.append(f"{name}: 이미지 설명(대체 텍스트)을 입력해 주세요")
-            continue
-        data = await upload.read(limits.max_bytes + 1)
-        if len(data) > limits.max_bytes:
-            problems.append(f"{name}: 이미지는 {limits.max_bytes // (1024 * 1024)}MB 이하여야 합니다")
-            continue
-        try:
-            async with session.begin_nested():
-                await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
-        except AppError as exc:
-            if exc.status_code in (403, 404):
-                raise
-            problems.extend(f"{name}: {text}" for text in exc.in_korean())
-        else:
-            added += 1
-    return added, problems
-
-
-async def _image_step(
-    request: Request, session: AsyncSession, user: Principal, campaign_id: int, step: Awaitable[object]
-) -> Response:
-    """One change to a draft's images; a refusal the page can show (409, 422) is shown on it."""
-    try:
-        await step
-    except (campaign_service.CampaignProblem, campaign_service.Conflict) as exc:
-        await session.rollback()
-        return await _campaign_page(request, session, user, campaign_id, exc.in_korean(), exc.status_code)
-    return _see_other(f"{PREFIX}/campaigns/{campaign_id}#images")
-
-
-@router.post("/campaigns/{campaign_id}/images/order")
-async def reorder_images(
-    campaign_id: RowId, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    """The images in the order given (`order`, every position once; the page's drag and drop)."""
-    form = await request.form()
-    raw = [v for v in form.getlist("order") if isinstance(v, str)]
-    order = [int(v) for v in raw if v.isdigit() and len(v) <= 4]
-    step = campaign_service.reorder_images(session, user, campaign_id, order)
-    return await _image_step(request, session, user, campaign_id, step)
-
-
-@router.post("/campaigns/{campaign_id}/images/{position}/move")
-async def move_image(
-    campaign_id: RowId,
-    position: ImagePosition,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    direction: Annotated[str, Form(max_length=8)] = "",
-) -> Response:
-    """One image a place earlier (`direction=up`) or later (`down`): the keyboard's way to reorder."""
-    images = (await campaign_service.campaign_view(session, user, campaign_id)).images
-    order = [i.position for i in images]
-    if position in order:
-        at = order.index(position)
-        to = at - 1 if direction == "up" else at + 1
-        if 0 <= to < len(order):
-            order[at], order[to] = order[to], order[at]
-    step = campaign_service.reorder_images(session, user, campaign_id, order)
-    return await _image_step(request, session, user, campaign_id, step)
-
-
-@router.post("/campaigns/{campaign_id}/images/{position}/remove")
-async def remove_image(
-    campaign_id: RowId, position: ImagePosition, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    step = campaign_service.remove_image(session, user, campaign_id, position)
-    return await _image_step(request, session, user, campaign_id, step)
-
-
-@router.post("/campaigns/{campaign_id}/images/{position}/describe")
-async def describe_image(
-    campaign_id: RowId,
-    position: ImagePosition,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    alt_text: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    step = campaign_service.describe_image(session, user, campaign_id, position, alt_text)
-    return await _image_step(request, session, user, campaign_id, step)
-
-
-@router.post("/campaigns/{campaign_id}/submit")
-async def submit(campaign_id: RowId, request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    try:
-        await campaign_service.submit_campaign(session, user, campaign_id)
-    except campaign_service.CampaignProblem as exc:
-        await session.rollback()
-        return await _campaign_page(request, session, user, campaign_id, exc.in_korean(), 422)
-    return _see_other(f"{PREFIX}/campaigns/{campaign_id}")
-
-
-@router.post("/campaigns/{campaign_id}/end")
-async def end(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
-    await campaign_service.end_campaign(session, user, campaign_id)
-    return _see_other(f"{PREFIX}/campaigns/{campaign_id}")
-
-
-# -- approvals ----------------------------------------------------------------------------------
-
-
-async def _approvals_page(
-    request: Request,
-    session: AsyncSession,
-    user: Principal,
-    problems: dict[int, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    rows = await campaign_service.list_campaigns(session, user, "submitted")
-    return page(
-        request,
-        "approvals.html",
-        principal=user,
-        name=await _name(session, user),
-        active="approvals",
-        rows=rows,
-        approvable={c.id for c in rows if campaign_service.may_approve(user, c)},
-        problems=problems or {},
-        status_code=status_code,
-    )
-
-
-@router.get("/approvals")
-async def approvals(request: Request, session: SessionDep, user: CurrentApprover) -> Response:
-    """Campaigns awaiting approval in the approver's agency (the service's scope)."""
-    return await _approvals_page(request, session, user)
-
-
-@router.post("/campaigns/{campaign_id}/approve")
-async def approve(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
-    await campaign_service.approve_campaign(session, user, campaign_id)
-    return _see_other(f"{PREFIX}/approvals")
-
-
-@router.post("/campaigns/{campaign_id}/reject")
-async def reject(
-    campaign_id: RowId,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    reason: Annotated[str, Form(max_length=2000)] = "",
-) -> Response:
-    """Back to draft with the reason; without one, the queue again with the reason asked for."""
-    if not reason.strip():
-        # Who may reject, and which campaign, are checked before the reason is asked for.
-        campaign = await campaign_service.get_campaign(session, user, campaign_id)
-        if not user.can_approve:
-            return error_page(request, 403, ["승인자만 반려할 수 있습니다"])
-        return await _approvals_page(
-            request, session, user, {campaign_id: f"「{campaign.title}」 반려 사유를 입력해 주세요"}, 422
-        )
-    await campaign_service.reject_campaign(session, user, campaign_id, reason)
-    return _see_other(f"{PREFIX}/approvals")
+router.include_router(campaigns.router)
 
 
 @router.get("/{rest:path}")
