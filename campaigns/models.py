@@ -113,3 +113,18 @@ class CampaignImpression(SQLModel, table=True):
     callee_hash: str = Field(max_length=64, index=True)
     day: date  # Asia/Seoul
     count: int = 0
+
+
+class CampaignEvent(SQLModel, table=True):
+    """What happened to a campaign, by whom and when: its history on the approver's page."""
+
+    __tablename__ = "campaign_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor_id: int | None = Field(default=None, foreign_key="user_account.id")  # None: a job
+    # created | changed | image_added | image_removed | images_reordered | image_described
+    # | submitted | approved | rejected | ended | ended_by_schedule
+    action: str = Field(max_length=24)
+    detail: str | None = Field(default=None, max_length=500)  # e.g. the reason of a rejection

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 from sqlmodel import col
 
-from campaigns.models import Campaign, CampaignImage, CampaignImpression, CampaignRendition, CampaignTarget
+from campaigns.models import (
+    Campaign,
+    CampaignEvent,
+    CampaignImage,
+    CampaignImpression,
+    CampaignRendition,
+    CampaignTarget,
+)
 from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
@@ -30,7 +37,8 @@ async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | 
 
 
 async def add_rows(
-    session: AsyncSession, rows: Sequence[Campaign | CampaignTarget | CampaignImage | CampaignRendition]
+    session: AsyncSession,
+    rows: Sequence[Campaign | CampaignTarget | CampaignImage | CampaignRendition | CampaignEvent],
 ) -> None:
     """New rows of this package, flushed (so their ids are set)."""
     session.add_all(rows)
@@ -54,6 +62,16 @@ async def set_positions(session: AsyncSession, images: Sequence[CampaignImage]) 
     for i, image in enumerate(images):
         image.position = i
     await session.flush()
+
+
+async def events_of(session: AsyncSession, campaign_id: int) -> list[CampaignEvent]:
+    """A campaign's history, oldest first."""
+    rows = await session.execute(
+        select(CampaignEvent)
+        .where(col(CampaignEvent.campaign_id) == campaign_id)
+        .order_by(col(CampaignEvent.at), col(CampaignEvent.id))
+    )
+    return list(rows.scalars())
 
 
 async def live_campaigns(session: AsyncSession, since: date) -> list[Campaign]:

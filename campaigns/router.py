@@ -21,6 +21,7 @@ from campaigns.schemas import (
     CampaignPatch,
     CampaignSummary,
     FieldProblems,
+    HistoryEntry,
     ImageOrderIn,
     ImageTextIn,
     RejectIn,
@@ -77,6 +78,15 @@ async def list_(session: SessionDep, user: CurrentUser, state: str | None = None
 @router.get("/{campaign_id}", response_model=CampaignOut, responses=refusals(401, 404, 422))
 async def read(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> CampaignOut:
     return await _view(session, user, campaign_id)
+
+
+@router.get("/{campaign_id}/history", response_model=list[HistoryEntry], responses=refusals(401, 404, 422))
+async def history(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> list[HistoryEntry]:
+    """What happened to the campaign, by whom (user id) and when, oldest first."""
+    return [
+        HistoryEntry(at=e.at, actor=e.actor_id, action=e.action, detail=e.detail)
+        for e in await campaign_service.history(session, user, campaign_id)
+    ]
 
 
 @router.patch("/{campaign_id}", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -244,3 +244,14 @@ class UploadedImage(BaseModel):
     width: int
     height: int
     warnings: list[UploadWarning] = Field(default_factory=list)
+
+
+class HistoryEntry(BaseModel):
+    """One line of a campaign's history: `action` is created, changed, image_added, image_removed,
+    images_reordered, image_described, submitted, approved, rejected (`detail`: the reason), ended,
+    or ended_by_schedule (`actor` null: the service's job)."""
+
+    at: datetime
+    actor: int | None
+    action: str
+    detail: str | None

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns import media, preview, renditions, repository
 from campaigns.models import Campaign as Campaign
-from campaigns.models import CampaignImage, CampaignRendition, CampaignTarget
+from campaigns.models import CampaignEvent, CampaignImage, CampaignRendition, CampaignTarget
 from campaigns.selection import SNAPSHOT_NAME as SNAPSHOT_NAME
 from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts
 from lettering.core.clock import SEOUL
@@ -482,6 +482,26 @@ _FIELDS = (
 )
 
 
+async def _happened(
+    session: AsyncSession, campaign: Campaign, actor: Actor | None, action: str, detail: str | None = None
+) -> None:
+    """One line of the campaign's history (in the transaction of what happened)."""
+    assert campaign.id is not None
+    event = CampaignEvent(
+        campaign_id=campaign.id,
+        actor_id=actor.user_id if actor is not None else None,
+        action=action,
+        detail=detail[:500] if detail else None,
+    )
+    await repository.add_rows(session, [event])
+
+
+async def history(session: AsyncSession, actor: Actor, campaign_id: int) -> list[CampaignEvent]:
+    """What happened to the campaign, by whom and when, oldest first."""
+    await get_campaign(session, actor, campaign_id)
+    return await repository.events_of(session, campaign_id)
+
+
 async def _checked(
     session: AsyncSession, actor: Actor, agency_id: int, data: CampaignInput
 ) -> tuple[int | None, dict[str, int]]:
@@ -514,6 +534,7 @@ async def create_campaign(session: AsyncSession, actor: Actor, data: CampaignInp
     await repository.add_rows(session, [campaign])
     assert campaign.id is not None
     await repository.add_rows(session, _targets(campaign.id, data, codes))
+    await _happened(session, campaign, actor, "created")
     return campaign
 
 
@@ -570,6 +591,7 @@ async def update_campaign(
     assert campaign.id is not None
     await repository.delete_rows(session, await repository.targets_of(session, [campaign.id]))
     await repository.add_rows(session, _targets(campaign.id, data, codes))
+    await _happened(session, campaign, actor, "changed")
     return campaign
 
 
@@ -582,6 +604,7 @@ async def delete_campaign(session: AsyncSession, actor: Actor, campaign_id: int)
         [
             *await repository.targets_of(session, [campaign_id]),
             *await repository.images_of(session, campaign_id),
+            *await repository.events_of(session, campaign_id),
         ],
     )
     await repository.delete_rows(session, [campaign])
@@ -597,6 +620,7 @@ async def remove_image(session: AsyncSession, actor: Actor, campaign_id: int, po
     await repository.delete_rows(session, gone)
     await repository.set_positions(session, [i for i in images if i.position != position])
     campaign.updated_at = utcnow()
+    await _happened(session, campaign, actor, "image_removed", gone[0].alt_text)
 
 
 async def reorder_images(
@@ -615,6 +639,7 @@ async def reorder_images(
     ordered = [by_position[p] for p in order]
     await repository.set_positions(session, ordered)
     campaign.updated_at = utcnow()
+    await _happened(session, campaign, actor, "images_reordered")
     return ordered
 
 
@@ -629,7 +654,7 @@ async def describe_image(
         raise NotFound(f"no image at position {position}", korean="그 이미지를 찾을 수 없습니다")
     found[0].alt_text = alt
     campaign.updated_at = utcnow()
-    await session.flush()
+    await _happened(session, campaign, actor, "image_described", alt)
     return found[0]
 
 
@@ -753,7 +778,7 @@ async def submit_campaign(session: AsyncSession, actor: Actor, campaign_id: int)
             korean="승인 요청하기 전에 이미지를 하나 이상 올려 주세요",
         )
     campaign.state, campaign.submitted_at, campaign.updated_at = "submitted", utcnow(), utcnow()
-    await session.flush()
+    await _happened(session, campaign, actor, "submitted")
     return campaign
 
 
@@ -778,7 +803,7 @@ async def approve_campaign(session: AsyncSession, actor: Actor, campaign_id: int
     )
     campaign.reject_reason = None
     await bump(session, SNAPSHOT_NAME)
-    await session.flush()
+    await _happened(session, campaign, actor, "approved")
     return campaign
 
 
@@ -798,7 +823,7 @@ async def reject_campaign(session: AsyncSession, actor: Actor, campaign_id: int,
     now = utcnow()
     campaign.state, campaign.reject_reason = "draft", reason.strip()
     campaign.decided_by, campaign.decided_at, campaign.updated_at = actor.user_id, now, now
-    await session.flush()
+    await _happened(session, campaign, actor, "rejected", campaign.reject_reason)
     return campaign
 
 
@@ -815,7 +840,7 @@ async def end_campaign(session: AsyncSession, actor: Actor, campaign_id: int) ->
     campaign.state, campaign.ended_at, campaign.updated_at = "ended", now, now
     if was_live:
         await bump(session, SNAPSHOT_NAME)
-    await session.flush()
+    await _happened(session, campaign, actor, "ended")
     return campaign
 
 
@@ -825,6 +850,7 @@ async def end_past_campaigns(session: AsyncSession, today: date) -> int:
     for campaign in await repository.live_campaigns(session, date.min):
         if campaign.ends_on < today:
             campaign.state, campaign.ended_at = "ended", utcnow()
+            await _happened(session, campaign, None, "ended_by_schedule")
             ended += 1
     if ended:
         await bump(session, SNAPSHOT_NAME)
@@ -1020,6 +1046,7 @@ async def add_image(
     )
     campaign.updated_at = utcnow()
     await repository.add_rows(session, [*new_renditions, image])
+    await _happened(session, campaign, actor, "image_added", alt)
     return AddedImage(image, tuple(upscaled))
 
 

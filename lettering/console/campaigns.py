@@ -36,6 +36,21 @@ MediaDep = Annotated[MediaStore, Depends(provided(MediaStore))]
 UploadLimitsDep = Annotated[campaign_service.UploadLimits, Depends(provided(campaign_service.UploadLimits))]
 ImagePosition = Annotated[int, Path(ge=0, le=1000)]
 FILTER_STATES = ("draft", "submitted", "approved", "ended")
+CARRIER_NAMES = {"skt": "SKT", "kt": "KT", "lgu": "LG U+"}
+# A campaign's history, in the console's words.
+ACTION_NAMES = {
+    "created": "초안 작성",
+    "changed": "내용 수정",
+    "image_added": "이미지 추가",
+    "image_removed": "이미지 빼기",
+    "images_reordered": "이미지 순서 변경",
+    "image_described": "이미지 설명 수정",
+    "submitted": "승인 요청",
+    "approved": "승인",
+    "rejected": "반려",
+    "ended": "송출 종료",
+    "ended_by_schedule": "기간이 끝나 자동 종료",
+}
 # A carrier's copy of an image, as the editor reads its state.
 CONTENT_NAMES = {
     "pending": "등록 대기",
@@ -207,6 +222,31 @@ async def delete_campaign(campaign_id: RowId, session: SessionDep, user: Current
     return see_other(f"{HOME_PATH}?deleted=1")
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    at: str  # Asia/Seoul, "2026-12-03 14:02"
+    who: str
+    action: str
+    detail: str | None
+
+
+async def _history(session: AsyncSession, user: Principal, campaign_id: int) -> list[HistoryLine]:
+    events = await campaign_service.history(session, user, campaign_id)
+    names: dict[int, str] = {}
+    for actor_id in {e.actor_id for e in events if e.actor_id is not None}:
+        view = await user_service.get_user(session, actor_id)
+        names[actor_id] = view.display_name if view is not None else "(삭제된 계정)"
+    return [
+        HistoryLine(
+            e.at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M"),
+            names.get(e.actor_id, "?") if e.actor_id is not None else "시스템",
+            ACTION_NAMES.get(e.action, e.action),
+            e.detail,
+        )
+        for e in events
+    ]
+
+
 async def _campaign_page(
     request: Request,
     session: AsyncSession,
@@ -228,6 +268,7 @@ async def _campaign_page(
         active="campaigns",
         c=c,
         facts=await campaign_service.editor_facts(session, view),
+        history=await _history(session, user, campaign_id),
         department=view.department_codes.get(c.department_id) if c.department_id else None,
         targets=campaign_service.input_of(view),
         may_change=draft,
@@ -237,7 +278,8 @@ async def _campaign_page(
         may_end=editable and c.state == "approved",
         may_decide=campaign_service.may_approve(user, c),
         version=int(c.updated_at.timestamp()),
-        carriers=(("skt", "SKT"), ("kt", "KT"), ("lgu", "LG U+")),
+        carriers=tuple(CARRIER_NAMES.items()),
+        carrier_names=CARRIER_NAMES,
         content_names=CONTENT_NAMES,
         problems=problems or [],
         notice=notice,
@@ -425,6 +467,14 @@ async def _approvals_page(
     status_code: int = 200,
 ) -> Response:
     rows = await campaign_service.list_campaigns(session, user, "submitted")
+    facts = {}
+    histories = {}
+    for c in rows:
+        assert c.id is not None
+        facts[c.id] = await campaign_service.editor_facts(
+            session, await campaign_service.campaign_view(session, user, c.id)
+        )
+        histories[c.id] = await _history(session, user, c.id)
     return page(
         request,
         "approvals.html",
@@ -432,6 +482,10 @@ async def _approvals_page(
         name=await user_name(session, user),
         active="approvals",
         rows=rows,
+        facts=facts,
+        histories=histories,
+        content_names=CONTENT_NAMES,
+        carrier_names=CARRIER_NAMES,
         approvable={c.id for c in rows if campaign_service.may_approve(user, c)},
         problems=problems or {},
         status_code=status_code,

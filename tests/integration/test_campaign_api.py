@@ -68,6 +68,7 @@ async def api(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> 
 
 ID_PATHS = (
     ("GET", "/v1/campaigns/{id}"),
+    ("GET", "/v1/campaigns/{id}/history"),
     ("PATCH", "/v1/campaigns/{id}"),
     ("DELETE", "/v1/campaigns/{id}"),
     ("PUT", "/v1/campaigns/{id}/images/order"),
@@ -395,7 +396,23 @@ async def test_a_draft_is_patched_field_by_field_and_its_targets_as_a_whole(api:
     assert submitted.status_code == 200, submitted.text
     late = await api.client.patch(f"/v1/campaigns/{cid}", json={"title": "늦게"}, headers=api.editor)
     assert late.status_code == 409
+    rejected = await api.client.post(
+        f"/v1/campaigns/{cid}/reject", json={"reason": "사진이 흐립니다"}, headers=api.approver
+    )
+    assert rejected.status_code == 200, rejected.text
+    history = (await api.client.get(f"/v1/campaigns/{cid}/history", headers=api.editor)).json()
+    assert [(h["action"], h["detail"]) for h in history] == [
+        ("created", None),
+        ("changed", None),
+        ("changed", None),
+        ("image_added", "여권 발급 안내 포스터"),
+        ("submitted", None),
+        ("rejected", "사진이 흐립니다"),
+    ]
+    assert len({h["actor"] for h in history}) == 2  # the editor, then the approver
     assert "only a draft can be changed; this campaign is submitted" in late.text
+    resubmitted = await api.client.post(f"/v1/campaigns/{cid}/submit", headers=api.editor)
+    assert resubmitted.status_code == 200, resubmitted.text
     assert (await api.client.delete(f"/v1/campaigns/{cid}", headers=api.editor)).status_code == 409
 
 

@@ -606,3 +606,21 @@ async def test_long_identity_texts_warn_what_each_carrier_cuts(console: Console)
         campaign_id = await new_draft(admin, csrf, "긴 안내", department="HANBIT-0100")
         page = await admin.get(f"/admin/campaigns/{campaign_id}")
         assert "SKT: 안내 문구가 28자(확인코드 자리를 뺀 길이)를 넘어" in page.text
+
+
+async def test_the_campaign_page_and_the_queue_show_who_did_what_and_the_carriers_review(
+    console: Console,
+) -> None:
+    async with console.client() as editor, console.client() as approver:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        campaign_id = await submitted_draft(console, editor, csrf, "이력 보기")
+        await log_in(approver, "approver@hanbit.go.kr")
+        queue = await approver.get("/admin/approvals")
+        assert "통신사 콘텐츠 심사" in queue.text
+        assert queue.text.count("등록 대기") == 2  # SKT and KT register content; LG U+ takes it inline
+        assert "바로 전송" in queue.text
+        assert "이미지 추가: 여권 발급 안내 포스터" in queue.text
+        page = await editor.get(f"/admin/campaigns/{campaign_id}")
+        history = page.text[page.text.index("이력</h2>") :]
+        for words in ("editor", "초안 작성", "이미지 추가", "승인 요청"):
+            assert words in history, words
