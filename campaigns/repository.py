@@ -46,7 +46,7 @@ async def add_rows(
 
 
 async def delete_rows(
-    session: AsyncSession, rows: Sequence[Campaign | CampaignTarget | CampaignImage]
+    session: AsyncSession, rows: Sequence[Campaign | CampaignTarget | CampaignImage | CampaignEvent]
 ) -> None:
     for row in rows:
         await session.delete(row)
