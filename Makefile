@@ -18,8 +18,15 @@ run: venv
 	$(DEMO_ENV) $(VENV)/bin/lettering demo setup
 	$(DEMO_ENV) $(VENV)/bin/lettering serve --host 127.0.0.1 --port 8000
 
+# The suite on TEST_WORKERS processes (CI has two cores), then the tests marked `serial` (they
+# wait on real time: hold budgets, SIGKILLs, scheduler ticks, a browser) alone, so a neighbour's
+# load does not decide them. Both parts run even if the first fails; either failing fails `test`.
+TEST_WORKERS ?= 2
 test: venv
-	$(VENV)/bin/pytest tests -q
+	@status=0; \
+	$(VENV)/bin/pytest tests -q -n $(TEST_WORKERS) -m "not serial" $(PYTEST_ARGS) || status=$$?; \
+	$(VENV)/bin/pytest tests -q -m serial $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

@@ -60,3 +60,11 @@ def database_url(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'browser.db'}"
     migrate.upgrade_head(url)
     return url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Chromium tests wait on a real browser's timing: they run in `make test`'s serial part."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.serial)

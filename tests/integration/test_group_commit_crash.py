@@ -66,7 +66,7 @@ from lettering.webhook.models import WebhookDelivery
 from tests.factories import PASSPORT_GUIDANCE, Agency, Department, seed_directory
 from tests.processes import child_env, free_port, kill_group, start_cli, stop_group
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 log = logging.getLogger(__name__)
 

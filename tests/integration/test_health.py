@@ -35,7 +35,7 @@ from lettering.core.settings import (
 from lettering.observability.health import DB_TIMEOUT_S
 from tests.factories import random_key
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 def health_settings(database_url: str, **overrides: Any) -> Settings:

@@ -21,7 +21,7 @@ from tests.factories import citizen_numbers, outbox_statuses, seed_outbox
 from tests.live import LiveServer, serve, stop
 from tests.processes import start_cli, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 HASH_KEY = base64.b64encode(b"h" * 32).decode()
 ENC_KEY = base64.b64encode(b"e" * 32).decode()

@@ -46,7 +46,7 @@ from tests.factories import citizen_numbers, outbox_statuses, seed_outbox
 from tests.live import LiveServer, serve, stop
 from tests.processes import child_env, free_port, start_cli, stop_group, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 HASH_KEY = base64.b64encode(b"H" * 32).decode()
 ENC_KEY = base64.b64encode(b"E" * 32).decode()

@@ -21,7 +21,7 @@ from lettering.webhook.service import WebhookService
 from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 from tests.live import serve, stop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 LIMIT = 3
 

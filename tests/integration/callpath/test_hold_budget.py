@@ -14,7 +14,7 @@ from lettering.calls import service as call_service
 from lettering.webhook import repository as webhook_repo
 from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 STALL_S = 4.0  # well past the test PBX's hold budget (TEST_HOLD_MS, 1.5 s)
 
