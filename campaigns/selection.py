@@ -279,8 +279,12 @@ def select_campaign(
     at: datetime,
     counts: Counts,
     promo_allowed: bool,
+    promo_frozen: bool = False,
 ) -> Selection:
-    """The campaign for this call, and why (the decisive candidates named, the others counted)."""
+    """The campaign for this call, and why (the decisive candidates named, the others counted).
+
+    `promo_frozen`: the agency's promo freeze is in force for this call (the caller explains
+    which): only emergency campaigns may be chosen, promo ones are counted as frozen."""
     index = snapshot.index.get(agency_id)
     if index is None:
         return Selection(None, ("content: none (no active campaign)",))
@@ -307,11 +311,14 @@ def select_campaign(
     top: int | None = None
     best: list[tuple[ActiveCampaign, str]] = []
     named: list[str] = []
-    out_of_schedule = capped = examined = 0
+    out_of_schedule = capped = examined = frozen = 0
     for priority, first_day, last_day, hours, has_caps, c, target in candidates:
         if top is not None and priority < top:
             break  # lower priorities can never win
         examined += 1
+        if promo_frozen and c.kind != "emergency":
+            frozen += 1
+            continue
         if not (first_day <= day <= last_day and hours & hour_bit):
             out_of_schedule += 1
             if len(named) < NAMED_SKIPS:
@@ -328,7 +335,9 @@ def select_campaign(
         top = priority
 
     summary = (
-        f"campaigns targeting this call: {targeting}; {out_of_schedule} out of schedule, "
+        f"campaigns targeting this call: {targeting}; "
+        + (f"{frozen} promo frozen, " if promo_frozen else "")
+        + f"{out_of_schedule} out of schedule, "
         f"{capped} capped, {max(len(best) - 1, 0)} not drawn, "
         f"{targeting - examined} at a lower priority (not checked)"
     )

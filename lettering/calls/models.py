@@ -53,6 +53,8 @@ class CallRecord(SQLModel, table=True):
     campaign_id: int | None = None
     fallback: str | None = Field(default=None, max_length=16)
     display_result: str | None = Field(default=None, max_length=16)  # LG U+ report
+    # The holdout arm of the call: lettered | identity_only | holdout (lettering/holdout).
+    arm: str = Field(default="lettered", max_length=16, sa_column_kwargs={"server_default": "lettered"})
     explanation: str = Field(default="[]", sa_type=Text)  # JSON list of strings
     notes: str = Field(default="[]", sa_type=Text)  # JSON list of strings (text cuts, dropped media)
     answered: bool | None = None

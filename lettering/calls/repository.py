@@ -61,6 +61,7 @@ class CallRecordView:
     campaign_id: int | None = None
     fallback: str | None = None
     display_result: str | None = None
+    arm: str = "lettered"
     explanation: str = "[]"
     notes: str = "[]"
     answered: bool | None = None

@@ -59,6 +59,7 @@ class SetupFacts:
     final_reason: str | None = None
     elapsed_ms: int | None = None
     fallback: str | None = None  # "alimtalk" when a notice is queued with the record (shed calls)
+    arm: str = "lettered"  # the holdout arm decide() chose
 
     def columns(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies every value (a profile showed it).

@@ -11,10 +11,14 @@ from datetime import datetime
 from typing import Literal
 
 from campaigns.selection import ActiveCampaign, CampaignSnapshot, Counts, select_campaign
-from lettering.directory.service import DirectorySnapshot, guidance_for
+from lettering.core.clock import SEOUL
+from lettering.decision.arms import Arm, assign_arm
+from lettering.directory.service import AgencyView, DirectorySnapshot, guidance_for
 from lettering.optout.service import OptoutIndex
 
-Verdict = Literal["send", "suppressed"]
+# `skipped`: a call held out by the agency's holdout arm (reason HOLDOUT): nothing is sent.
+Verdict = Literal["send", "suppressed", "skipped"]
+HOLDOUT = "holdout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,8 @@ class Decision:
     """What to do with one call; `campaign_id` is the chosen campaign's id or None."""
 
     verdict: Verdict
-    reason: str | None = None  # for `suppressed`: opted_out, extension_unknown, agency_disabled
+    # `suppressed`: opted_out, extension_unknown, agency_disabled; `skipped`: holdout.
+    reason: str | None = None
     identity: Identity | None = None
     caller_e164: str | None = None
     department_id: int | None = None
@@ -68,6 +73,7 @@ class Decision:
     promo_allowed: bool = False
     fallback: FallbackPolicy = field(default_factory=FallbackPolicy)
     explanation: tuple[str, ...] = ()
+    arm: Arm = "lettered"
 
     @property
     def campaign_id(self) -> int | None:
@@ -105,6 +111,16 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
             "suppressed", "opted_out", explanation=("callee opted out of everything from this agency",)
         )
     why: list[str] = [f"extension {ext.extension}: {ext.department_name} ({ext.department_code})"]
+    # The holdout arm applies only to calls that would be sent (an opted-out call stays suppressed).
+    holdout_bp, identity_only_bp = inputs.directory.department_arms.get(
+        ext.department_id, (agency.holdout_bp, agency.identity_only_bp)
+    )
+    arm, arm_why = assign_arm(call.call_id, agency.holdout_salt, holdout_bp, identity_only_bp)
+    why.append(arm_why)
+    if arm == "holdout":
+        return Decision(
+            "skipped", HOLDOUT, department_id=ext.department_id, explanation=tuple(why), arm="holdout"
+        )
     guidance, own = guidance_for(agency, ext)
     why.append(
         "guidance: the department's" if own else "guidance: the agency default (the department has none)"
@@ -112,17 +128,26 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
     caller = call.caller_e164 or ext.caller_e164
     why.append("caller number: " + ("as presented by the PBX" if call.caller_e164 else "from the directory"))
     promo_allowed = scope == "none"
-    selection = select_campaign(
-        inputs.campaigns,
-        agency_id=call.agency_id,
-        department_id=ext.department_id,
-        extension=ext.extension,
-        call_id=call.call_id,
-        at=call.occurred_at,
-        counts=call.counts,
-        promo_allowed=promo_allowed,
-    )
-    why.extend(selection.explanation)
+    campaign: ActiveCampaign | None = None
+    if arm == "identity_only":
+        why.append("content: none (identity_only arm)")
+    else:
+        freeze = _promo_freeze(agency, call.occurred_at)
+        if freeze is not None:
+            why.append(freeze)
+        selection = select_campaign(
+            inputs.campaigns,
+            agency_id=call.agency_id,
+            department_id=ext.department_id,
+            extension=ext.extension,
+            call_id=call.call_id,
+            at=call.occurred_at,
+            counts=call.counts,
+            promo_allowed=promo_allowed,
+            promo_frozen=freeze is not None,
+        )
+        why.extend(selection.explanation)
+        campaign = selection.campaign
     policy = _POLICIES[
         (agency.fallback_unsupported, agency.fallback_no_subscriber, agency.fallback_carrier_failure)
     ]
@@ -133,8 +158,36 @@ def decide(call: CallFacts, inputs: DecisionInputs) -> Decision:
         Identity(agency.name, ext.department_name, guidance),
         caller,  # caller_e164
         ext.department_id,
-        selection.campaign,
+        campaign,
         promo_allowed,
         policy,  # fallback
         tuple(why),  # explanation
+        arm,
     )
+
+
+def arm_of(directory: DirectorySnapshot, agency_id: int, extension: str, call_id: str) -> Arm:
+    """The holdout arm `decide` puts this call in (for calls answered without deciding: shed)."""
+    agency = directory.agencies.get(agency_id)
+    ext = directory.extension(agency_id, extension)
+    if agency is None or ext is None:
+        return "lettered"
+    holdout_bp, identity_only_bp = directory.department_arms.get(
+        ext.department_id, (agency.holdout_bp, agency.identity_only_bp)
+    )
+    return assign_arm(call_id, agency.holdout_salt, holdout_bp, identity_only_bp)[0]
+
+
+def _promo_freeze(agency: AgencyView, at: datetime) -> str | None:
+    """The explanation of the promo freeze in force at the call's Seoul date, or None (no freeze:
+    nothing is computed, the common case)."""
+    if not agency.freezes:
+        return None
+    try:
+        day = at.astimezone(SEOUL).date()
+    except OverflowError:
+        return None  # selection says the time is outside the calendar
+    freeze = agency.freeze_on(day)
+    if freeze is None:
+        return None
+    return f"promo freeze: {freeze.reason} until {freeze.ends_on.isoformat()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from datetime import date
 from typing import TypeVar
 
 from sqlalchemy import delete, insert, select
@@ -11,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from lettering.core.db import table_of
-from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
+from lettering.directory.models import (
+    DirectoryAgency,
+    DirectoryDepartment,
+    DirectoryExtension,
+    DirectoryFreeze,
+)
 
 # Bound parameters per IN list: well under SQLite's (32766) and asyncpg's (32767) limits.
 CHUNK = 1000
@@ -115,10 +121,11 @@ async def extensions_calling_with_suffix(
 
 # -- the snapshot's full read: plain columns (no ORM objects: they cost ~10x more per row) --------
 
-_AGENCY, _DEPARTMENT, _EXTENSION = (
+_AGENCY, _DEPARTMENT, _EXTENSION, _FREEZE = (
     table_of(DirectoryAgency).c,
     table_of(DirectoryDepartment).c,
     table_of(DirectoryExtension).c,
+    table_of(DirectoryFreeze).c,
 )
 # AgencyView's fields, in order.
 _ALL_AGENCIES = select(
@@ -131,8 +138,21 @@ _ALL_AGENCIES = select(
     _AGENCY.fallback_no_subscriber,
     _AGENCY.fallback_carrier_failure,
     _AGENCY.fallback_shed,
+    _AGENCY.holdout_bp,
+    _AGENCY.identity_only_bp,
+    _AGENCY.holdout_salt,
 )
-_ALL_DEPARTMENTS = select(_DEPARTMENT.id, _DEPARTMENT.code, _DEPARTMENT.name, _DEPARTMENT.guidance)
+_ALL_DEPARTMENTS = select(
+    _DEPARTMENT.id,
+    _DEPARTMENT.code,
+    _DEPARTMENT.name,
+    _DEPARTMENT.guidance,
+    _DEPARTMENT.holdout_bp,
+    _DEPARTMENT.identity_only_bp,
+)
+_ALL_FREEZES = select(
+    _FREEZE.id, _FREEZE.agency_id, _FREEZE.starts_on, _FREEZE.ends_on, _FREEZE.reason
+).order_by(_FREEZE.agency_id, _FREEZE.starts_on, _FREEZE.id)
 _ALL_EXTENSIONS = select(
     _EXTENSION.agency_id,
     _EXTENSION.extension,
@@ -144,15 +164,63 @@ _ALL_EXTENSIONS = select(
 
 async def all_agency_rows(
     session: AsyncSession,
-) -> Sequence[Row[int, str, str, str, bool, bool, bool, bool, bool]]:
+) -> Sequence[Row[int, str, str, str, bool, bool, bool, bool, bool, int, int, str]]:
     """(id, code, name, default_guidance, enabled, fallback_unsupported, fallback_no_subscriber,
-    fallback_carrier_failure, fallback_shed) of every agency."""
+    fallback_carrier_failure, fallback_shed, holdout_bp, identity_only_bp, holdout_salt) of every agency."""
     return (await session.execute(_ALL_AGENCIES)).all()
 
 
-async def all_department_rows(session: AsyncSession) -> Sequence[Row[int, str, str, str]]:
-    """(id, code, name, guidance) of every department."""
+async def all_department_rows(
+    session: AsyncSession,
+) -> Sequence[Row[int, str, str, str, int | None, int | None]]:
+    """(id, code, name, guidance, holdout_bp, identity_only_bp) of every department."""
     return (await session.execute(_ALL_DEPARTMENTS)).all()
+
+
+async def all_freeze_rows(session: AsyncSession) -> Sequence[Row[int, int, date, date, str]]:
+    """(id, agency_id, starts_on, ends_on, reason) of every promo freeze, by agency and start."""
+    return (await session.execute(_ALL_FREEZES)).all()
+
+
+async def freezes_of(session: AsyncSession, agency_id: int) -> list[DirectoryFreeze]:
+    """The agency's promo freezes, by start."""
+    rows = await session.execute(
+        select(DirectoryFreeze)
+        .where(col(DirectoryFreeze.agency_id) == agency_id)
+        .order_by(col(DirectoryFreeze.starts_on), col(DirectoryFreeze.id))
+    )
+    return list(rows.scalars())
+
+
+async def freezes_overlapping(
+    session: AsyncSession, agency_id: int, starts_on: date, ends_on: date
+) -> list[DirectoryFreeze]:
+    """The agency's promo freezes that share at least one day with [starts_on, ends_on]."""
+    rows = await session.execute(
+        select(DirectoryFreeze)
+        .where(
+            col(DirectoryFreeze.agency_id) == agency_id,
+            col(DirectoryFreeze.starts_on) <= ends_on,
+            col(DirectoryFreeze.ends_on) >= starts_on,
+        )
+        .order_by(col(DirectoryFreeze.starts_on), col(DirectoryFreeze.id))
+    )
+    return list(rows.scalars())
+
+
+async def freeze_by_id(session: AsyncSession, freeze_id: int) -> DirectoryFreeze | None:
+    return await session.get(DirectoryFreeze, freeze_id)
+
+
+async def add_freeze(session: AsyncSession, freeze: DirectoryFreeze) -> DirectoryFreeze:
+    session.add(freeze)
+    await session.flush()
+    return freeze
+
+
+async def delete_freeze(session: AsyncSession, freeze: DirectoryFreeze) -> None:
+    await session.delete(freeze)
+    await session.flush()
 
 
 async def all_extension_rows(session: AsyncSession) -> Sequence[Row[int, str, int, str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from types import MappingProxyType
 
 from phonenumbers import NumberParseException
@@ -27,6 +28,29 @@ class AgencyView:
     fallback_no_subscriber: bool
     fallback_carrier_failure: bool
     fallback_shed: bool = False
+    # Holdout shares in basis points and the key of the arm's hash (lettering/decision/arms.py).
+    holdout_bp: int = 0
+    identity_only_bp: int = 0
+    holdout_salt: bytes = b""
+    # Promo freezes, ordered by start (usually none or one).
+    freezes: tuple[FreezeView, ...] = ()
+
+    def freeze_on(self, day: date) -> FreezeView | None:
+        """The promo freeze in force on this Seoul date, or None."""
+        for freeze in self.freezes:
+            if freeze.starts_on <= day <= freeze.ends_on:
+                return freeze
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeView:
+    """A promo freeze: no promo campaign from `starts_on` to `ends_on` (Seoul dates, included)."""
+
+    id: int
+    starts_on: date
+    ends_on: date
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +69,9 @@ class ExtensionView:
 class DirectorySnapshot:
     agencies: Mapping[int, AgencyView] = field(default_factory=lambda: MappingProxyType({}))
     extensions: Mapping[tuple[int, str], ExtensionView] = field(default_factory=lambda: MappingProxyType({}))
+    # Department id -> its own (holdout_bp, identity_only_bp), for the departments that override
+    # their agency's shares (usually none: one dict lookup per call).
+    department_arms: Mapping[int, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
 
     def extension(self, agency_id: int, extension: str) -> ExtensionView | None:
         return self.extensions.get((agency_id, extension))
@@ -85,14 +112,22 @@ async def build_directory_snapshot(session: AsyncSession) -> DirectorySnapshot:
     Three Core SELECTs of plain columns (no ORM objects: they cost ~10x more per row); each
     department's strings are shared by its extensions' views.
     """
+    freezes: dict[int, list[FreezeView]] = {}
+    for freeze_id, agency_id, starts_on, ends_on, reason in await repository.all_freeze_rows(session):
+        freezes.setdefault(agency_id, []).append(FreezeView(freeze_id, starts_on, ends_on, reason))
     agencies = {
-        row[0]: AgencyView(*row)  # the repository's columns are AgencyView's fields, in order
+        # The repository's columns are AgencyView's fields, in order (the salt as hex).
+        row[0]: AgencyView(*row[:-1], bytes.fromhex(row[-1]), tuple(freezes.get(row[0], ())))
         for row in await repository.all_agency_rows(session)
     }
-    departments: dict[int, tuple[str, str, str]] = {
-        department_id: (code, name, guidance)
-        for department_id, code, name, guidance in await repository.all_department_rows(session)
-    }
+    departments: dict[int, tuple[str, str, str]] = {}
+    department_arms: dict[int, tuple[int, int]] = {}
+    for department_id, code, name, guidance, holdout_bp, identity_bp in await repository.all_department_rows(
+        session
+    ):
+        departments[department_id] = (code, name, guidance)
+        if holdout_bp is not None or identity_bp is not None:
+            department_arms[department_id] = (holdout_bp or 0, identity_bp or 0)
     rows = await repository.all_extension_rows(session)
     extensions: dict[tuple[int, str], ExtensionView] = {}
     # Hundreds of thousands of new objects and no garbage: in a worker's full heap the cyclic
@@ -111,4 +146,8 @@ async def build_directory_snapshot(session: AsyncSession) -> DirectorySnapshot:
     finally:
         if collecting:
             gc.enable()
-    return DirectorySnapshot(agencies=MappingProxyType(agencies), extensions=MappingProxyType(extensions))
+    return DirectorySnapshot(
+        agencies=MappingProxyType(agencies),
+        extensions=MappingProxyType(extensions),
+        department_arms=MappingProxyType(department_arms),
+    )

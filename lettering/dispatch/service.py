@@ -30,7 +30,7 @@ from lettering.calls.service import CallRecordView, Told
 from lettering.core.db import GroupCommitter, utcnow
 from lettering.core.phone import SealedNumber, hash_prefix
 from lettering.core.settings import KakaoSettings
-from lettering.decision.service import Decision, FallbackPolicy, Identity
+from lettering.decision.service import Decision, FallbackPolicy, Identity, arm_of
 from lettering.directory.service import DirectorySnapshot, guidance_for
 from lettering.optout import service as optout_service
 from lettering.optout.service import OptoutIndex
@@ -454,10 +454,16 @@ class Dispatcher:
         agency = self._directory().agencies.get(agency_id)
         return agency is not None and agency.enabled and agency.fallback_shed
 
-    def shed_notice(self, agency_id: int, extension: str, sealed: SealedNumber) -> Identity | None:
+    def shed_notice(
+        self, agency_id: int, extension: str, sealed: SealedNumber, call_id: str
+    ) -> Identity | None:
         """Who called, for the AlimTalk notice of a shed call; None when none is to be sent (an
-        extension the directory does not know, or a citizen who opted out of everything)."""
-        if self._directory().extension(agency_id, extension) is None:
+        extension the directory does not know, a citizen who opted out of everything, or a call
+        of the holdout arm: a held-out call never gets an AlimTalk)."""
+        directory = self._directory()
+        if directory.extension(agency_id, extension) is None:
+            return None
+        if arm_of(directory, agency_id, extension, call_id) == "holdout":
             return None
         if self._optout().scope_for_any(sealed.all_hashes, agency_id) == "all":
             return None
@@ -476,8 +482,9 @@ class Dispatcher:
             record.callee_ciphertext is None
             or record.callee_hash is None
             or record.lettering in ("suppressed", "skipped")
+            or record.arm == "holdout"
         ):
-            return False  # setup not seen (yet), or a call that gets nothing
+            return False  # setup not seen (yet), or a call that gets nothing (held out included)
         directory = self._directory()
         agency = directory.agencies.get(record.agency_id)
         account = self._kakao.account(agency.code) if agency else None

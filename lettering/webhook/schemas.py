@@ -35,10 +35,21 @@ REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {
 }
 
 
+SETUP_REASONS = (
+    "Why the lettering is what it is (null when a carrier accepted it or it is pending). "
+    "suppressed: opted_out, extension_unknown, agency_disabled; "
+    "skipped: callee_not_mobile, overloaded (shed at the admission limit), "
+    "holdout (the call is in the agency's holdout arm: no lettering, no push, no AlimTalk, "
+    "so the dashboard can measure the answer-rate lift); "
+    "fallback / failed: unsupported_device, no_subscriber, carrier_rejected, carrier_failure, "
+    "internal_error, interrupted, overloaded."
+)
+
+
 class SetupResponse(BaseModel):
     call_id: str
     lettering: LetteringOutcome
-    reason: str | None = None
+    reason: Annotated[str | None, Field(description=SETUP_REASONS)] = None
     carrier: str | None = None
     campaign_id: int | None = None
     fallback: Literal["alimtalk"] | None = None

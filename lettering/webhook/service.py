@@ -29,7 +29,7 @@ from lettering.core.phone import (
     parse_number,
     to_e164_kr,
 )
-from lettering.decision.service import CallFacts, Decision, Identity, decide
+from lettering.decision.service import CallFacts, Decision, Identity, arm_of, decide
 from lettering.dispatch.service import OVERLOADED, Dispatcher, Pushed, PushJob, Settled
 from lettering.snapshots.callpath import CallPathStore
 from lettering.webhook import repository as webhook_repo
@@ -423,9 +423,12 @@ class WebhookService:
             explanation=(*decision.explanation, *notes),
             callee_hash=sealed.hash_hex,
             department_id=decision.department_id,
+            arm=decision.arm,
         )
-        if decision.verdict == "suppressed":
-            return await self._answer_now(d, claim, "suppressed", decision.reason, facts)
+        if decision.verdict != "send":
+            # suppressed (opted out, unknown, disabled) or skipped (held out): nothing is pushed,
+            # no AlimTalk is queued, and the number is kept only as its keyed hash.
+            return await self._answer_now(d, claim, decision.verdict, decision.reason, facts)
         facts = replace(
             facts,
             caller_e164=decision.caller_e164,
@@ -675,6 +678,9 @@ class WebhookService:
             final_outcome="skipped",
             final_reason=OVERLOADED,
             elapsed_ms=0,
+            arm=arm_of(
+                self._snapshots.current.directory, pbx.agency_id, event.extension or "", event.call_id
+            ),
         )
         shed, notice = self._shed_notice(pbx, event, shed)
         self._shed_rows.append(ShedCall(pbx.id, key, event.call_id, shed, reply.body, notice))
@@ -705,7 +711,7 @@ class WebhookService:
         if not (callee.is_kr_mobile and self._dispatcher.falls_back_when_shed(pbx.agency_id)):
             return replace(shed, callee_hash=self._vault.hash(callee.e164)), None
         sealed = self._vault.seal(callee.e164)
-        notice = self._dispatcher.shed_notice(pbx.agency_id, extension, sealed)
+        notice = self._dispatcher.shed_notice(pbx.agency_id, extension, sealed, event.call_id)
         if notice is None:
             return replace(shed, callee_hash=sealed.hash_hex), None
         return replace(
