@@ -55,7 +55,8 @@ def test_held_out_call_is_skipped_and_explained() -> None:
     call_id = call_in("holdout")
     d = decide(replace(call(), call_id=call_id), holdout_inputs())
     assert (d.verdict, d.reason, d.arm) == ("skipped", "holdout", "holdout")
-    assert d.identity is None and d.campaign is None
+    assert d.identity is None
+    assert d.campaign is None
     bucket = bucket_of(call_id, SALT)
     assert f"holdout: bucket {bucket:04d} < 1000 (10 % held out)" in d.explanation
 
@@ -64,7 +65,8 @@ def test_identity_only_gets_identity_without_campaign() -> None:
     call_id = call_in("identity_only", identity_only_bp=1000)
     d = decide(replace(call(), call_id=call_id), holdout_inputs(1000, 1000))
     assert (d.verdict, d.arm) == ("send", "identity_only")
-    assert d.identity is not None and d.campaign is None
+    assert d.identity is not None
+    assert d.campaign is None
     assert any(line.startswith("identity_only: bucket") for line in d.explanation)
     assert "content: none (identity_only arm)" in d.explanation
 
@@ -122,7 +124,8 @@ def frozen_inputs(*campaigns: object, freeze: FreezeView = ELECTION) -> Decision
 
 def test_freeze_skips_promo_and_says_so() -> None:
     d = decide(call(), frozen_inputs(promo(1)))
-    assert d.verdict == "send" and d.identity is not None
+    assert d.verdict == "send"
+    assert d.identity is not None
     assert d.campaign_id is None
     assert "promo freeze: 지방선거 until 2026-12-02" in d.explanation
     assert any("1 promo frozen" in line for line in d.explanation)
@@ -147,16 +150,17 @@ def test_freeze_applies_only_on_its_seoul_dates() -> None:
 
 def test_selection_without_freeze_is_unchanged() -> None:
     snapshot = CampaignSnapshot(MappingProxyType({1: (promo(1),)}))
-    args = dict(
-        agency_id=1,
-        department_id=10,
-        extension="2114",
-        call_id="c",
-        at=datetime(2026, 11, 24, 9, 15, tzinfo=SEOUL),
-        counts=Counts(),
-        promo_allowed=True,
-    )
+    args = {
+        "agency_id": 1,
+        "department_id": 10,
+        "extension": "2114",
+        "call_id": "c",
+        "at": datetime(2026, 11, 24, 9, 15, tzinfo=SEOUL),
+        "counts": Counts(),
+        "promo_allowed": True,
+    }
     plain = select_campaign(snapshot, **args)  # type: ignore[arg-type]
     frozen = select_campaign(snapshot, promo_frozen=True, **args)  # type: ignore[arg-type]
-    assert plain.campaign is not None and frozen.campaign is None
+    assert plain.campaign is not None
+    assert frozen.campaign is None
     assert "promo frozen" not in plain.explanation[-1]

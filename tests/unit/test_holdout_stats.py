@@ -103,20 +103,25 @@ def test_report_per_arm() -> None:
     assert lettered.answer_rate == pytest.approx(0.61)
     assert lettered.mean_talk_seconds == pytest.approx(60)
     assert lettered.difference is None
-    assert identity_only.calls == 0 and identity_only.answer_rate is None and identity_only.difference is None
+    assert identity_only.calls == 0
+    assert identity_only.answer_rate is None
+    assert identity_only.difference is None
     assert holdout.answer_rate == pytest.approx(0.52)
     assert holdout.mean_talk_seconds == pytest.approx(50)
     assert holdout.difference is not None
     assert holdout.difference.estimate == pytest.approx(0.09)
     assert holdout.difference.interval.lower < 0.09 < holdout.difference.interval.upper
-    assert holdout.difference.sufficient and report.sufficient
-    assert "30" in report.rule and "10 percentage points" in report.rule
+    assert holdout.difference.sufficient
+    assert report.sufficient
+    assert "30" in report.rule
+    assert "10 percentage points" in report.rule
 
 
 def test_small_sample_is_not_sufficient() -> None:
     report = arm_report({"lettered": ArmCounts(36, 22, 1000), "holdout": ArmCounts(4, 2, 100)})
     assert not report.sufficient
-    assert report.arms[2].difference is not None and not report.arms[2].difference.sufficient
+    assert report.arms[2].difference is not None
+    assert not report.arms[2].difference.sufficient
 
 
 def test_no_comparison_is_not_sufficient() -> None:
