@@ -23,6 +23,7 @@ from lettering.core.errors import install_error_handlers
 from lettering.core.settings import Settings, announce_environment, get_settings
 from lettering.core.templates import TEMPLATE_DIR
 from lettering.dashboard.router import router as alimtalk_router
+from lettering.directory.router import router as directory_router
 from lettering.dispatch.router import router as dispatch_router
 from lettering.observability.health import router as health_router
 from lettering.optout.pages import router as optout_pages_router
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(campaign_router)
     app.include_router(card_news_router)
     app.include_router(alimtalk_router)
+    app.include_router(directory_router)
     app.include_router(users_router)
     app.include_router(optout_router)
     app.include_router(optout_pages_router)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -372,6 +372,42 @@ async def delete_calls(session: AsyncSession, ids: Sequence[int]) -> int:
     await session.execute(delete(ATTEMPT).where(ATTEMPT.c.call_record_id.in_(list(ids))))
     result = await session.execute(delete(CALL).where(CALL.c.id.in_(list(ids))))
     return rows_touched(result)
+
+
+async def arm_counts(
+    session: AsyncSession,
+    agency_id: int,
+    since: datetime | None,
+    until: datetime | None,
+    department_id: int | None,
+) -> dict[str, tuple[int, int, int]]:
+    """Arm -> (calls with call.ended recorded, answered, talk seconds of the answered) of the
+    agency's calls recorded in [since, until). Counted: the calls whose setup reached the arm's
+    choice, i.e. not suppressed and not skipped for another reason than the holdout."""
+    answered = case((CALL.c.answered.is_(True), 1), else_=0)
+    talk = case((CALL.c.answered.is_(True), func.coalesce(CALL.c.talk_seconds, 0)), else_=0)
+    query = (
+        select(CALL.c.arm, func.count(), func.sum(answered), func.sum(talk))
+        .where(
+            CALL.c.agency_id == agency_id,
+            CALL.c.setup_received_at.is_not(None),
+            CALL.c.answered.is_not(None),
+            CALL.c.lettering.is_not(None),
+            CALL.c.lettering != "suppressed",
+            or_(CALL.c.lettering != "skipped", and_(CALL.c.reason == "holdout")),
+        )
+        .group_by(CALL.c.arm)
+    )
+    if since is not None:
+        query = query.where(CALL.c.created_at >= since)
+    if until is not None:
+        query = query.where(CALL.c.created_at < until)
+    if department_id is not None:
+        query = query.where(CALL.c.department_id == department_id)
+    return {
+        str(arm): (int(calls), int(ans or 0), int(secs or 0))
+        for arm, calls, ans, secs in (await session.execute(query)).all()
+    }
 
 
 # Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which

@@ -168,6 +168,7 @@ async def find_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRec
 #    lettering.retention): their statements live in the repository ------------------------------
 
 find_call_by_verify_code = repository.find_call_by_verify_code
+arm_counts = repository.arm_counts  # the dashboard's holdout figures
 latest_callee_ciphertext = repository.latest_callee_ciphertext
 calls_keeping_numbers = repository.calls_keeping_numbers
 callee_numbers = repository.callee_numbers

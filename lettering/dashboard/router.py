@@ -13,10 +13,19 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, AwareDatetime
 
 from kakao_fallback import service as kakao_service
+from lettering.calls import service as call_service
 from lettering.core.deps import SessionDep
-from lettering.core.errors import errors
-from lettering.dashboard.schemas import AlimtalkSummary
-from lettering.users.deps import CurrentUser, resolve_agency
+from lettering.core.errors import NotFound, errors
+from lettering.dashboard.schemas import (
+    AlimtalkSummary,
+    ArmOut,
+    DifferenceOut,
+    HoldoutReportOut,
+    IntervalOut,
+)
+from lettering.dashboard.stats import ArmCounts, arm_report
+from lettering.directory import service as directory_service
+from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentUser, resolve_agency
 
 router = APIRouter()
 
@@ -54,3 +63,67 @@ async def alimtalk_summary(
     agency_id = await resolve_agency(session, principal, agency_code)
     summary = await kakao_service.agency_summary(session, agency_id, since)
     return AlimtalkSummary.model_validate({"agency": agency_code, **summary})
+
+
+Until = Annotated[
+    AwareDatetime | None,
+    Query(description="Only calls recorded before then (RFC 3339 with a time zone)."),
+    AfterValidator(_in_utc),
+]
+CallsSince = Annotated[
+    AwareDatetime | None,
+    Query(description="Only calls recorded since then (RFC 3339 with a time zone)."),
+    AfterValidator(_in_utc),
+]
+
+
+@router.get(
+    "/v1/agencies/{agency_code}/holdout",
+    tags=["dashboard"],
+    response_model=HoldoutReportOut,
+    responses=errors(401, 404),
+)
+async def holdout_report(
+    agency_code: str,
+    session: SessionDep,
+    principal: CurrentUser,
+    since: CallsSince = None,
+    until: Until = None,
+    department: Annotated[str | None, Query(description="A department code of the agency.")] = None,
+) -> HoldoutReportOut:
+    """Per holdout arm: calls, answered, answer rate, mean talk time, and the lettered arm's lift
+    over each arm with its 95 % interval (lettering/dashboard/stats.py), from the calls whose
+    call.ended was recorded."""
+    agency_id = await resolve_agency(session, principal, agency_code)
+    department_id: int | None = None
+    if department is not None:
+        department_id = await directory_service.department_of_agency(session, agency_id, department)
+        if department_id is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+    counts = await call_service.arm_counts(session, agency_id, since, until, department_id)
+    report = arm_report({arm: ArmCounts(*values) for arm, values in counts.items()})
+    return HoldoutReportOut(
+        agency=agency_code,
+        department=department,
+        since=since,
+        until=until,
+        arms=[
+            ArmOut(
+                arm=a.arm,
+                calls=a.calls,
+                answered=a.answered,
+                answer_rate=a.answer_rate,
+                mean_talk_seconds=a.mean_talk_seconds,
+                difference_to_lettered=None
+                if a.difference is None
+                else DifferenceOut(
+                    estimate=a.difference.estimate,
+                    ci95=IntervalOut(lower=a.difference.interval.lower, upper=a.difference.interval.upper),
+                    sufficient=a.difference.sufficient,
+                ),
+            )
+            for a in report.arms
+        ],
+        sufficient=report.sufficient,
+        rule=report.rule,
+    )

@@ -208,6 +208,20 @@ async def freezes_overlapping(
     return list(rows.scalars())
 
 
+async def departments_with_holdout(session: AsyncSession, agency_id: int) -> list[DirectoryDepartment]:
+    """The agency's departments with shares of their own, by code."""
+    rows = await session.execute(
+        select(DirectoryDepartment)
+        .where(
+            col(DirectoryDepartment.agency_id) == agency_id,
+            col(DirectoryDepartment.holdout_bp).is_not(None)
+            | col(DirectoryDepartment.identity_only_bp).is_not(None),
+        )
+        .order_by(col(DirectoryDepartment.code))
+    )
+    return list(rows.scalars())
+
+
 async def freeze_by_id(session: AsyncSession, freeze_id: int) -> DirectoryFreeze | None:
     return await session.get(DirectoryFreeze, freeze_id)
 
