@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from lettering.core.db import session_scope
+from lettering.directory import service as directory_service
 from lettering.users import service as user_service
 from tests.integration.callpath.conftest import Service
 
@@ -74,7 +76,17 @@ async def foreign_objects(service: Service, bearer: dict[str, str]) -> dict[str,
     call = service.event(callee_number="010-0400-1230")
     await service.post(call)
     record = await service.call(call["call_id"])
+    async with session_scope(service.sessions) as session:
+        freeze = await directory_service.create_freeze(
+            session,
+            service.agencies["HANBIT"],
+            starts_on=date(2030, 1, 1),
+            ends_on=date(2030, 1, 2),
+            reason="선거",
+        )
     return {
+        "department_code": "HANBIT-0100",
+        "freeze_id": str(freeze.id),
         "campaign_id": str(cid),
         "carrier": "skt",
         "agency_code": "HANBIT",
