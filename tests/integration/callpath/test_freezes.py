@@ -131,7 +131,7 @@ async def test_a_new_freeze_takes_the_promo_off_the_next_call(service: Service) 
     explanation = json.loads(record.explanation)
     assert f"promo freeze: 보궐선거 until {until}" in explanation
     assert any("1 promo frozen" in line for line in explanation)
-    (push,) = [p for p in await service.pushes("+821006001230")][-1:]
+    push = (await service.pushes("+821006001230"))[-1]
     assert push["display"]["subtitle"] == "민원여권과"  # identity still shown
 
     async with session_scope(service.sessions) as session:
