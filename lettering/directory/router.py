@@ -62,7 +62,7 @@ async def get_holdout_settings(
 @router.put(
     "/v1/agencies/{agency_code}/holdout-settings",
     response_model=HoldoutSettingsOut,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404),
 )
 async def put_holdout_settings(
     agency_code: str, body: HoldoutSharesIn, session: SessionDep, principal: CurrentAdmin
@@ -76,7 +76,7 @@ async def put_holdout_settings(
 @router.put(
     "/v1/agencies/{agency_code}/departments/{department_code}/holdout-settings",
     response_model=DepartmentSharesOut,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404),
 )
 async def put_department_holdout(
     agency_code: str,
@@ -144,7 +144,7 @@ async def list_freezes(agency_code: str, session: SessionDep, principal: Current
     "/v1/agencies/{agency_code}/freezes",
     response_model=FreezeOut,
     status_code=201,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404),
 )
 async def create_freeze(
     agency_code: str, body: FreezeIn, session: SessionDep, principal: CurrentAdmin
@@ -166,7 +166,7 @@ async def create_freeze(
 @router.put(
     "/v1/agencies/{agency_code}/freezes/{freeze_id}",
     response_model=FreezeOut,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404),
 )
 async def update_freeze(
     agency_code: str, freeze_id: int, body: FreezeIn, session: SessionDep, principal: CurrentAdmin
