@@ -426,6 +426,7 @@ class Dispatcher:
                 agency = self._directory().agencies.get(record.agency_id)
                 wanted = (
                     agency is not None
+                    and record.arm != "holdout"  # never open (answered at once), and never a notice
                     and agency.fallback_carrier_failure
                     and record.callee_ciphertext is not None
                     and self._optout().scope_for(record.callee_hash, record.agency_id) != "all"
