@@ -39,6 +39,13 @@ class HoldoutSharesIn(BaseModel):
         description="Share of calls that get identity without any campaign (0-20 %, sum <= 20 %).",
     )
 
+    @field_validator("holdout_percent", "identity_only_percent", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("a JSON number of percent, e.g. 10 or 2.5")
+        return value
+
     @field_validator("holdout_percent", "identity_only_percent")
     @classmethod
     def _two_decimals(cls, value: float) -> float:
