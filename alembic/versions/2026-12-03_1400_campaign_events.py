@@ -1,7 +1,7 @@
 """Campaign history: what happened to a campaign, by whom and when
 
 Revision ID: 5b7d0c3e8f21
-Revises: 4e8b2f6a9c13
+Revises: 9a3d6c1f7e25
 Create Date: 2026-12-03 14:00:00+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "5b7d0c3e8f21"
-down_revision: str | Sequence[str] | None = "4e8b2f6a9c13"
+down_revision: str | Sequence[str] | None = "9a3d6c1f7e25"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
