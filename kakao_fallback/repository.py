@@ -379,3 +379,9 @@ async def raise_delivery(session: AsyncSession, row_id: int, rank: int, values: 
 
 async def get_message(session: AsyncSession, row_id: int | None) -> KakaoMessage | None:
     return await session.get(KakaoMessage, row_id)
+
+
+async def counts_in_progress(session: AsyncSession, statuses: Sequence[str]) -> list[tuple[str, int]]:
+    """Rows by status among `statuses` (the outbox's depth): one GROUP BY on the status index."""
+    query = select(M.status, func.count()).where(col(M.status).in_(statuses)).group_by(M.status)  # type: ignore[call-overload]
+    return [(str(s), int(n)) for s, n in (await session.execute(query)).all()]

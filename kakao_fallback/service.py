@@ -136,6 +136,15 @@ async def enqueue_call_notice(session: AsyncSession, **notice: Any) -> bool:
 # -- operators ----------------------------------------------------------------------------------
 
 STATUSES = ("queued", "sending", "accepted", "sent_unknown", "delivered", "failed", "dead", "dropped")
+# The statuses of messages still on their way: what the outbox's depth counts (the others are final).
+IN_PROGRESS = ("queued", "sending", "accepted")
+
+
+async def outbox_depth(session: AsyncSession) -> dict[str, int]:
+    """Messages still on their way, by status (every agency): the metrics' outbox gauge."""
+    depth = dict.fromkeys(IN_PROGRESS, 0)
+    depth.update(await repository.counts_in_progress(session, IN_PROGRESS))
+    return depth
 
 
 async def list_messages(

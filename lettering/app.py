@@ -25,6 +25,7 @@ from lettering.core.templates import TEMPLATE_DIR
 from lettering.dashboard.router import router as alimtalk_router
 from lettering.directory.router import router as directory_router
 from lettering.dispatch.router import router as dispatch_router
+from lettering.observability import metrics
 from lettering.observability.health import router as health_router
 from lettering.optout.pages import router as optout_pages_router
 from lettering.optout.router import router as optout_router
@@ -58,6 +59,8 @@ def create_app(
         container = await Container.build(settings, carrier_transport=carrier_transport)
         container.install(app.state)
         async with contextlib.AsyncExitStack() as stack:
+            # Left last: once this worker is done, its live gauges stop counting (several workers).
+            stack.callback(metrics.worker_exit)
             for sub in (simulator, alimtalk_sim):
                 if sub is not None:
                     await stack.enter_async_context(sub.router.lifespan_context(sub))
@@ -93,6 +96,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(console_router)
     app.include_router(health_router)
+    app.include_router(metrics.router)
 
     _install_docs(app)
 

@@ -34,6 +34,7 @@ from lettering.core.scheduler import Job, Scheduler
 from lettering.core.settings import Settings
 from lettering.dispatch import jobs as dispatch_jobs
 from lettering.dispatch.service import Dispatcher
+from lettering.observability import metrics
 from lettering.optout import service as optout_service
 from lettering.retention import jobs as retention_jobs
 from lettering.snapshots.callpath import CallPathStore, call_path_store
@@ -178,6 +179,9 @@ class Container:
             asyncio.create_task(
                 self.snapshots.run(self.settings.snapshot_poll_s, stop=self._stop), name="snapshot-poller"
             )
+        )
+        self._background.append(
+            asyncio.create_task(metrics.refresh_loop(self.carriers, stop=self._stop), name="metrics-breakers")
         )
         try:
             if self.settings.scheduler_enabled:

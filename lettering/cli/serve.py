@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from typing import Annotated
 
 import typer
@@ -19,6 +21,7 @@ from lettering.core.db import make_engine, make_sessionmaker
 from lettering.core.phone import make_vault
 from lettering.core.serving import http_protocol
 from lettering.core.settings import get_settings
+from lettering.observability.metrics import prepare_multiprocess_dir
 from lettering.optout import service as optout_service
 
 
@@ -37,16 +40,34 @@ def serve(
     if workers > 1 and settings.database_url.startswith("sqlite"):
         typer.secho("several workers on SQLite: writes will queue; use PostgreSQL in production", fg="yellow")
     configure_logging(settings)
-    uvicorn.run(
-        "lettering.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        log_config=serve_log_config(settings),
-        http=http_protocol(),
-    )
+    made = _metrics_dir() if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR") else None
+    try:
+        uvicorn.run(
+            "lettering.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=serve_log_config(settings),
+            http=http_protocol(),
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _metrics_dir() -> str | None:
+    """Several workers share their metrics through files in PROMETHEUS_MULTIPROC_DIR, which each
+    worker reads when it starts (spawned, it inherits this environment). A folder given there is
+    emptied of an earlier run's values; else a fresh one is made, and removed (returned) on exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        prepare_multiprocess_dir(given)
+        return None
+    made = tempfile.mkdtemp(prefix="lettering-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 def worker() -> None:

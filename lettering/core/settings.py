@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 from functools import lru_cache
 from typing import Literal
@@ -145,6 +146,24 @@ class SimulatorSettings(BaseModel):
     latency_max_ms: int = 80
 
 
+class MetricsSettings(BaseModel):
+    """Who may read `GET /metrics` (lettering/observability/metrics.py): a client whose address is
+    in `allow`, or one sending `Authorization: Bearer <token>` when a token is set. Loopback only
+    by default, and no token: Prometheus on the internal network is let in by naming its network."""
+
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check_networks(self) -> MetricsSettings:
+        for net in self.allow:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"metrics.allow: {net!r} is not an address or network (CIDR)") from None
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LETTERING_",
@@ -171,6 +190,7 @@ class Settings(BaseSettings):
     carriers: CarrierSettings = Field(default_factory=CarrierSettings)
     kakao: KakaoSettings = Field(default_factory=KakaoSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # Mount the carrier simulator in this process and point empty carrier base URLs at it.
     # Unset: on in dev and test, off in prod (where setting it true is refused).
     simulators_in_process: bool = True
@@ -252,6 +272,12 @@ class Settings(BaseSettings):
                 secrets[f"kakao.agencies.{code}.secret_key"] = account.secret_key
             placeholders = {p.lower() for p in PLACEHOLDERS}
             missing = [n for n, v in secrets.items() if v.get_secret_value().strip().lower() in placeholders]
+        token = self.metrics.token
+        if token is not None and self.env != "dev":
+            # Optional (unset: no token is accepted), but when set never a placeholder or short.
+            raw = token.get_secret_value().strip()
+            if raw.lower() in {p.lower() for p in PLACEHOLDERS} or len(raw) < 16:
+                problems.append("metrics.token is a placeholder or shorter than 16 characters")
         if "simulators_in_process" not in self.model_fields_set:
             self.simulators_in_process = self.env != "prod"
         if self.env == "prod" and self.simulators_in_process:

@@ -32,6 +32,7 @@ from lettering.core.phone import SealedNumber, hash_prefix
 from lettering.core.settings import KakaoSettings
 from lettering.decision.service import Decision, FallbackPolicy, Identity, arm_of
 from lettering.directory.service import DirectorySnapshot, guidance_for
+from lettering.observability import metrics
 from lettering.optout import service as optout_service
 from lettering.optout.service import OptoutIndex
 
@@ -222,6 +223,7 @@ class Dispatcher:
             if policy.carrier_failure:
                 return Pushed(Settled("fallback", "internal_error", None, "alimtalk"), None, now)
             return Pushed(Settled("failed", "internal_error", None, None), None, now)
+        metrics.observe_pushes(result.attempts)
         self._warn_refused_content(result, job)
         return Pushed(settle(result, job.decision.fallback), result, now)
 

@@ -31,6 +31,7 @@ from lettering.core.phone import (
 )
 from lettering.decision.service import CallFacts, Decision, Identity, arm_of, decide
 from lettering.dispatch.service import OVERLOADED, Dispatcher, Pushed, PushJob, Settled
+from lettering.observability import metrics
 from lettering.snapshots.callpath import CallPathStore
 from lettering.webhook import repository as webhook_repo
 from lettering.webhook.admission import Admission, Ticket
@@ -224,6 +225,22 @@ class WebhookService:
         key = (
             auth.webhook_id if auth.mode == "signed" and auth.webhook_id else f"{event.call_id}:{event.type}"
         )
+        metrics.event_received(event.type)
+        if event.type != "call.setup":
+            return await self._answer(pbx, key, event, received)
+        # What the PBX is answered, and when, in bounded labels only (lettering/observability/metrics.py).
+        metrics.setup_started()
+        try:
+            reply = await self._answer(pbx, key, event, received)
+        except BaseException:
+            metrics.setup_answered(None, received)
+            raise
+        metrics.setup_answered(reply.body, received)
+        return reply
+
+    async def _answer(self, pbx: PbxView, key: str, event: PbxEvent, received: float) -> Reply:
+        """`handle`, once the delivery is authenticated and valid: its answer, or `pending` when
+        the hold budget runs out first."""
         if event.type == "call.setup" and (pbx.id, key) not in self._answers and not self._admission.admit():
             return self._shed(pbx, key, event)
         answer = self._answers.get((pbx.id, key))
@@ -593,7 +610,8 @@ class WebhookService:
         counts = await campaign_service.load_counts(
             self._sessions, snapshots.campaigns, pbx.agency_id, sealed.all_hashes, event.occurred_at
         )
-        return decide(
+        return metrics.time_decide(
+            decide,
             CallFacts(
                 call_id=event.call_id,
                 agency_id=pbx.agency_id,
