@@ -57,7 +57,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from carriers.base import PushResult
+from carriers.base import Outcome, PushResult
 from carriers.breaker import BreakerState
 from carriers.registry import Carriers
 from kakao_fallback import service as kakao_service
@@ -92,9 +92,7 @@ REASONS = frozenset(
 CARRIERS = frozenset({"skt", "kt", "lgu"})
 FALLBACKS = frozenset({"alimtalk"})
 EVENT_TYPES = frozenset({"call.setup", "call.answered", "call.ended"})
-PUSH_OUTCOMES = frozenset(
-    {"accepted", "not_subscriber", "unsupported_device", "rejected", "throttled", "unavailable"}
-)
+PUSH_OUTCOMES = frozenset(outcome.value for outcome in Outcome)
 BREAKER_STATES = tuple(state.value for state in BreakerState)
 
 
@@ -147,6 +145,9 @@ BREAKERS = Gauge(
 
 # Children made once per label set: the hot path does a dictionary lookup, not `labels()`.
 _event_children = {kind: EVENTS.labels(kind) for kind in EVENT_TYPES}
+# Present from the start (zero), so a rate over them is defined before the first setup.
+for _outcome in OUTCOMES:
+    ANSWER_SECONDS.labels(_outcome)
 _setup_children: dict[tuple[object, ...], tuple[Any, Any]] = {}
 _push_children: dict[tuple[str, str], Any] = {}
 
