@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from pydantic import SecretStr, ValidationError
 from prometheus_client import REGISTRY
+from pydantic import SecretStr, ValidationError
 
 from lettering.core.settings import MetricsSettings, Settings
 from lettering.observability import metrics
