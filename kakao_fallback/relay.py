@@ -119,6 +119,8 @@ class RelayHooks:
     card_news_url: Callable[[str, str, str, int], str]
     # (session, campaign id, callee hash, when): the campaign's card news reached the citizen
     count_impression: Callable[[AsyncSession, int, str, datetime], Awaitable[None]]
+    # Each pass's counts (relay, then results), for the metrics; None: not counted.
+    passed: Callable[[RelayStats], None] | None = None
 
 
 @dataclass(slots=True)
@@ -207,7 +209,10 @@ class Relay:
         while not stop.is_set():
             try:
                 stats = await self.relay_once()
-                await self.poll_once()
+                results = await self.poll_once()
+                if self._hooks.passed is not None:
+                    self._hooks.passed(stats)
+                    self._hooks.passed(results)
                 busy = stats.sent > 0
             except asyncio.CancelledError:
                 raise

@@ -61,6 +61,7 @@ from carriers.base import Outcome, PushResult
 from carriers.breaker import BreakerState
 from carriers.registry import Carriers
 from kakao_fallback import service as kakao_service
+from kakao_fallback.relay import RelayStats
 from lettering.core.deps import SessionsDep, SettingsDep, provided
 from lettering.core.errors import AppError
 from lettering.core.settings import MetricsSettings
@@ -143,6 +144,16 @@ BREAKERS = Gauge(
     multiprocess_mode="livesum",
 )
 
+ALIMTALK = Counter(
+    "lettering_alimtalk_messages",
+    "AlimTalk outbox messages by what a relay pass did with them: sent (posted to the dealer), "
+    "accepted (by the dealer), retried, deferred (outside sending hours), dead, dropped (opted "
+    "out), polled and finished (a delivery result recorded).",
+    ["result"],
+)
+RELAY_RESULTS = ("sent", "accepted", "retried", "deferred", "dead", "dropped", "polled", "finished")
+_alimtalk_children = {result: ALIMTALK.labels(result) for result in RELAY_RESULTS}
+
 # Children made once per label set: the hot path does a dictionary lookup, not `labels()`.
 _event_children = {kind: EVENTS.labels(kind) for kind in EVENT_TYPES}
 # Present from the start (zero), so a rate over them is defined before the first setup.
@@ -188,6 +199,14 @@ def _children_for(key: tuple[object, ...]) -> tuple[Any, Any]:
     if OTHER not in labels:  # only known values are kept as keys: the cache stays bounded
         _setup_children[key] = children
     return children
+
+
+def count_relay_pass(stats: RelayStats) -> None:
+    """One AlimTalk relay pass's counts (off the call path: the relay's own loop)."""
+    for result, child in _alimtalk_children.items():
+        count = getattr(stats, result)
+        if count:
+            child.inc(count)
 
 
 def time_decide(decide: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -18,6 +18,7 @@ from lettering.core.clock import SEOUL
 from lettering.core.phone import PhoneVault, hash_prefix, mask_national
 from lettering.directory import service as directory_service
 from lettering.keyring import service as keyring_service
+from lettering.observability import metrics
 from lettering.optout import repository
 from lettering.optout.index import SCOPES, SNAPSHOT_NAME, OptoutIndex, Scope, build_optout_index, scope_now
 from lettering.optout.links import (
@@ -242,6 +243,7 @@ def relay_hooks() -> RelayHooks:
         keep_number=keep_number,
         card_news_url=card_news_url,
         count_impression=campaign_service.count_delivered_impression,
+        passed=metrics.count_relay_pass,
     )
 
 

@@ -36,6 +36,7 @@ BOUNDED = {
     *metrics.EVENT_TYPES,
     *metrics.PUSH_OUTCOMES,
     *metrics.BREAKER_STATES,
+    *metrics.RELAY_RESULTS,
     "queued",
     "sending",
     "accepted",
@@ -113,6 +114,17 @@ async def test_outcome_counters_equal_the_answers_and_no_personal_data_is_expose
         "sending",
         "accepted",
     }
+
+    # The two fallbacks' AlimTalk notices, posted by the relay and accepted by the dealer.
+    fallbacks = sum(n for labels, n in answered.items() if ("fallback", "alimtalk") in labels)
+    assert fallbacks == 2
+
+    async def relayed() -> bool:
+        _, now = await scrape(service)
+        return delta(before, now, "lettering_alimtalk_messages_total").get((("result", "accepted"),), 0) >= 2
+
+    assert await service.wait_for(relayed)
+    text, after = await scrape(service)
 
     # Every label value is from a fixed set; nothing that names a citizen or a call appears.
     for (name, labels), _value in after.items():
