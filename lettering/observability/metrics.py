@@ -40,6 +40,7 @@ import ipaddress
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -330,14 +331,17 @@ def _consume(task: asyncio.Task[dict[str, int]]) -> None:
         task.exception()
 
 
-_readers: dict[int, tuple[async_sessionmaker[AsyncSession], OutboxReader]] = {}
+# One reader per session factory (one per app): the next scrape sees whether the last read still runs.
+_readers: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], OutboxReader] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _reader(sessions: async_sessionmaker[AsyncSession]) -> OutboxReader:
-    found = _readers.get(id(sessions))
-    if found is None or found[0] is not sessions:
-        found = _readers[id(sessions)] = (sessions, OutboxReader(sessions, OUTBOX_TIMEOUT_S))
-    return found[1]
+    reader = _readers.get(sessions)
+    if reader is None:
+        reader = _readers[sessions] = OutboxReader(sessions, OUTBOX_TIMEOUT_S)
+    return reader
 
 
 class _Families:

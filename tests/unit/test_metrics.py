@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -108,3 +111,29 @@ def test_outside_dev_a_placeholder_or_short_token_is_refused() -> None:
         assert TOKEN not in refusal(env, TOKEN)
     assert refusal("dev", "change-me") == ""
     assert Settings(_env_file=None, env="dev").metrics.token is None  # type: ignore[call-arg]
+
+
+async def test_a_stalled_outbox_read_is_not_waited_for_and_the_scrape_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = 0
+
+    async def stalled(session: object) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(30)
+        return {}
+
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[None]:
+        yield None
+
+    monkeypatch.setattr(metrics.kakao_service, "outbox_depth", stalled)
+    reader = metrics.OutboxReader(session, timeout_s=0.05)  # type: ignore[arg-type]
+    started = time.monotonic()
+    assert await reader.read() is None
+    assert time.monotonic() - started < 1.0
+    exposition = metrics.render(None).decode()
+    assert "lettering_outbox_read_ok 0.0" in exposition
+    assert "lettering_outbox_messages{" not in exposition
+    assert calls == 1
