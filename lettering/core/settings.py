@@ -277,7 +277,9 @@ class Settings(BaseSettings):
             # Optional (unset: no token is accepted), but when set never a placeholder or short.
             raw = token.get_secret_value().strip()
             if raw.lower() in {p.lower() for p in PLACEHOLDERS} or len(raw) < 16:
-                problems.append("metrics.token is a placeholder or shorter than 16 characters")
+                problems.append(
+                    "LETTERING_METRICS__TOKEN is a placeholder or shorter than 16 characters (unset: none)"
+                )
         if "simulators_in_process" not in self.model_fields_set:
             self.simulators_in_process = self.env != "prod"
         if self.env == "prod" and self.simulators_in_process:

@@ -105,9 +105,9 @@ def refusal(env: str, token: str) -> str:
 def test_outside_dev_a_placeholder_or_short_token_is_refused() -> None:
     # (Outside dev the other secrets are refused too here: only the token's line is looked at.)
     for env in ("test", "prod"):
-        assert "metrics.token is a placeholder" in refusal(env, "change-me")
-        assert "metrics.token is a placeholder" in refusal(env, "short")
-        assert "metrics.token" not in refusal(env, TOKEN)
+        assert "LETTERING_METRICS__TOKEN is a placeholder" in refusal(env, "change-me")
+        assert "LETTERING_METRICS__TOKEN is a placeholder" in refusal(env, "short")
+        assert "LETTERING_METRICS__TOKEN" not in refusal(env, TOKEN)
         assert TOKEN not in refusal(env, TOKEN)
     assert refusal("dev", "change-me") == ""
     assert Settings(_env_file=None, env="dev").metrics.token is None  # type: ignore[call-arg]
