@@ -114,10 +114,12 @@ DECIDE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 # A push may go on past the hold budget, up to the ring window (6 s by default).
 PUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 4.0, 6.0)
 
-EVENTS = Counter("lettering_pbx_events", "PBX events received (valid, authenticated), by type.", ["type"])
+EVENTS = Counter(
+    "lettering_pbx_events", "PBX events received (valid, authenticated; redeliveries too), by type.", ["type"]
+)
 SETUPS = Counter(
     "lettering_setups",
-    "Setups by what the PBX was answered: lettering outcome, reason, carrier and fallback channel.",
+    "Setup answers to the PBX (a redelivery's too) by lettering outcome, reason, carrier and fallback.",
     ["lettering", "reason", "carrier", "fallback"],
 )
 ANSWER_SECONDS = Histogram(
