@@ -36,7 +36,7 @@ from tests.factories import seed_directory
 from tests.integration.callpath.conftest import SECRET
 from tests.processes import child_env, free_port, start_cli, stop_group, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 BATCH = 8
 CALLEES = ["010-0180-1230", "010-0181-1254", "010-0182-1210", "031-5180-2000"]
