@@ -1123,6 +1123,7 @@ class EditorFacts:
     department_name: str | None
     text_warnings: tuple[str, ...]  # what each carrier's limits cut of the identity texts
     images: tuple[ImageFacts, ...]
+    freeze_warnings: tuple[str, ...] = ()  # promo freezes the schedule runs into
 
 
 def _size_warnings(size: tuple[int, int]) -> tuple[str, ...]:
@@ -1152,11 +1153,19 @@ async def editor_facts(session: AsyncSession, view: CampaignView) -> EditorFacts
         )
         for image in view.images
     )
+    freezes = await directory_service.freeze_overlaps(session, c.agency_id, c.starts_on, c.ends_on)
+    frozen = tuple(
+        f"선거 등 홍보 제한 기간({f.starts_on.isoformat()} ~ {f.ends_on.isoformat()}, {f.reason})과 "
+        "겹칩니다. 그동안 이 홍보 캠페인은 나가지 않고 기관·부서 표시만 나갑니다."
+        for f in freezes
+        if c.kind != "emergency"
+    )
     return EditorFacts(
         agency,
         department,
         tuple(preview.cut_warnings(agency, department or "", guidance)),
         images,
+        frozen,
     )
 
 

@@ -624,3 +624,27 @@ async def test_the_campaign_page_and_the_queue_show_who_did_what_and_the_carrier
         history = page.text[page.text.index("이력</h2>") :]
         for words in ("editor", "초안 작성", "이미지 추가", "승인 요청"):
             assert words in history, words
+
+
+async def test_a_promo_whose_schedule_runs_into_a_freeze_is_warned(console: Console) -> None:
+    from datetime import date
+
+    from lettering.directory import service as directory_service
+
+    async with session_scope(console.sessions) as session:
+        agency_id = await directory_service.agency_id_for_code(session, "HANBIT")
+        assert agency_id is not None
+        await directory_service.create_freeze(
+            session, agency_id, starts_on=date(2027, 3, 1), ends_on=date(2027, 6, 3), reason="지방선거"
+        )
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        promo = await new_draft(editor, csrf, "봄 홍보", starts_on="2027-05-01", ends_on="2027-07-31")
+        page = await editor.get(f"/admin/campaigns/{promo}")
+        assert "홍보 제한 기간(2027-03-01 ~ 2027-06-03, 지방선거)과 겹칩니다" in page.text
+        before = await new_draft(editor, csrf, "겨울 홍보", starts_on="2027-01-01", ends_on="2027-02-28")
+        assert "홍보 제한 기간" not in (await editor.get(f"/admin/campaigns/{before}")).text
+        urgent = await new_draft(
+            editor, csrf, "재난 안내", kind="emergency", starts_on="2027-05-01", ends_on="2027-05-31"
+        )
+        assert "홍보 제한 기간" not in (await editor.get(f"/admin/campaigns/{urgent}")).text
