@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ColumnElement, Executable
 
 from carriers.base import PushResult
 from lettering.calls.models import CallAttempt, CallRecord
@@ -422,3 +422,64 @@ KEY_COLUMNS = (
     ),
     HashColumn(table_of(CallRecord), hash="callee_hash"),
 )
+
+
+# -- the dashboard's figures (lettering.calls.figures) ------------------------------------------
+
+
+def _seoul(dialect: str, column: Any, part: str) -> ColumnElement[Any]:
+    """The Seoul day ('YYYY-MM-DD') or hour ('HH') of a UTC timestamp column, in SQL."""
+    if dialect == "postgresql":
+        local = func.timezone("Asia/Seoul", column)
+        return func.to_char(local, "YYYY-MM-DD" if part == "day" else "HH24")
+    return func.strftime("%Y-%m-%d" if part == "day" else "%H", column, "+9 hours")
+
+
+def _figures_where(
+    query: Any, agency_id: int, since: datetime | None, until: datetime | None, department_id: int | None
+) -> Any:
+    query = query.where(CALL.c.agency_id == agency_id, CALL.c.setup_received_at.is_not(None))
+    if since is not None:
+        query = query.where(CALL.c.created_at >= since)
+    if until is not None:
+        query = query.where(CALL.c.created_at < until)
+    if department_id is not None:
+        query = query.where(CALL.c.department_id == department_id)
+    return query
+
+
+async def outcome_counts(
+    session: AsyncSession,
+    agency_id: int,
+    since: datetime | None,
+    until: datetime | None,
+    department_id: int | None = None,
+) -> list[tuple[str | None, str | None, str | None, int]]:
+    """(carrier, lettering, final outcome, calls) of the agency's setups recorded in [since, until)."""
+    query = _figures_where(
+        select(CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome, func.count()),
+        agency_id,
+        since,
+        until,
+        department_id,
+    ).group_by(CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome)
+    rows = (await session.execute(query)).all()
+    return [(carrier, lettering, final, int(n)) for carrier, lettering, final, n in rows]
+
+
+async def period_counts(
+    session: AsyncSession,
+    agency_id: int,
+    part: str,
+    since: datetime | None,
+    until: datetime | None,
+    department_id: int | None = None,
+) -> list[tuple[str, int, int, int]]:
+    """(Seoul day 'YYYY-MM-DD' or hour 'HH', calls, answered, talk seconds) per day or hour."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    key = _seoul(dialect, CALL.c.created_at, part).label("key")
+    answered = func.sum(case((CALL.c.answered.is_(True), 1), else_=0))
+    talk = func.sum(func.coalesce(CALL.c.talk_seconds, 0))
+    query = _figures_where(select(key, func.count(), answered, talk), agency_id, since, until, department_id)
+    rows = (await session.execute(query.group_by(key).order_by(key))).all()
+    return [(str(k), int(n), int(a or 0), int(t or 0)) for k, n, a, t in rows]

@@ -43,6 +43,7 @@ NAV = (
     ("campaigns", HOME_PATH, "캠페인"),
     ("new", f"{PREFIX}/campaigns/new", "새 캠페인"),
     ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
+    ("dashboard", f"{PREFIX}/dashboard", "대시보드"),
 )
 ERROR_TITLES: Mapping[int, str] = {
     400: "요청을 처리할 수 없습니다",

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import campaigns
+from lettering.console import campaigns, dashboard
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -94,6 +94,7 @@ async def logout(
 # -- the console's areas, then any other address ------------------------------------------------
 
 router.include_router(campaigns.router)
+router.include_router(dashboard.router)
 
 
 @router.get("/{rest:path}")
