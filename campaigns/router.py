@@ -107,7 +107,7 @@ async def delete(campaign_id: RowId, session: SessionDep, user: CurrentUser) -> 
 
 
 @router.put(
-    "/{campaign_id}/images/order", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422)
+    "/{campaign_id}/image-order", response_model=CampaignOut, responses=refusals(401, 403, 404, 409, 422)
 )
 async def reorder_images(
     campaign_id: RowId, body: ImageOrderIn, session: SessionDep, user: CurrentUser

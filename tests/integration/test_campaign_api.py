@@ -71,7 +71,7 @@ ID_PATHS = (
     ("GET", "/v1/campaigns/{id}/history"),
     ("PATCH", "/v1/campaigns/{id}"),
     ("DELETE", "/v1/campaigns/{id}"),
-    ("PUT", "/v1/campaigns/{id}/images/order"),
+    ("PUT", "/v1/campaigns/{id}/image-order"),
     ("PATCH", "/v1/campaigns/{id}/images/0"),
     ("DELETE", "/v1/campaigns/{id}/images/0"),
     ("GET", "/v1/campaigns/{id}/preview/skt.png"),
@@ -86,7 +86,7 @@ ID_PATHS = (
 BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/v1/campaigns/{id}/reject"): {"json": {"reason": "x"}},
     ("PATCH", "/v1/campaigns/{id}"): {"json": {"title": "x"}},
-    ("PUT", "/v1/campaigns/{id}/images/order"): {"json": {"order": [0]}},
+    ("PUT", "/v1/campaigns/{id}/image-order"): {"json": {"order": [0]}},
     ("PATCH", "/v1/campaigns/{id}/images/0"): {"json": {"alt_text": "x"}},
 }
 
@@ -424,13 +424,13 @@ async def test_a_drafts_images_are_reordered_described_and_removed_and_the_draft
     for width in (720, 1080, 900):
         assert (await upload(api, cid, png(width, width * 16 // 9))).status_code == 201
     ordered = await api.client.put(
-        f"/v1/campaigns/{cid}/images/order", json={"order": [2, 0, 1]}, headers=api.editor
+        f"/v1/campaigns/{cid}/image-order", json={"order": [2, 0, 1]}, headers=api.editor
     )
     assert ordered.status_code == 200, ordered.text
     assert [(i["position"], i["width"]) for i in ordered.json()["images"]] == [(0, 900), (1, 720), (2, 1080)]
     for order in ([0, 1], [0, 1, 1], [0, 1, 5]):
         refused = await api.client.put(
-            f"/v1/campaigns/{cid}/images/order", json={"order": order}, headers=api.editor
+            f"/v1/campaigns/{cid}/image-order", json={"order": order}, headers=api.editor
         )
         assert refused.status_code == 422, (order, refused.text)
         assert "order: each of the positions [0, 1, 2] exactly once" in refused.text

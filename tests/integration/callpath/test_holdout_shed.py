@@ -16,7 +16,7 @@ from lettering.decision.arms import assign_arm
 from tests.integration.callpath.conftest import TEST_HOLD_MS, Service, stall_database
 from tests.integration.callpath.test_admission import LIMIT, limit_filled
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SALT = bytes.fromhex("c0ffee00" * 4)
 
