@@ -104,7 +104,8 @@ def pushes_to(rows: list[dict[str, Any]], national: str) -> list[dict[str, Any]]
     return [r for r in rows if str(r["callee"]).replace("-", "").endswith(tail)]
 
 
-async def test_a_thousand_gets_and_heads_change_nothing(service: Service) -> None:
+async def test_two_hundred_gets_and_heads_change_nothing(service: Service) -> None:
+    """What link scanners and prefetchers do to a link (each visit renders the page: ~25 ms)."""
     citizen = "010-0400-1230"
     assert (await call(service, citizen))["lettering"] == "accepted"
     path = link(service, citizen)
@@ -125,7 +126,7 @@ async def test_a_thousand_gets_and_heads_change_nothing(service: Service) -> Non
         response = await (service.client.head(path) if i % 2 else service.client.get(path))
         return response.status_code
 
-    for start in range(0, 1000, 50):
+    for start in range(0, 200, 50):
         statuses = await asyncio.gather(*(visit(i) for i in range(start, start + 50)))
         assert set(statuses) == {200}
     assert await history(service, citizen) == []
