@@ -44,6 +44,7 @@ NAV = (
     ("new", f"{PREFIX}/campaigns/new", "새 캠페인"),
     ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
     ("dashboard", f"{PREFIX}/dashboard", "대시보드"),
+    ("agency", f"{PREFIX}/agency", "기관 설정"),
 )
 ERROR_TITLES: Mapping[int, str] = {
     400: "요청을 처리할 수 없습니다",
@@ -91,6 +92,8 @@ def _may_open(principal: Principal, key: str) -> bool:
     campaigns service lets create one here (an agency admin, or an account of a department)."""
     if key == "approvals":
         return principal.can_approve
+    if key == "agency":
+        return principal.is_admin
     if key == "new":
         return principal.is_admin or principal.department_id is not None
     return True

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import campaigns, dashboard
+from lettering.console import agency, campaigns, dashboard
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -95,6 +95,7 @@ async def logout(
 
 router.include_router(campaigns.router)
 router.include_router(dashboard.router)
+router.include_router(agency.router)
 
 
 @router.get("/{rest:path}")

@@ -648,3 +648,119 @@ async def test_a_promo_whose_schedule_runs_into_a_freeze_is_warned(console: Cons
             editor, csrf, "재난 안내", kind="emergency", starts_on="2027-05-01", ends_on="2027-05-31"
         )
         assert "홍보 제한 기간" not in (await editor.get(f"/admin/campaigns/{urgent}")).text
+
+
+async def holdout_of(console: Console, code: str) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    from lettering.directory import service as directory_service
+
+    async with console.sessions() as session:
+        agency_id = await directory_service.agency_id_for_code(session, code)
+        assert agency_id is not None
+        settings = await directory_service.holdout_settings(session, agency_id)
+        return (
+            settings.agency.holdout_bp,
+            settings.agency.identity_only_bp,
+            {
+                d.department_code: (d.shares.holdout_bp, d.shares.identity_only_bp)
+                for d in settings.departments
+            },
+        )
+
+
+async def test_agency_settings_holdout_shares_and_freezes_for_admins_only(console: Console) -> None:
+    async with console.client() as editor, console.client() as admin, console.client() as platform:
+        await log_in(editor, "editor@hanbit.go.kr")
+        assert 'href="/admin/agency"' not in (await editor.get("/admin/campaigns")).text
+        refused = await editor.get("/admin/agency")
+        assert refused.status_code == 403
+        assert "기관 관리자만" in refused.text
+
+        csrf = await log_in(admin, "admin@hanbit.go.kr")
+        assert 'href="/admin/agency"' in (await admin.get("/admin/campaigns")).text
+        for holdout, identity, said in (
+            ("25", "0", "보류군 비율: 0에서 20% 사이로 입력해 주세요"),
+            ("15", "10", "두 비율의 합은 20%를 넘을 수 없습니다"),
+            ("열", "0", "보류군 비율: 숫자로 입력해 주세요"),
+            ("2.555", "0", "소수점 둘째 자리까지만"),
+        ):
+            bad = await admin.post(
+                "/admin/agency/shares",
+                data={"csrf_token": csrf, "holdout": holdout, "identity_only": identity},
+            )
+            assert bad.status_code == 422, holdout
+            assert said in bad.text, (holdout, bad.text[-2000:])
+        assert await holdout_of(console, "HANBIT") == (0, 0, {})
+        saved = await admin.post(
+            "/admin/agency/shares", data={"csrf_token": csrf, "holdout": "10", "identity_only": "2.5%"}
+        )
+        assert saved.status_code == 303
+        assert "보류군 비율을 저장했습니다" in (await admin.get(saved.headers["location"])).text
+        assert await holdout_of(console, "HANBIT") == (1000, 250, {})
+        own = await admin.post(
+            "/admin/agency/departments",
+            data={"csrf_token": csrf, "department": "HANBIT-0100", "holdout": "5", "identity_only": "0"},
+        )
+        assert own.status_code == 303
+        assert (await holdout_of(console, "HANBIT"))[2] == {"HANBIT-0100": (500, 0)}
+        foreign = await admin.post(
+            "/admin/agency/departments",
+            data={"csrf_token": csrf, "department": "PUREUN-0001", "holdout": "5"},
+        )
+        assert foreign.status_code == 422
+        assert "PUREUN-0001 부서를 이 기관에서 찾을 수 없습니다" in foreign.text
+        back = await admin.post(
+            "/admin/agency/departments",
+            data={"csrf_token": csrf, "department": "HANBIT-0100", "follow_agency": "1"},
+        )
+        assert back.status_code == 303
+        assert (await holdout_of(console, "HANBIT"))[2] == {}
+
+        # The election preset: 180 days before the day to the day, shown to edit, then saved.
+        preset = await admin.get("/admin/agency?election_day=2026-06-03&reason=지방선거")
+        assert 'name="starts_on" type="date" value="2025-12-05"' in preset.text
+        assert 'name="ends_on" type="date" value="2026-06-03"' in preset.text
+        bad = await admin.post(
+            "/admin/agency/freezes",
+            data={"csrf_token": csrf, "reason": "", "starts_on": "2026-06-03", "ends_on": "2026-01-01"},
+        )
+        assert bad.status_code == 422
+        assert "사유를 1자 이상" in bad.text
+        added = await admin.post(
+            "/admin/agency/freezes",
+            data={
+                "csrf_token": csrf,
+                "reason": "지방선거",
+                "election_day": "2026-06-03",
+                "starts_on": "2026-01-01",  # the preset, edited
+                "ends_on": "",
+            },
+        )
+        assert added.status_code == 303
+        page = await admin.get("/admin/agency")
+        assert "2026-01-01 ~ 2026-06-03" in page.text
+        freeze_id = re.search(r'action="/admin/agency/freezes/(\d+)/delete"', page.text)
+        assert freeze_id is not None
+
+        await log_in(platform, "platform@lettering.kr")
+        pick = await platform.get("/admin/agency")
+        assert "먼저 기관을 골라 주세요" in pick.text
+        platform_csrf = CSRF.search(pick.text)
+        assert platform_csrf is not None
+        pureun = await platform.post(
+            "/admin/agency/shares",
+            data={"csrf_token": platform_csrf.group(1), "agency": "PUREUN", "holdout": "3"},
+        )
+        assert pureun.status_code == 303
+        assert await holdout_of(console, "PUREUN") == (300, 0, {})
+        assert (await holdout_of(console, "HANBIT"))[:2] == (1000, 250)
+        # HANBIT's freeze is not PUREUN's to delete.
+        other = await platform.post(
+            f"/admin/agency/freezes/{freeze_id.group(1)}/delete",
+            data={"csrf_token": platform_csrf.group(1), "agency": "PUREUN"},
+        )
+        assert other.status_code == 404
+        removed = await admin.post(
+            f"/admin/agency/freezes/{freeze_id.group(1)}/delete", data={"csrf_token": csrf}
+        )
+        assert removed.status_code == 303
+        assert "정해 둔 기간이 없습니다" in (await admin.get("/admin/agency")).text
