@@ -1,6 +1,7 @@
 """The staff console (/admin) in real headless Chromium, on an isolated network: an editor logs in,
 drafts a campaign, drops a card-news series onto it, sees the three carriers' previews, reorders
-the series by drag and drop and submits it; an approver approves it. Every page is
+the series by drag and drop and submits it; an approver approves it and, after a call, sees it
+counted on the dashboard; an agency admin sets a holdout share and an election's promo freeze. Every page is
 photographed on a laptop (1366x768) and a tablet (820x1180) under var/screenshots/admin/; no
 request leaves the service and the browser reports no CSP violation."""
 
@@ -132,6 +133,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
         await user_service.create_user(
             session, "approver@hanbit.go.kr", "이승인", PASSWORD, "approver", "HANBIT"
         )
+        await user_service.create_user(session, "admin@hanbit.go.kr", "박관리", PASSWORD, "admin", "HANBIT")
     own, base = urlsplit(service.url).netloc, service.url
 
     editor = Watched(await browser.new_context(locale="ko-KR"), own)
@@ -209,10 +211,44 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.textContent") == "본문으로 건너뛰기"
 
-    for watched in (editor, approver):
+    # A call from the campaign's department: the dashboard counts it.
+    setup = service.event(call_id="browser-demo-call", callee_number="010-0777-1230")
+    assert (await service.post(setup)).json()["lettering"] == "accepted"
+    await page.get_by_role("link", name="대시보드", exact=True).click()
+    await page.get_by_role("heading", name="레터링 효과 (응답률)").wait_for()
+    assert "1통" in await page.locator(".figures").first.inner_text()
+    await shoot(page, "dashboard")
+
+    # An agency admin sets a holdout share and an election's promo freeze from its date.
+    admin = Watched(await browser.new_context(locale="ko-KR"), own)
+    await admin.context.route("**/*", admin.only_the_service)
+    page = await admin.page()
+    await log_in(page, base, "admin@hanbit.go.kr")
+    await page.get_by_role("link", name="기관 설정", exact=True).click()
+    await page.get_by_label("보류군 비율 (%)").fill("10")
+    await page.get_by_role("button", name="저장", exact=True).click()
+    await page.get_by_text("보류군 비율을 저장했습니다").wait_for()
+    await page.get_by_label("선거일", exact=True).fill("2026-06-03")
+    await page.locator("#preset-reason").fill("제9회 전국동시지방선거")
+    await page.get_by_role("button", name="기간 채우기").click()
+    await page.wait_for_url("**election_day=2026-06-03**")
+    assert await page.locator("#starts_on").input_value() == "2025-12-05"
+    await page.get_by_role("button", name="기간 추가").click()
+    await page.get_by_text("2025-12-05 ~ 2026-06-03").wait_for()
+    await shoot(page, "agency")
+
+    for watched in (editor, approver, admin):
         assert watched.outside == []
         assert watched.refused == []
         await watched.context.close()
-    for name in ("login", "campaigns", "campaign-new", "approvals", "campaign-approved"):
+    for name in (
+        "login",
+        "campaigns",
+        "campaign-new",
+        "approvals",
+        "campaign-approved",
+        "dashboard",
+        "agency",
+    ):
         for label in VIEWPORTS:
             assert (SHOTS / f"{name}-{label}.png").stat().st_size > 0
