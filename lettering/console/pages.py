@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.service import STATE_NAMES
+from lettering.core.clock import SEOUL
 from lettering.core.errors import AppError
 from lettering.core.pages import SECURITY_HEADERS
 from lettering.core.templates import render
@@ -45,6 +46,7 @@ NAV = (
     ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
     ("dashboard", f"{PREFIX}/dashboard", "대시보드"),
     ("agency", f"{PREFIX}/agency", "기관 설정"),
+    ("users", f"{PREFIX}/users", "사용자"),
 )
 ERROR_TITLES: Mapping[int, str] = {
     400: "요청을 처리할 수 없습니다",
@@ -92,7 +94,7 @@ def _may_open(principal: Principal, key: str) -> bool:
     campaigns service lets create one here (an agency admin, or an account of a department)."""
     if key == "approvals":
         return principal.can_approve
-    if key == "agency":
+    if key in ("agency", "users"):
         return principal.is_admin
     if key == "new":
         return principal.is_admin or principal.department_id is not None
@@ -121,6 +123,7 @@ def page(
         active=active,
         csrf_token=credential.csrf_token if credential else "",
         states=STATE_NAMES,
+        seoul=SEOUL,
         weekday_names=WEEKDAY_NAMES,
         **values,
     )

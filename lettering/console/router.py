@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import agency, campaigns, dashboard
+from lettering.console import agency, campaigns, dashboard, users
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -96,6 +96,7 @@ async def logout(
 router.include_router(campaigns.router)
 router.include_router(dashboard.router)
 router.include_router(agency.router)
+router.include_router(users.router)
 
 
 @router.get("/{rest:path}")

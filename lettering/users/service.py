@@ -169,6 +169,32 @@ async def disable_user(session: AsyncSession, email: str) -> bool:
     return True
 
 
+def temporary_password() -> str:
+    """A password to hand over once (16 characters from 12 random bytes); its owner changes it."""
+    return secrets.token_urlsafe(12)
+
+
+async def reset_password(session: AsyncSession, user_id: int) -> str:
+    """A new temporary password for the user (returned once, stored only as its hash); every
+    session of theirs ends now, so whoever had the old one is logged out."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None or user.id is None:
+        raise UserNotFound("사용자를 찾을 수 없습니다")
+    password = temporary_password()
+    user.password_hash = await asyncio.to_thread(hash_password, password)
+    await repository.delete_sessions(session, user_id=user.id)
+    await session.flush()
+    return password
+
+
+def may_manage(actor_role: str, actor_agency_id: int | None, user: UserView) -> bool:
+    """Whether an admin may change this account: a platform admin any but another platform
+    admin's; an agency admin those of their own agency (never a platform admin's)."""
+    if actor_role == PLATFORM_ADMIN:
+        return user.role != PLATFORM_ADMIN
+    return actor_role == "admin" and user.role != PLATFORM_ADMIN and user.agency_id == actor_agency_id
+
+
 async def _views(session: AsyncSession, users: Sequence[UserAccount]) -> list[UserView]:
     agency_codes = await directory_service.agency_codes(
         session, sorted({u.agency_id for u in users if u.agency_id is not None})

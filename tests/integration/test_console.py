@@ -764,3 +764,75 @@ async def test_agency_settings_holdout_shares_and_freezes_for_admins_only(consol
         )
         assert removed.status_code == 303
         assert "정해 둔 기간이 없습니다" in (await admin.get("/admin/agency")).text
+
+
+async def test_admins_add_and_stop_accounts_reset_passwords_and_issue_tokens(console: Console) -> None:
+    async with console.client() as editor, console.client() as admin, console.client() as newcomer:
+        await log_in(editor, "editor@hanbit.go.kr")
+        assert (await editor.get("/admin/users")).status_code == 403
+        csrf = await log_in(admin, "admin@hanbit.go.kr")
+        listed = await admin.get("/admin/users")
+        assert "editor@hanbit.go.kr" in listed.text
+        assert "approver@pureun.go.kr" not in listed.text  # another agency's accounts stay unseen
+        assert "platform@lettering.kr" not in listed.text
+        assert 'value="platform_admin"' not in listed.text
+
+        refused = await admin.post(
+            "/admin/users",
+            data={
+                "csrf_token": csrf,
+                "email": "new@hanbit.go.kr",
+                "display_name": "새편집",
+                "role": "editor",
+            },
+        )
+        assert refused.status_code == 422
+        assert "editor 사용자는 부서 코드가 필요합니다" in refused.text
+        assert 'value="new@hanbit.go.kr"' in refused.text  # what was typed is kept
+        added = await admin.post(
+            "/admin/users",
+            data={
+                "csrf_token": csrf,
+                "email": "new@hanbit.go.kr",
+                "display_name": "새편집",
+                "role": "editor",
+                "department": "HANBIT-0100",
+            },
+        )
+        assert added.status_code == 200
+        shown = re.search(r'<code class="secret" id="shown-once">([^<]+)</code>', added.text)
+        assert shown is not None
+        assert added.headers["cache-control"] == "no-store"
+        login = await newcomer.post(
+            "/admin/login", data={"email": "new@hanbit.go.kr", "password": shown.group(1)}
+        )
+        assert login.status_code == 303
+        assert (await newcomer.get("/admin/campaigns")).status_code == 200
+
+        async with console.sessions() as session:
+            new = await user_service.find_user(session, "new@hanbit.go.kr")
+            other = await user_service.find_user(session, "approver@pureun.go.kr")
+            assert new is not None
+            assert other is not None
+        reset = await admin.post(f"/admin/users/{new.id}/password", data={"csrf_token": csrf})
+        fresh = re.search(r'<code class="secret" id="shown-once">([^<]+)</code>', reset.text)
+        assert fresh is not None
+        assert fresh.group(1) != shown.group(1)
+        assert (await newcomer.get("/admin/campaigns")).status_code == 303  # logged out by the reset
+
+        token_page = await admin.post(
+            f"/admin/users/{new.id}/tokens",
+            data={"csrf_token": csrf, "token_name": "민원 연동", "expires_days": "30"},
+        )
+        token = re.search(r'<code class="secret" id="shown-once">([^<]+)</code>', token_page.text)
+        assert token is not None
+        me = await newcomer.get("/v1/auth/me", headers={"authorization": f"Bearer {token.group(1)}"})
+        assert me.status_code == 200
+        assert token.group(1) not in (await admin.get("/admin/users")).text  # shown once only
+
+        for path in (f"/admin/users/{other.id}/password", f"/admin/users/{other.id}/disable"):
+            assert (await admin.post(path, data={"csrf_token": csrf})).status_code == 404, path
+        stopped = await admin.post(f"/admin/users/{new.id}/disable", data={"csrf_token": csrf})
+        assert stopped.status_code == 200
+        me = await newcomer.get("/v1/auth/me", headers={"authorization": f"Bearer {token.group(1)}"})
+        assert me.status_code == 401
