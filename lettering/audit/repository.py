@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,13 +53,41 @@ async def add_access(
 
 
 async def access_log(
-    session: AsyncSession, *, record_kind: str | None, record_id: int | None, limit: int
+    session: AsyncSession,
+    *,
+    record_kind: str | None,
+    record_id: int | None,
+    limit: int,
+    user_ids: Sequence[int] | None = None,
+    before_id: int | None = None,
 ) -> list[AccessLogView]:
     query = select(*_COLUMNS).order_by(LOG.c.id.desc()).limit(limit)
     if record_kind is not None:
         query = query.where(LOG.c.record_kind == record_kind)
     if record_id is not None:
         query = query.where(LOG.c.record_id == record_id)
+    if user_ids is not None:
+        query = query.where(LOG.c.user_id.in_(sorted(set(user_ids))))
+    if before_id is not None:
+        query = query.where(LOG.c.id < before_id)
+    return [_view(row) for row in (await session.execute(query)).all()]
+
+
+async def entries_for(
+    session: AsyncSession, action: str, record_kind: str, record_ids: Sequence[int]
+) -> list[AccessLogView]:
+    """Rows of this action on any of these records, oldest first."""
+    if not record_ids:
+        return []
+    query = (
+        select(*_COLUMNS)
+        .where(
+            LOG.c.action == action,
+            LOG.c.record_kind == record_kind,
+            LOG.c.record_id.in_(sorted(set(record_ids))),
+        )
+        .order_by(LOG.c.id)
+    )
     return [_view(row) for row in (await session.execute(query)).all()]
 
 

@@ -483,3 +483,75 @@ async def period_counts(
     query = _figures_where(select(key, func.count(), answered, talk), agency_id, since, until, department_id)
     rows = (await session.execute(query.group_by(key).order_by(key))).all()
     return [(str(k), int(n), int(a or 0), int(t or 0)) for k, n, a, t in rows]
+
+
+# -- the staff console's call search (lettering.console, through the service) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One push to one carrier, as the console shows it."""
+
+    carrier: str
+    outcome: str
+    code: str
+    latency_ms: int
+    report_result: str | None
+    created_at: datetime
+
+
+async def search_calls(
+    session: AsyncSession,
+    *,
+    agency_id: int | None,
+    department_id: int | None,
+    since: datetime,
+    until: datetime,
+    before: tuple[datetime, int] | None,
+    extension: str | None,
+    lettering: str | None,
+    carrier: str | None,
+    verify_code: str | None,
+    limit: int,
+) -> list[CallRecordView]:
+    """Calls recorded in [since, until), newest first, after the keyset cursor `before`.
+
+    The range and the order are on `created_at` (ix_call_record_created_at: a backward range scan
+    that stops after `limit` rows); with a verify code, ix_call_record_verify_code finds the few
+    rows first. The other conditions filter the rows those indexes yield.
+    """
+    query = select(*_VIEW_COLUMNS).where(CALL.c.created_at >= since, CALL.c.created_at < until)
+    if agency_id is not None:
+        query = query.where(CALL.c.agency_id == agency_id)
+    if department_id is not None:
+        query = query.where(CALL.c.department_id == department_id)
+    if before is not None:
+        at, record_id = before
+        query = query.where((CALL.c.created_at < at) | ((CALL.c.created_at == at) & (CALL.c.id < record_id)))
+    if extension:
+        query = query.where(CALL.c.extension == extension)
+    if lettering:
+        query = query.where(CALL.c.lettering == lettering)
+    if carrier:
+        query = query.where(CALL.c.carrier == carrier)
+    if verify_code:
+        query = query.where(CALL.c.verify_code == verify_code)
+    query = query.order_by(CALL.c.created_at.desc(), CALL.c.id.desc()).limit(limit)
+    return [view for view in map(_view, (await session.execute(query)).all()) if view is not None]
+
+
+async def attempts_of(session: AsyncSession, record_id: int) -> list[AttemptView]:
+    """The call's pushes, in the order they were made."""
+    query = (
+        select(
+            ATTEMPT.c.carrier,
+            ATTEMPT.c.outcome,
+            ATTEMPT.c.code,
+            ATTEMPT.c.latency_ms,
+            ATTEMPT.c.report_result,
+            ATTEMPT.c.created_at,
+        )
+        .where(ATTEMPT.c.call_record_id == record_id)
+        .order_by(ATTEMPT.c.id)
+    )
+    return [AttemptView(*row) for row in (await session.execute(query)).all()]

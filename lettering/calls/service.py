@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.calls import repository
-from lettering.calls.repository import CallRecordView
+from lettering.calls.repository import AttemptView, CallRecordView
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -141,7 +141,7 @@ def record_progress(
     return refreshed
 
 
-__all__ = ["CallRecordView"]  # what other packages get of a call record: a frozen copy
+__all__ = ["AttemptView", "CallRecordView"]  # what other packages get: frozen copies
 
 # The call path's statements, for the units of other packages (dispatch, webhook).
 update_call = repository.update_call
@@ -175,3 +175,53 @@ callee_numbers = repository.callee_numbers
 drop_callee_numbers = repository.drop_callee_numbers
 calls_made_before = repository.calls_made_before
 delete_calls = repository.delete_calls
+
+
+# -- the staff console (lettering.console) --------------------------------------------------------
+
+# What the PBX was told at setup (`call_record.lettering`), the console's outcome filter.
+OUTCOMES = ("accepted", "pending", "fallback", "suppressed", "skipped", "failed")
+CARRIERS = ("skt", "kt", "lgu")
+
+
+@dataclass(frozen=True, slots=True)
+class CallSearch:
+    """A search of call records: the range [since, until) and optional exact matches."""
+
+    since: datetime
+    until: datetime
+    agency_id: int | None = None  # None: every agency (platform admins)
+    department_id: int | None = None
+    extension: str | None = None
+    lettering: str | None = None
+    carrier: str | None = None
+    verify_code: str | None = None
+
+
+async def search_calls(
+    session: AsyncSession, search: CallSearch, *, before: tuple[datetime, int] | None, limit: int
+) -> list[CallRecordView]:
+    """One page of calls, newest first, after the keyset cursor (created_at, id) `before`.
+
+    Served by ix_call_record_created_at (or ix_call_record_verify_code with a code): the range is
+    required so the scan is bounded. A multi-agency platform would be better served by a composite
+    (agency_id, created_at, id) index; none is added here (that needs a migration).
+    """
+    return await repository.search_calls(
+        session,
+        agency_id=search.agency_id,
+        department_id=search.department_id,
+        since=search.since,
+        until=search.until,
+        before=before,
+        extension=search.extension,
+        lettering=search.lettering,
+        carrier=search.carrier,
+        verify_code=search.verify_code,
+        limit=limit,
+    )
+
+
+async def attempts_of(session: AsyncSession, record_id: int) -> list[AttemptView]:
+    """The carrier pushes made for one call, in order."""
+    return await repository.attempts_of(session, record_id)

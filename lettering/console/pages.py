@@ -44,10 +44,16 @@ NAV = (
     ("campaigns", HOME_PATH, "캠페인"),
     ("new", f"{PREFIX}/campaigns/new", "새 캠페인"),
     ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
+    ("calls", f"{PREFIX}/calls", "통화 기록"),
     ("dashboard", f"{PREFIX}/dashboard", "대시보드"),
+    ("optouts", f"{PREFIX}/optouts", "수신 거부"),
+    ("spoof-reports", f"{PREFIX}/spoof-reports", "사칭 신고"),
+    ("access-log", f"{PREFIX}/access-log", "접속 기록"),
     ("agency", f"{PREFIX}/agency", "기관 설정"),
     ("users", f"{PREFIX}/users", "사용자"),
 )
+# Pages of citizens' data and the agency's settings: agency admins (and platform admins) only.
+ADMIN_NAV = frozenset({"optouts", "spoof-reports", "access-log", "agency", "users"})
 ERROR_TITLES: Mapping[int, str] = {
     400: "요청을 처리할 수 없습니다",
     403: "권한이 없습니다",
@@ -94,7 +100,7 @@ def _may_open(principal: Principal, key: str) -> bool:
     campaigns service lets create one here (an agency admin, or an account of a department)."""
     if key == "approvals":
         return principal.can_approve
-    if key in ("agency", "users"):
+    if key in ADMIN_NAV:
         return principal.is_admin
     if key == "new":
         return principal.is_admin or principal.department_id is not None

@@ -248,6 +248,7 @@ def relay_hooks() -> RelayHooks:
 
 
 __all__ = [
+    "ALL_AGENCIES",
     "ChangeResult",
     "EVERY_AGENCY",
     "FORM_SALT",
@@ -282,6 +283,7 @@ __all__ = [
     "read_optout_token",
     "relay_hooks",
     "retained_number",
+    "SCOPE_LABELS",
     "scope_now",
     "seoul_text",
 ]

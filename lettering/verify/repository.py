@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,3 +75,48 @@ async def forget_report_ips(session: AsyncSession, older_than: datetime) -> int:
         .values(ip_hash=None)
     )
     return rows_touched(result)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoofReportView:
+    """One report as the staff console shows it (the number is a public one, or masked)."""
+
+    id: int
+    shown_number: str
+    agency_id: int | None
+    seen_at: datetime | None
+    note: str | None
+    created_at: datetime
+
+
+_REPORT_COLUMNS = (
+    col(VerifySpoofReport.id),
+    col(VerifySpoofReport.shown_number),
+    col(VerifySpoofReport.agency_id),
+    col(VerifySpoofReport.seen_at),
+    col(VerifySpoofReport.note),
+    col(VerifySpoofReport.created_at),
+)
+
+
+def _report(row: Any) -> SpoofReportView:
+    report_id, shown_number, agency_id, seen_at, note, created_at = row
+    return SpoofReportView(int(report_id), shown_number, agency_id, seen_at, note, created_at)
+
+
+async def list_reports(
+    session: AsyncSession, agency_id: int | None, before_id: int | None, limit: int
+) -> list[SpoofReportView]:
+    """Reports of one agency (None: every agency), newest first, below `before_id`."""
+    query = select(*_REPORT_COLUMNS).order_by(col(VerifySpoofReport.id).desc()).limit(limit)
+    if agency_id is not None:
+        query = query.where(col(VerifySpoofReport.agency_id) == agency_id)
+    if before_id is not None:
+        query = query.where(col(VerifySpoofReport.id) < before_id)
+    return [_report(row) for row in (await session.execute(query)).all()]
+
+
+async def get_report(session: AsyncSession, report_id: int) -> SpoofReportView | None:
+    query = select(*_REPORT_COLUMNS).where(col(VerifySpoofReport.id) == report_id)
+    row = (await session.execute(query)).first()
+    return _report(row) if row is not None else None

@@ -283,3 +283,22 @@ async def spoofed_numbers(
 async def forget_report_ips(session: AsyncSession, older_than: datetime) -> int:
     """Drop the hashed IP of reports older than `older_than` (the counts stay)."""
     return await repository.forget_report_ips(session, older_than)
+
+
+# -- the staff console's list of reports (lettering.console) --------------------------------------
+
+SpoofReportView = repository.SpoofReportView
+
+
+async def list_reports(
+    session: AsyncSession, agency_id: int | None, *, before_id: int | None = None, limit: int = 50
+) -> list[SpoofReportView]:
+    """An agency's reports (None: every agency), newest first, paged by id."""
+    return await repository.list_reports(session, agency_id, before_id, limit)
+
+
+async def get_report(session: AsyncSession, report_id: int) -> SpoofReportView | None:
+    """One report, or None (also for an id no row can have)."""
+    if not 1 <= report_id <= 2**31 - 1:
+        return None
+    return await repository.get_report(session, report_id)
