@@ -226,9 +226,14 @@ def _clock(raw: str) -> time | None:
 def _cursor(raw: str) -> tuple[datetime, int] | None:
     """'<microseconds since the epoch>-<id>': the last row of the page before."""
     stamp, _, record_id = raw.partition("-")
-    if not (stamp.isdigit() and record_id.isdigit() and len(stamp) <= 20 and len(record_id) <= 12):
+    if not (stamp.isdigit() and record_id.isdigit() and len(stamp) <= 17 and len(record_id) <= 10):
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(stamp)), int(record_id)
+    try:
+        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(stamp))
+    except OverflowError:
+        return None
+    # Row ids are 32-bit on PostgreSQL: a larger one is no row's, and binding it would be an error.
+    return at, min(int(record_id), 2**31 - 1)
 
 
 def _cursor_of(record: call_service.CallRecordView) -> str:
