@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from lettering.audit import service as audit_service
+from lettering.calls import service as call_service
 from lettering.console import calls as console_calls
 from lettering.core.clock import SEOUL
 from lettering.core.db import session_scope
@@ -151,11 +152,9 @@ async def test_search_filters_pages_and_masks(seeded: Calls, monkeypatch: pytest
     assert await only(outcome="skipped") == set()
     assert await only(code=seeded.codes["accepted"].lower()) == {ids["accepted"]}
     assert await only(code=seeded.codes["pureun"]) == set()  # another agency's code finds nothing
-    now = datetime.now(SEOUL)
-    later = f"{min(now.hour + 1, 23):02d}:59"
-    assert await only(time_from=later, time_until="23:59") == (
-        set() if now.hour < 23 else {ids["accepted"], ids["fallback"]}
-    )
+    # A window of the day that excludes now (the calls were just made).
+    window = ("00:00", "00:00") if datetime.now(SEOUL).hour >= 1 else ("23:00", "23:59")
+    assert await only(time_from=window[0], time_until=window[1]) == set()
     assert await only(day_from="2026-01-01", day_until="2026-01-02") == set()
 
     for query, message in (
@@ -425,3 +424,39 @@ async def test_spoof_reports_marked_handled(seeded: Calls) -> None:
     ).status_code == 404
     await admin.aclose()
     await pureun.aclose()
+
+
+async def test_a_number_no_longer_kept(seeded: Calls) -> None:
+    """After retention drops a call's number: the hash prefix is shown, a reveal is refused in Korean."""
+    service, ids = seeded.service, seeded.ids
+    async with session_scope(service.sessions) as session:
+        assert await call_service.drop_callee_numbers(session, [ids["accepted"]]) == 1
+    callee_hash = service.vault.hash("+821001234560")
+    admin, csrf = await browser_for(service, "admin@hanbit.go.kr")
+    listing = await admin.get("/admin/calls", params={"extension": "2114"})
+    assert f"#{callee_hash[:12]}" in listing.text
+    page = await admin.get(f"/admin/calls/{ids['accepted']}")
+    assert "보관 기간이 지나 이 통화의 번호는 삭제되었습니다" in page.text
+    refused = await admin.post(
+        f"/admin/calls/{ids['accepted']}/number", data={"csrf_token": csrf, "reason": "민원 회신"}
+    )
+    assert refused.status_code == 410
+    assert "이 통화의 전화번호는 보관 기간이 지나 삭제되었습니다" in refused.text
+    async with service.sessions() as session:
+        assert await audit_service.access_log(session, record_kind="call_record") == []
+
+    platform, platform_csrf = await browser_for(service, "ops@lettering.kr")
+    no_agency = await platform.post(
+        "/admin/optouts/lookup",
+        data={"csrf_token": platform_csrf, "number": OPTOUT_CITIZEN, "reason": "전화 요청"},
+    )
+    assert no_agency.status_code == 422
+    assert "대상 기관을 골라 주세요" in no_agency.text
+    every = await platform.post(
+        "/admin/optouts/lookup",
+        data={"csrf_token": platform_csrf, "number": OPTOUT_CITIZEN, "reason": "전화 요청", "agency": "*"},
+    )
+    assert every.status_code == 200
+    assert "이 플랫폼의 모든 기관" in every.text
+    await admin.aclose()
+    await platform.aclose()
