@@ -44,6 +44,7 @@ from lettering.directory.service import DirectorySnapshot
 from lettering.snapshots.deps import SnapshotsDep
 from lettering.users import service as user_service
 from lettering.users.deps import NOT_FOUND_MESSAGE, CurrentAdmin, CurrentUser, Principal, ensure_in_scope
+from lettering.verify import service as verify_service
 
 log = logging.getLogger(__name__)
 
@@ -500,14 +501,31 @@ def _record_text(kind: str, record_id: int) -> tuple[str, str | None]:
     return f"{kind} #{record_id}", None
 
 
+async def _about_agency(session: AsyncSession, kind: str, record_id: int, agency_id: int | None) -> bool:
+    """Whether an access-log row of a platform admin is about this agency's data (a call, a
+    spoof report); their opt-out rows name no agency of their own and stay out of its log."""
+    if kind == "call_record":
+        record = await call_service.get_call(session, record_id)
+        return record is not None and record.agency_id == agency_id
+    if kind == "spoof_report":
+        report = await verify_service.get_report(session, record_id)
+        return report is not None and report.agency_id == agency_id
+    return False
+
+
 @router.get("/access-log")
 async def access_log(request: Request, session: SessionDep, user: CurrentAdmin, before: int = 0) -> Response:
-    """Who in the agency saw or changed citizens' data, when and why (never the number itself).
+    """Who saw or changed citizens' data, when and why (never the number itself).
 
-    An agency admin sees what their agency's accounts did; a platform admin, every account's.
+    An agency admin sees what their agency's accounts did, and what platform admins did to the
+    agency's calls and spoof reports; a platform admin sees every account's rows.
     """
-    users = await user_service.list_users(session, None if user.is_platform_admin else user.agency_id)
-    names = {u.id: f"{u.display_name} ({u.email})" for u in users}
+    everyone = await user_service.list_users(session)
+    platform_ids = {u.id for u in everyone if u.role == user_service.PLATFORM_ADMIN}
+    visible = [
+        u for u in everyone if user.is_platform_admin or u.agency_id == user.agency_id or u.id in platform_ids
+    ]
+    names = {u.id: f"{u.display_name} ({u.email})" for u in visible}
     entries = await audit_service.access_log(
         session,
         limit=PAGE_SIZE + 1,
@@ -516,6 +534,9 @@ async def access_log(request: Request, session: SessionDep, user: CurrentAdmin, 
     )
     rows = []
     for e in entries[:PAGE_SIZE]:
+        if not user.is_platform_admin and e.user_id in platform_ids:
+            if not await _about_agency(session, e.record_kind, e.record_id, user.agency_id):
+                continue
         text, href = _record_text(e.record_kind, e.record_id)
         rows.append(
             AccessRow(

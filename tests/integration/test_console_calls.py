@@ -238,9 +238,20 @@ async def test_a_call_page_and_the_reveal(seeded: Calls, caplog: pytest.LogCaptu
     assert f'href="/admin/calls/{ids["fallback"]}"' in log_page.text
     assert_no_clear_number(log_page.text, FALLBACK, ACCEPTED)
 
+    # A platform admin's reveal of this agency's call is in the agency's log too.
+    platform, platform_csrf = await browser_for(service, "ops@lettering.kr")
+    by_platform = await platform.post(
+        f"/admin/calls/{ids['accepted']}/number", data={"csrf_token": platform_csrf, "reason": "장애 조사"}
+    )
+    assert by_platform.status_code == 200
+    assert "장애 조사" in (await admin.get("/admin/access-log")).text
+    await platform.aclose()
+
     # Another agency's admin: the log shows none of this; the call does not exist for them.
     pureun, pureun_csrf = await browser_for(service, "admin@pureun.go.kr")
-    assert "민원 회신" not in (await pureun.get("/admin/access-log")).text
+    theirs = (await pureun.get("/admin/access-log")).text
+    assert "민원 회신" not in theirs
+    assert "장애 조사" not in theirs
     assert (await pureun.get(f"/admin/calls/{ids['fallback']}")).status_code == 404
     foreign = await pureun.post(
         f"/admin/calls/{ids['fallback']}/number", data={"csrf_token": pureun_csrf, "reason": "민원 회신"}
