@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
@@ -471,3 +473,33 @@ async def test_a_number_no_longer_kept(seeded: Calls) -> None:
     assert "이 플랫폼의 모든 기관" in every.text
     await admin.aclose()
     await platform.aclose()
+
+
+async def test_the_search_reads_one_page_by_index(database_url: str, engine: AsyncEngine) -> None:
+    """The search's plan on SQLite: the created_at index in order (no sort of the agency's calls),
+    or the verify-code index when a code is given."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the plan checked is SQLite's")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
+        statements.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    async with AsyncSession(engine) as session:
+        for code in (None, "K7M2QX"):
+            search = call_service.CallSearch(
+                since=since, until=since + timedelta(days=31), agency_id=1, verify_code=code
+            )
+            await call_service.search_calls(session, search, before=(since + timedelta(days=1), 5), limit=51)
+    event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    plans = []
+    async with engine.connect() as conn:
+        for statement, params in statements:
+            rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append([row[-1] for row in rows])
+    assert plans[0] == [
+        "SEARCH call_record USING INDEX ix_call_record_created_at (created_at>? AND created_at<?)"
+    ]
+    assert plans[1][0] == "SEARCH call_record USING INDEX ix_call_record_verify_code (verify_code=?)"
