@@ -22,6 +22,7 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.core.db import utcnow
+from lettering.core.templates import particle_for
 from lettering.directory import repository
 from lettering.directory.errors import DirectoryConflict
 from lettering.directory.models import DirectoryAgency, DirectoryDepartment, DirectoryExtension
@@ -57,14 +58,40 @@ Progress = Callable[[int], None]
 _Row = TypeVar("_Row", DirectoryAgency, DirectoryDepartment, DirectoryExtension)
 
 
+# The columns as a person reads them in Korean (the console's refusals name both).
+COLUMN_LABELS = {
+    "agency_code": "기관 코드",
+    "agency_name": "기관명",
+    "department_code": "부서 코드",
+    "department_name": "부서명",
+    "parent_unit": "상위 조직",
+    "team_name": "팀",
+    "extension": "내선",
+    "caller_number": "발신번호",
+    "guidance": "안내 문구",
+    "header": "머리글",
+    "row": "행",
+    "file": "파일",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
+    """One refused line: `reason` in English (the CLI), `korean` the same in Korean (the console)."""
+
     line: int
     field: str
     reason: str
+    korean: str = ""
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.reason}"
+
+    def in_korean(self) -> str:
+        """'12번째 줄, 발신번호(caller_number): …' (a file-wide problem names no column)."""
+        label = COLUMN_LABELS.get(self.field, self.field)
+        where = label if self.field in ("header", "row", "file") else f"{label}({self.field})"
+        return f"{self.line}번째 줄, {where}: {self.korean or self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,30 +134,54 @@ class ParsedDirectory:
 def parse_directory(source: Path | bytes | str) -> ParsedDirectory | list[RowError]:
     """Check every row of a directory CSV; the directory, or all the errors and nothing else.
 
-    `source` is the file (a Path), its raw bytes (UTF-8, with or without BOM), or its text.
+    `source` is the file (a Path), its raw bytes (see `decode_directory`), or its text.
     """
-    text = _read_text(source)
-    if isinstance(text, RowError):
-        return [text]
-    return _Parser().parse(text)
+    return read_directory(source).result
 
 
-def _read_text(source: Path | bytes | str) -> str | RowError:
+@dataclass(frozen=True, slots=True)
+class DirectoryFile:
+    """A directory file as read: the encoding it was read in ("" when it could not be read),
+    and the directory or every error. The CLI and the console both read files through here."""
+
+    encoding: str
+    result: ParsedDirectory | list[RowError]
+
+
+UTF8_BOM, UTF8, CP949 = "UTF-8 (BOM)", "UTF-8", "CP949 (EUC-KR)"
+
+
+def read_directory(source: Path | bytes | str) -> DirectoryFile:
+    """Decode (`decode_directory`) and parse a directory file."""
     if isinstance(source, str):
-        return source.removeprefix("\ufeff")
-    data = source.read_bytes() if isinstance(source, Path) else source
+        return DirectoryFile(UTF8, _Parser().parse(source.removeprefix("\ufeff")))
+    decoded = decode_directory(source.read_bytes() if isinstance(source, Path) else source)
+    if isinstance(decoded, RowError):
+        return DirectoryFile("", [decoded])
+    text, encoding = decoded
+    return DirectoryFile(encoding, _Parser().parse(text))
+
+
+def decode_directory(data: bytes) -> tuple[str, str] | RowError:
+    """(text, encoding read): UTF-8 with or without BOM, else CP949 (a superset of EUC-KR: what
+    Excel on Korean Windows saves as "CSV"); a file that is neither is refused with its line."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        hint = "save it as UTF-8 (in Excel: 'CSV UTF-8')"
         try:
-            data.decode("cp949")
+            return data.decode("cp949"), CP949
         except UnicodeDecodeError:
             pass
-        else:
-            hint = "it looks like CP949/EUC-KR; " + hint
-        return RowError(line, "file", f"not UTF-8 (byte 0x{data[exc.start]:02x}); {hint}")
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = f"0x{data[exc.start]:02x}"
+        return RowError(
+            line,
+            "file",
+            f"not UTF-8 (byte {byte}) nor CP949/EUC-KR; save it as UTF-8 (in Excel: 'CSV UTF-8')",
+            f"UTF-8도 CP949(EUC-KR)도 아닌 바이트({byte})가 있습니다."
+            " 엑셀에서 'CSV UTF-8(쉼표로 분리)' 형식으로 다시 저장해 주세요",
+        )
+    return text, (UTF8_BOM if data.startswith(b"\xef\xbb\xbf") else UTF8)
 
 
 @dataclass(slots=True)
@@ -145,9 +196,9 @@ class _Parser:
         try:
             header = next(reader, None)
         except csv.Error as exc:
-            return [RowError(1, "header", f"not valid CSV ({exc})")]
+            return [RowError(1, "header", f"not valid CSV ({exc})", f"CSV 형식이 아닙니다 ({exc})")]
         if header is None:
-            return [RowError(1, "header", "the file is empty")]
+            return [RowError(1, "header", "the file is empty", "빈 파일입니다")]
         names = [name.strip() for name in header]
         header_error = _check_header(names)
         if header_error is not None:
@@ -158,7 +209,14 @@ class _Parser:
             if not any(cell.strip() for cell in row):
                 continue  # blank lines, and the empty rows spreadsheets leave at the end
             if len(row) != len(names):
-                self.errors.append(RowError(line, "row", f"{len(row)} fields, expected {len(names)}"))
+                self.errors.append(
+                    RowError(
+                        line,
+                        "row",
+                        f"{len(row)} fields, expected {len(names)}",
+                        f"칸이 {len(row)}개입니다. {len(names)}개여야 합니다",
+                    )
+                )
                 continue
             values = {name: row[index[name]].strip() for name in COLUMNS}
             field_errors = list(_check_fields(line, values))
@@ -170,7 +228,9 @@ class _Parser:
         if self.errors:
             return self.errors
         if not self.extensions:
-            return [RowError(2, "file", "no rows after the header")]
+            return [
+                RowError(2, "file", "no rows after the header", "머리글 다음에 내선 행이 하나도 없습니다")
+            ]
         return ParsedDirectory(
             agencies=tuple(agency for agency, _ in self.agencies.values()),
             departments=tuple(dept for dept, _ in self.departments.values()),
@@ -187,7 +247,13 @@ class _Parser:
                 return
             except csv.Error as exc:
                 self.errors.append(
-                    RowError(line_num + 1, "row", f"not valid CSV ({exc}); stopped reading here")
+                    RowError(
+                        line_num + 1,
+                        "row",
+                        f"not valid CSV ({exc}); stopped reading here",
+                        f"CSV 형식이 깨져 여기서 읽기를 멈췄습니다 ({exc})."
+                        " 따옴표가 짝이 맞는지 확인해 주세요",
+                    )
                 )
                 return
             yield line_num + 1, row
@@ -205,6 +271,8 @@ class _Parser:
                     "agency_name",
                     f"{agency.name!r} differs from {first.name!r} on line {first_line}"
                     f" (agency {agency.code})",
+                    f"「{agency.name}」{particle_for(agency.name, '이')} {first_line}번째 줄의"
+                    f" 「{first.name}」{particle_for(first.name, '과')} 다릅니다 (기관 {agency.code})",
                 )
             )
 
@@ -223,6 +291,8 @@ class _Parser:
                     "department_code",
                     f"{dept.code} belongs to agency {first_dept.agency_code} on line {first_line},"
                     f" not to {dept.agency_code}",
+                    f"{dept.code}{particle_for(dept.code, '은')} {first_line}번째 줄에서 기관"
+                    f" {first_dept.agency_code}의 부서입니다 ({dept.agency_code}의 부서일 수 없습니다)",
                 )
             )
         else:
@@ -238,6 +308,9 @@ class _Parser:
                             line,
                             column,
                             f"{mine!r} differs from {theirs!r} on line {first_line} (department {dept.code})",
+                            f"「{mine}」{particle_for(mine, '이')} {first_line}번째 줄의 「{theirs}」"
+                            f"{particle_for(theirs, '과')} 다릅니다 (같은 부서 {dept.code}의 행은 이 칸이"
+                            " 같아야 합니다)",
                         )
                     )
 
@@ -254,7 +327,11 @@ class _Parser:
             other_line = self.extensions[key][1]
             self.errors.append(
                 RowError(
-                    line, "extension", f"{ext.extension} of agency {agency.code} is also on line {other_line}"
+                    line,
+                    "extension",
+                    f"{ext.extension} of agency {agency.code} is also on line {other_line}",
+                    f"내선 {ext.extension}{particle_for(ext.extension, '이')}"
+                    f" {other_line}번째 줄에도 있습니다",
                 )
             )
         else:
@@ -274,34 +351,71 @@ def _check_header(names: list[str]) -> RowError | None:
         problems.append("repeated columns: " + ", ".join(repeated))
     if not problems:
         return None
-    return RowError(1, "header", "; ".join(problems) + " (expected: " + ",".join(COLUMNS) + ")")
+    korean = []
+    if missing:
+        korean.append("없는 열: " + ", ".join(missing))
+    if unexpected:
+        korean.append("알 수 없는 열: " + ", ".join(repr(n) for n in unexpected))
+    if repeated:
+        korean.append("두 번 나온 열: " + ", ".join(repeated))
+    return RowError(
+        1,
+        "header",
+        "; ".join(problems) + " (expected: " + ",".join(COLUMNS) + ")",
+        "; ".join(korean) + " (첫 줄은 " + ",".join(COLUMNS) + " 이어야 합니다)",
+    )
 
 
 def _check_fields(line: int, v: dict[str, str]) -> Iterator[RowError]:
     for name, value in v.items():
         if CONTROL_RE.search(value):
-            yield RowError(line, name, "contains a line break or control character")
+            yield RowError(
+                line,
+                name,
+                "contains a line break or control character",
+                "줄바꿈이나 제어 문자가 들어 있습니다",
+            )
             return
     for name in ("agency_code", "department_code"):
         if not v[name]:
-            yield RowError(line, name, "empty")
+            yield RowError(line, name, "empty", "비어 있습니다")
         elif not CODE_RE.fullmatch(v[name]):
-            yield RowError(line, name, f"{v[name]!r} is not a code (1-32 of A-Z a-z 0-9 _ -)")
+            yield RowError(
+                line,
+                name,
+                f"{v[name]!r} is not a code (1-32 of A-Z a-z 0-9 _ -)",
+                f"「{v[name]}」{particle_for(v[name], '은')} 코드가 아닙니다 (영문·숫자·_·- 1~32자)",
+            )
     for name in ("agency_name", "department_name"):
         if not v[name]:
-            yield RowError(line, name, "empty")
+            yield RowError(line, name, "empty", "비어 있습니다")
     for name in ("agency_name", "department_name", "parent_unit", "team_name"):
         if len(v[name]) > NAME_MAX:
-            yield RowError(line, name, f"{len(v[name])} characters, at most {NAME_MAX}")
+            yield RowError(
+                line,
+                name,
+                f"{len(v[name])} characters, at most {NAME_MAX}",
+                f"{len(v[name])}자입니다. {NAME_MAX}자 이하여야 합니다",
+            )
     if not EXTENSION_RE.fullmatch(v["extension"]):
-        yield RowError(line, "extension", f"{v['extension']!r} is not 2 to 8 digits")
+        yield RowError(
+            line,
+            "extension",
+            f"{v['extension']!r} is not 2 to 8 digits",
+            f"「{v['extension']}」{particle_for(v['extension'], '은')} 2~8자리 숫자가 아닙니다",
+        )
     number = v["caller_number"]
     if not number:
-        yield RowError(line, "caller_number", "empty")
+        yield RowError(line, "caller_number", "empty", "비어 있습니다")
     elif (problem := caller_number_problem(number)) is not None:
-        yield RowError(line, "caller_number", f"{number!r} {problem}")
+        yield RowError(line, "caller_number", f"{number!r} {problem}", caller_number_korean(number))
     if len(v["guidance"]) > GUIDANCE_MAX:
-        yield RowError(line, "guidance", f"{len(v['guidance'])} characters, at most {GUIDANCE_MAX}")
+        yield RowError(
+            line,
+            "guidance",
+            f"{len(v['guidance'])} characters, at most {GUIDANCE_MAX}",
+            f"{len(v['guidance'])}자입니다. {GUIDANCE_MAX}자 이하여야 합니다",
+        )
 
 
 # A department calls out from its desk line: a landline (area code and subscriber number), an
@@ -347,6 +461,20 @@ def caller_number_problem(text: str) -> str | None:
     return (
         f"is {what}, not an agency's desk line: give the department's landline or representative "
         "number (e.g. 031-5180-2114, 1588-1234)"
+    )
+
+
+def caller_number_korean(text: str) -> str:
+    """Why `text` cannot be a caller number, in Korean (`caller_number_problem` says it in English)."""
+    problem = caller_number_problem(text)
+    if problem is None:
+        return ""
+    if problem == _NOT_KOREAN:
+        return f"「{text}」{particle_for(text, '은')} 국내 전화번호가 아닙니다 (예: 031-5180-2114)"
+    return (
+        f"「{text}」{particle_for(text, '은')} 기관의 사무실 번호가 아닙니다"
+        " (휴대전화·수신자부담·개인 번호는 쓸 수 없습니다). 부서의 유선 번호나 대표번호를 적어 주세요"
+        " (예: 031-5180-2114, 1588-1234)"
     )
 
 

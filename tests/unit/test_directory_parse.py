@@ -8,7 +8,7 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
-from lettering.directory.importer import LANDLINE_KR
+from lettering.directory.importer import LANDLINE_KR, read_directory
 from lettering.directory.service import COLUMNS, ParsedDirectory, RowError, parse_directory
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "directory.csv"
@@ -76,17 +76,21 @@ def test_crlf_line_ends() -> None:
     assert [e.extension for e in directory.extensions] == ["2362", "2363"]
 
 
-def test_not_utf8_is_refused_with_the_line() -> None:
+def test_cp949_as_excel_saves_it_is_read_and_said() -> None:
     data = csv_text(row(), row(extension="2363")).encode("cp949")
-    assert errors_of(data) == [
-        "line 2: file: not UTF-8 (byte 0xc7); it looks like CP949/EUC-KR;"
-        " save it as UTF-8 (in Excel: 'CSV UTF-8')"
-    ]
+    read = read_directory(data)
+    assert read.encoding == "CP949 (EUC-KR)"
+    assert read.result == parsed(csv_text(row(), row(extension="2363")))
+    assert read_directory(b"\xef\xbb\xbf" + data.decode("cp949").encode()).encoding == "UTF-8 (BOM)"
+    assert read_directory(csv_text(row()).encode()).encoding == "UTF-8"
 
 
 def test_not_utf8_and_not_cp949() -> None:
     (error,) = errors_of(csv_text(row()).encode() + b"\xff\xfe\xff")
-    assert error.startswith("line 3: file: not UTF-8 (byte 0xff); save it as UTF-8")
+    assert error.startswith("line 3: file: not UTF-8 (byte 0xff) nor CP949/EUC-KR; save it as UTF-8")
+    result = read_directory(csv_text(row()).encode() + b"\xff\xfe\xff").result
+    assert isinstance(result, list)
+    assert result[0].in_korean().startswith("3번째 줄, 파일: UTF-8도 CP949(EUC-KR)도 아닌 바이트(0xff)")
 
 
 # --- header ---------------------------------------------------------------------------------
