@@ -45,6 +45,7 @@ NAV = (
     ("new", f"{PREFIX}/campaigns/new", "새 캠페인"),
     ("approvals", f"{PREFIX}/approvals", "승인 대기함"),
     ("calls", f"{PREFIX}/calls", "통화 기록"),
+    ("directory", f"{PREFIX}/directory", "조직·내선"),
     ("dashboard", f"{PREFIX}/dashboard", "대시보드"),
     ("optouts", f"{PREFIX}/optouts", "수신 거부"),
     ("spoof-reports", f"{PREFIX}/spoof-reports", "사칭 신고"),

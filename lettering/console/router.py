@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import agency, calls, campaigns, dashboard, optouts, users
+from lettering.console import agency, calls, campaigns, dashboard, directory, optouts, users
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -99,6 +99,7 @@ router.include_router(agency.router)
 router.include_router(users.router)
 router.include_router(calls.router)
 router.include_router(optouts.router)
+router.include_router(directory.router)
 
 
 @router.get("/{rest:path}")

@@ -240,3 +240,35 @@ async def delete_freeze(session: AsyncSession, freeze: DirectoryFreeze) -> None:
 async def all_extension_rows(session: AsyncSession) -> Sequence[Row[int, str, int, str, str]]:
     """(agency_id, extension, department_id, team_name, caller_number) of every extension."""
     return (await session.execute(_ALL_EXTENSIONS)).all()
+
+
+# -- one agency's directory, for the console ---------------------------------------------------
+
+
+async def agency_extensions_with_departments(
+    session: AsyncSession, agency_id: int
+) -> Sequence[Row[DirectoryExtension, DirectoryDepartment]]:
+    """(extension, its department) of every extension of the agency, by department then extension."""
+    rows = await session.execute(
+        select(DirectoryExtension, DirectoryDepartment)
+        .join(DirectoryDepartment, col(DirectoryDepartment.id) == col(DirectoryExtension.department_id))
+        .where(col(DirectoryExtension.agency_id) == agency_id)
+        .order_by(col(DirectoryDepartment.code), col(DirectoryExtension.extension))
+    )
+    return rows.all()
+
+
+async def departments_of_agency(session: AsyncSession, agency_id: int) -> Sequence[DirectoryDepartment]:
+    """Every department of the agency, by code."""
+    rows = await session.execute(
+        select(DirectoryDepartment)
+        .where(col(DirectoryDepartment.agency_id) == agency_id)
+        .order_by(col(DirectoryDepartment.code))
+    )
+    return rows.scalars().all()
+
+
+async def all_agencies(session: AsyncSession) -> Sequence[DirectoryAgency]:
+    """Every agency, by name."""
+    rows = await session.execute(select(DirectoryAgency).order_by(col(DirectoryAgency.name)))
+    return rows.scalars().all()
