@@ -73,7 +73,10 @@ def import_directory_file(
     """Parse, report bad rows (exit 1, nothing changed), else import with a progress bar."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
-    parsed = directory_service.parse_directory(file)
+    read = directory_service.read_directory_file(file)
+    parsed = read.result
+    if read.encoding and read.encoding != "UTF-8":
+        typer.echo(f"{file}: read as {read.encoding}", err=True)
     if isinstance(parsed, list):
         for error in parsed:
             typer.secho(f"{file}: {error}", fg=typer.colors.RED, err=True)

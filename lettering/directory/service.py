@@ -34,6 +34,7 @@ from lettering.directory.importer import (
     AgencyRow,
     Counts,
     DepartmentRow,
+    DirectoryFile,
     ExtensionRow,
     ImportSummary,
     ParsedDirectory,
@@ -931,3 +932,9 @@ class PendingImports:
 
 PHRASE_MAX = GUIDANCE_MAX  # the longest guidance phrase saved (the import's limit, the same)
 GuidanceRefused = DirectoryInvalid  # what a refused phrase or file raises (422, in Korean)
+
+
+def read_directory_file(source: Path | bytes | str) -> DirectoryFile:
+    """A directory file decoded (UTF-8 with or without BOM, or CP949) and parsed: the one read
+    path of the CLI import and the console's upload."""
+    return read_directory(source)
