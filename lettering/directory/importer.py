@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -366,14 +367,31 @@ def _check_header(names: list[str]) -> RowError | None:
     )
 
 
+# Characters no field may hold: controls, format characters (bidi overrides, zero widths), line
+# and paragraph separators, private use, lone surrogates; the joiner inside an emoji is fine.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+_ALLOWED_FORMAT = frozenset({"\u200d"})
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The code points ("U+202E") of `text` a citizen's phone would not show as text, sorted."""
+    return sorted(
+        {
+            f"U+{ord(ch):04X}"
+            for ch in text
+            if unicodedata.category(ch) in _HIDDEN_CATEGORIES and ch not in _ALLOWED_FORMAT
+        }
+    )
+
+
 def _check_fields(line: int, v: dict[str, str]) -> Iterator[RowError]:
     for name, value in v.items():
-        if CONTROL_RE.search(value):
+        if CONTROL_RE.search(value) or hidden_characters(value):
             yield RowError(
                 line,
                 name,
                 "contains a line break or control character",
-                "줄바꿈이나 제어 문자가 들어 있습니다",
+                "줄바꿈이나 보이지 않는 제어 문자가 들어 있습니다",
             )
             return
     for name in ("agency_code", "department_code"):

@@ -40,6 +40,7 @@ from lettering.directory.importer import (
     ParsedDirectory,
     RowError,
     apply_directory,
+    hidden_characters,
     import_directory,
     parse_directory,
     read_directory,
@@ -426,10 +427,6 @@ GUIDANCE_ROOM = {
     "KT": kt.GUIDE_TEXT_LIMIT - _VERIFY_ROOM,
     "LG U+": lgu.BODY_LIMIT - _VERIFY_ROOM,
 }
-# Characters a phrase may not hold: controls, format characters (bidi overrides, zero widths),
-# line and paragraph separators, private use, lone surrogates; a joiner inside an emoji is fine.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
-_ALLOWED_FORMAT = frozenset({"\u200d"})
 PER_PAGE = 50
 PENDING_TTL = timedelta(hours=1)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a city's 4,000 extensions are ~400 kB
@@ -449,13 +446,7 @@ def guidance_problems(text: str, *, agency_default: bool = False) -> list[str]:
         problems.append("기관 기본 안내 문구는 비워 둘 수 없습니다. 부서에 문구가 없을 때 이 문구가 나갑니다")
     if len(text) > GUIDANCE_MAX:
         problems.append(f"안내 문구가 {len(text)}자입니다. {GUIDANCE_MAX}자 이하로 줄여 주세요")
-    bad = sorted(
-        {
-            f"U+{ord(ch):04X}"
-            for ch in text
-            if unicodedata.category(ch) in _REFUSED_CATEGORIES and ch not in _ALLOWED_FORMAT
-        }
-    )
+    bad = hidden_characters(text)
     if bad:
         problems.append(
             "안내 문구에 줄바꿈이나 보이지 않는 제어 문자가 있습니다 ("

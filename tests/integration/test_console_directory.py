@@ -589,3 +589,32 @@ async def test_refusals_name_the_line_and_the_column(console: Console) -> None:
         malformed = await admin.post(f"/admin/directory/import/{'x' * 31}!/apply", data={"csrf_token": csrf})
         assert malformed.status_code == 404
     assert await console.guidance_of_next_call("HANBIT", "2114") == PASSPORT_GUIDANCE
+
+
+async def test_a_platform_admin_imports_for_the_agency_chosen(console: Console) -> None:
+    pureun = (
+        "\ufeff" + HEADER + "\r\n"
+        "PUREUN,푸른군,PUREUN-0001,민원과,,,7000,061-530-7000,\r\n"
+        "PUREUN,푸른군,PUREUN-0001,민원과,,민원1팀,7001,061-530-7001,\r\n"
+    )
+    async with console.client() as platform:
+        csrf = await log_in(platform, "platform@lettering.kr")
+        form = await platform.get("/admin/directory/import?agency=PUREUN")
+        assert 'name="agency" value="PUREUN"' in form.text
+        no_agency = await upload(platform, csrf, pureun.encode())
+        assert no_agency.status_code == 404
+        preview = await upload(platform, csrf, pureun.encode(), agency="PUREUN")
+        assert preview.status_code == 200
+        assert "<strong>UTF-8 (BOM)</strong>으로 읽었습니다" in preview.text
+        found = PENDING.search(preview.text)
+        assert found is not None
+        elsewhere = await platform.post(
+            f"/admin/directory/import/{found.group(1)}/apply", data={"csrf_token": csrf, "agency": "HANBIT"}
+        )
+        assert elsewhere.status_code == 404  # the upload was for PUREUN
+        applied = await platform.post(
+            f"/admin/directory/import/{found.group(1)}/apply", data={"csrf_token": csrf, "agency": "PUREUN"}
+        )
+        assert applied.status_code == 303
+        assert applied.headers["location"] == "/admin/directory?agency=PUREUN&added=1&updated=0&removed=0"
+    assert await console.guidance_of_next_call("PUREUN", "7001") == "푸른군 공식 안내 전화입니다"

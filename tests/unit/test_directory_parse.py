@@ -337,3 +337,16 @@ def test_landline_shortcut_agrees_with_phonenumbers() -> None:
             number = phonenumbers.parse(digits, "KR")
             assert phonenumbers.is_valid_number(number), digits
             assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE, digits
+
+
+def test_invisible_characters_are_refused_like_controls() -> None:
+    for hidden in ("\u202e", "\u200b", "\u2028"):
+        result = parse_directory(csv_text(row(guidance=f"여권{hidden}안내")))
+        assert isinstance(result, list)
+        (error,) = result
+        assert str(error) == "line 2: guidance: contains a line break or control character"
+        assert (
+            error.in_korean()
+            == "2번째 줄, 안내 문구(guidance): 줄바꿈이나 보이지 않는 제어 문자가 들어 있습니다"
+        )
+    assert isinstance(parse_directory(csv_text(row(guidance="안내 👩\u200d💻 전화입니다"))), ParsedDirectory)
