@@ -37,6 +37,7 @@ BASE = "http://testserver"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PENDING = re.compile(r'action="/admin/directory/import/([A-Za-z0-9_-]{32})/apply"')
 HEADER = ",".join(directory_service.COLUMNS)
+REAL_DIRECTORY = Path(__file__).resolve().parents[2] / "data" / "directory.csv"
 
 
 @dataclass
@@ -618,3 +619,24 @@ async def test_a_platform_admin_imports_for_the_agency_chosen(console: Console) 
         assert applied.status_code == 303
         assert applied.headers["location"] == "/admin/directory?agency=PUREUN&added=1&updated=0&removed=0"
     assert await console.guidance_of_next_call("PUREUN", "7001") == "푸른군 공식 안내 전화입니다"
+
+
+async def test_the_real_directory_exports_and_imports_back_unchanged(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """data/directory.csv (2 agencies, 4,286 extensions): each agency's export previews as no change."""
+    parsed = directory_service.parse_directory(REAL_DIRECTORY)
+    assert isinstance(parsed, directory_service.ParsedDirectory)
+    await directory_service.import_directory(sessions, parsed)
+    total = 0
+    async with sessions() as session:
+        for agency in parsed.agencies:
+            agency_id = await directory_service.agency_id_for_code(session, agency.code)
+            assert agency_id is not None
+            _, data = await directory_service.export_directory(session, agency_id)
+            preview = await directory_service.preview_import(session, agency_id, data)
+            assert preview.refusals == ()
+            assert not preview.changed
+            assert preview.unchanged == preview.rows
+            total += preview.rows
+    assert total == len(parsed.extensions)
