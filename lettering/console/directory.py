@@ -203,8 +203,9 @@ async def _department_page(
     status_code: int = 200,
 ) -> Response:
     department = await directory_service.department_info(session, code)
-    ensure_in_scope(user, department.agency_id if department is not None else None)
-    assert department is not None
+    if department is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    ensure_in_scope(user, department.agency_id)
     agency = await directory_service.agency_info(session, department.agency_id)
     if agency is None:
         raise NotFound(NOT_FOUND_MESSAGE)
@@ -248,7 +249,9 @@ async def save_department_guidance(
 ) -> Response:
     """A department's own phrase; empty: the department shows the agency default."""
     department = await directory_service.department_info(session, code)
-    ensure_in_scope(user, department.agency_id if department is not None else None)
+    if department is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    ensure_in_scope(user, department.agency_id)
     if not user.is_admin:
         return error_page(request, 403, [ONLY_ADMINS])
     try:

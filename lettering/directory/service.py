@@ -893,17 +893,17 @@ class PendingImports:
         try:
             meta = json.loads((self.root / f"{pending_id}.json").read_text(encoding="utf-8"))
             data = (self.root / f"{pending_id}.csv").read_bytes()
-        except (OSError, ValueError):
-            return None
-        created_at = datetime.fromisoformat(meta["created_at"])
-        if meta["agency_id"] != agency_id or meta["user_id"] != user_id:
+            created_at = datetime.fromisoformat(meta["created_at"])
+            owner, uploader = meta["agency_id"], meta["user_id"]
+            digest, fingerprint = str(meta["sha256"]), str(meta["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # gone, or not a file this store wrote
+        if owner != agency_id or uploader != user_id:
             # Another agency's or another person's upload looks like one that does not exist.
             raise NotFound("no such preview", korean="요청한 미리보기를 찾을 수 없습니다")
-        if utcnow() - created_at > PENDING_TTL or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        if utcnow() - created_at > PENDING_TTL or hashlib.sha256(data).hexdigest() != digest:
             return None
-        return PendingImport(
-            pending_id, agency_id, user_id, meta["sha256"], meta["fingerprint"], created_at, data
-        )
+        return PendingImport(pending_id, agency_id, user_id, digest, fingerprint, created_at, data)
 
     def discard(self, pending_id: str) -> None:
         if _PENDING_ID.fullmatch(pending_id):

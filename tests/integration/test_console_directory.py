@@ -289,6 +289,16 @@ async def test_platform_admins_choose_the_agency(console: Console) -> None:
         assert await console.guidance_of_next_call("PUREUN", "7000") == "푸른군청 안내 전화입니다"
         missing = await platform.post("/admin/directory/guidance", data={"csrf_token": csrf, "guidance": "x"})
         assert missing.status_code == 404
+        for response in (
+            await platform.get("/admin/directory/departments/NO-SUCH"),
+            await platform.post(
+                "/admin/directory/departments/NO-SUCH", data={"csrf_token": csrf, "guidance": "x"}
+            ),
+            await platform.get("/admin/directory/export.csv"),
+        ):
+            assert response.status_code == 404
+            assert "찾을 수 없습니다" in response.text
+        assert (await platform.get("/admin/directory/departments/PUREUN-0001")).status_code == 200
 
 
 # -- guidance ------------------------------------------------------------------------------------------
