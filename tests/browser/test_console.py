@@ -104,12 +104,14 @@ async def drag(page: Page, source: str, target: str) -> None:
     """HTML drag and drop from `source` onto `target` (selectors): the events a browser sends, one
     shared DataTransfer (mouse-driven drags move with the page's scrolling and land unpredictably)."""
     transfer = await page.evaluate_handle("() => new DataTransfer()")
+    # No dragend after the drop: the drop posts the new order, and the page it leaves for would
+    # not know the DataTransfer handle (Playwright: "JSHandles can be evaluated only in the
+    # context they were created").
     for selector, event in (
         (source, "dragstart"),
         (target, "dragenter"),
         (target, "dragover"),
         (target, "drop"),
-        (source, "dragend"),
     ):
         await page.dispatch_event(selector, event, {"dataTransfer": transfer})
 
