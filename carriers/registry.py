@@ -13,6 +13,7 @@ from carriers.kt import KtAdapter
 from carriers.lgu import LguAdapter
 from carriers.skt import SktAdapter
 from lettering.core.settings import CarrierName, Settings
+from lettering.core.tls import client_tls
 
 # Pushes override this per request with the time left before their deadline; it bounds the calls
 # off the hot path (content registration and status).
@@ -52,7 +53,7 @@ def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None =
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_S, connect=settings.carriers.connect_timeout_s),
         limits=limits,
         headers={"User-Agent": "lettering/0.1"},
-        transport=transport or AiohttpTransport(limits=limits),
+        transport=transport or AiohttpTransport(verify=client_tls(), limits=limits),
         follow_redirects=False,
     )
 

@@ -32,6 +32,7 @@ import httpx
 from carriers.http import json_object, parse_retry_after, short
 from kakao_fallback.templates import Rendered, ResendType
 from lettering.core.settings import KakaoAgencySettings, Settings
+from lettering.core.tls import client_tls
 
 logger = logging.getLogger(__name__)
 
@@ -309,5 +310,6 @@ def build_client(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         headers={"User-Agent": "lettering/0.1"},
         transport=transport,
+        verify=client_tls(),
     )
     return AlimtalkClient(settings.kakao_base_url(), http)

@@ -94,24 +94,7 @@ async def state_of(console: Console, campaign_id: int) -> tuple[str, str | None]
 
 
 async def submitted_draft(console: Console, editor: httpx.AsyncClient, csrf: str, title: str) -> int:
-    created = await editor.post(
-        "/admin/campaigns/new",
-        data={
-            "csrf_token": csrf,
-            "title": title,
-            "starts_on": "2026-01-01",
-            "ends_on": "2027-12-31",
-            "weekdays": ["0", "1", "2", "3", "4"],
-            "hour_from": "9",
-            "hour_until": "18",
-            "priority": "10",
-            "target_departments": "HANBIT-0100",
-        },
-    )
-    assert created.status_code == 303, created.text
-    match = re.fullmatch(r"/admin/campaigns/(\d+)", created.headers["location"])
-    assert match is not None, created.headers["location"]
-    campaign_id = int(match.group(1))
+    campaign_id = await new_draft(editor, csrf, title)
     assert await state_of(console, campaign_id) == ("draft", None)
 
     early = await editor.post(f"/admin/campaigns/{campaign_id}/submit", data={"csrf_token": csrf})
