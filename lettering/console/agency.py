@@ -17,7 +17,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lettering.console.pages import PREFIX, ConsoleRoute, error_page, page, see_other, user_name
+from lettering.console.pages import (
+    PREFIX,
+    ConsoleRoute,
+    departments_of,
+    error_page,
+    page,
+    see_other,
+    user_name,
+)
 from lettering.core.deps import SessionDep
 from lettering.core.ids import RowId
 from lettering.decision.arms import MAX_SHARE_BP
@@ -136,14 +144,7 @@ async def _page(
         return error_page(request, 404)
     settings = await directory_service.holdout_settings(session, agency_id) if agency_id is not None else None
     freezes = await directory_service.list_freezes(session, agency_id) if agency_id is not None else []
-    departments = sorted(
-        {
-            ext.department_code: ext.department_name
-            for (owner, _), ext in snapshots.current.directory.extensions.items()
-            if owner == agency_id
-        }.items(),
-        key=lambda item: (item[1], item[0]),
-    )
+    departments = departments_of(snapshots.current.directory, agency_id)
     return page(
         request,
         "agency.html",

@@ -19,7 +19,17 @@ from starlette.formparsers import MultiPartException
 from campaigns import service as campaign_service
 from campaigns.media import MediaStore
 from lettering.console.forms import CampaignForm
-from lettering.console.pages import HOME_PATH, PREFIX, ConsoleRoute, error_page, page, see_other, user_name
+from lettering.console.pages import (
+    HOME_PATH,
+    PREFIX,
+    ConsoleRoute,
+    agency_id_by_code,
+    departments_of,
+    error_page,
+    page,
+    see_other,
+    user_name,
+)
 from lettering.core.clock import SEOUL
 from lettering.core.deps import SessionDep, provided
 from lettering.core.errors import AppError
@@ -84,28 +94,11 @@ async def campaigns(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DepartmentChoice:
-    code: str
-    name: str
-
-
-def _departments(directory: DirectorySnapshot, agency_id: int | None) -> list[DepartmentChoice]:
-    """The agency's departments that have extensions (what a campaign can reach), by name."""
-    if agency_id is None:
-        return []
-    seen: dict[str, DepartmentChoice] = {}
-    for (owner, _), ext in directory.extensions.items():
-        if owner == agency_id and ext.department_code not in seen:
-            seen[ext.department_code] = DepartmentChoice(ext.department_code, ext.department_name)
-    return sorted(seen.values(), key=lambda d: (d.name, d.code))
-
-
 def _agency_of(directory: DirectorySnapshot, user: Principal, code: str) -> int | None:
     """The agency the form is for: the user's own, or (platform admins) the one chosen."""
     if not user.is_platform_admin:
         return user.agency_id
-    return next((a.id for a in directory.agencies.values() if a.code == code), None)
+    return agency_id_by_code(directory, code)
 
 
 async def _form_page(
@@ -136,7 +129,7 @@ async def _form_page(
         is_admin=user.is_admin,
         agencies=agencies if campaign is None else [],
         agency_chosen=agency_id is not None,
-        departments=_departments(directory, agency_id) if user.is_admin else [],
+        departments=departments_of(directory, agency_id) if user.is_admin else [],
         status_code=status_code,
     )
 

@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kakao_fallback import service as kakao_service
 from lettering.calls import figures
 from lettering.calls import service as call_service
-from lettering.console.pages import ConsoleRoute, error_page, page, user_name
+from lettering.console.pages import (
+    ConsoleRoute,
+    agency_id_by_code,
+    departments_of,
+    error_page,
+    page,
+    user_name,
+)
 from lettering.core.clock import SEOUL
 from lettering.core.deps import SessionDep
 from lettering.dashboard.stats import MAX_WIDTH, MIN_CALLS, ArmCounts, HoldoutReport, arm_report
@@ -166,9 +173,7 @@ async def _scope(
     """(agency id, department id, problems): the user's agency or (platform admins) the one chosen;
     a department code that is not the agency's is refused by name."""
     if user.is_platform_admin:
-        agency_id = next(
-            (a.id for a in snapshots.current.directory.agencies.values() if a.code == f.agency), None
-        )
+        agency_id = agency_id_by_code(snapshots.current.directory, f.agency)
     else:
         agency_id = user.agency_id
     if agency_id is None or not f.department:
@@ -177,17 +182,6 @@ async def _scope(
     if department_id is None:
         return agency_id, None, [f"{f.department} 부서를 찾을 수 없습니다. 기관 전체를 보여 드립니다"]
     return agency_id, department_id, []
-
-
-def _departments(snapshots: SnapshotsDep, agency_id: int | None) -> list[tuple[str, str]]:
-    if agency_id is None:
-        return []
-    seen = {
-        ext.department_code: ext.department_name
-        for (owner, _), ext in snapshots.current.directory.extensions.items()
-        if owner == agency_id
-    }
-    return sorted(seen.items(), key=lambda item: (item[1], item[0]))
 
 
 def percent(value: float | None) -> str:
@@ -228,7 +222,7 @@ async def dashboard(
         f=f,
         problems=problems,
         agencies=agencies,
-        departments=_departments(snapshots, agency_id),
+        departments=departments_of(snapshots.current.directory, agency_id),
         figures=found,
         daily_chart=bar_chart("하루 통화 수", [(p.key, p.calls) for p in found.daily]) if found else None,
         hourly_chart=bar_chart("시간대별 통화 수", [(f"{p.key}시", p.calls) for p in found.hourly])

@@ -30,7 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lettering.audit import service as audit_service
 from lettering.console.calls import seoul
-from lettering.console.pages import PREFIX, ConsoleRoute, error_page, page, see_other, user_name
+from lettering.console.pages import (
+    PREFIX,
+    ConsoleRoute,
+    agency_id_by_code,
+    error_page,
+    page,
+    see_other,
+    user_name,
+)
 from lettering.core.db import utcnow
 from lettering.core.deps import SessionDep, SettingsDep, VaultDep
 from lettering.core.errors import AppError, NotFound
@@ -149,7 +157,7 @@ def _target_agency(user: Principal, directory: DirectorySnapshot, code: str) -> 
         return user.agency_id
     if code == EVERY_AGENCY_CODE:
         return optout_service.ALL_AGENCIES
-    found = next((a.id for a in directory.agencies.values() if a.code == code), None)
+    found = agency_id_by_code(directory, code)
     if found is None:
         raise Refused("agency required", korean="대상 기관을 골라 주세요")
     return found

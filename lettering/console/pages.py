@@ -9,7 +9,7 @@ Korean pages (a login redirect, 403, 404, 409, 422), so a console page never ans
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request
@@ -23,6 +23,7 @@ from lettering.core.clock import SEOUL
 from lettering.core.errors import AppError
 from lettering.core.pages import SECURITY_HEADERS
 from lettering.core.templates import render
+from lettering.directory.service import DirectorySnapshot
 from lettering.users import service as user_service
 from lettering.users.deps import Principal, credential_of
 from lettering.users.errors import NotAuthenticated
@@ -73,6 +74,31 @@ async def user_name(session: AsyncSession, principal: Principal) -> str:
     """The name the header shows: the user's display name (their email if the account is gone)."""
     view = await user_service.get_user(session, principal.user_id)
     return view.display_name if view is not None else principal.email
+
+
+class DepartmentChoice(NamedTuple):
+    code: str
+    name: str
+
+
+def departments_of(directory: DirectorySnapshot, agency_id: int | None) -> list[DepartmentChoice]:
+    """The agency's departments that have extensions (what calls and campaigns reach), by name:
+    what the console's department pickers offer, read from the directory snapshot."""
+    if agency_id is None:
+        return []
+    seen = {
+        ext.department_code: ext.department_name
+        for (owner, _), ext in directory.extensions.items()
+        if owner == agency_id
+    }
+    return sorted(
+        (DepartmentChoice(code, name) for code, name in seen.items()), key=lambda d: (d.name, d.code)
+    )
+
+
+def agency_id_by_code(directory: DirectorySnapshot, code: str) -> int | None:
+    """The id of the agency with this code (a platform admin's choice), or None."""
+    return next((a.id for a in directory.agencies.values() if a.code == code), None)
 
 
 def see_other(path: str) -> RedirectResponse:
