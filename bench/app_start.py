@@ -6,8 +6,10 @@ first request after it (measured against the second, the floor of a request in t
 The service is built as the integration tests build it (test settings, in-process simulators, a
 SQLite copy of the migrated schema with the test directory), in this process, over ASGI (no
 socket). The first request is where FastAPI (0.165) builds its included routes lazily
-(`fastapi.routing._IncludedRouter.effective_candidates`); a PBX's first call.setup after a worker
-starts pays it, and so does every test that starts a service.
+(`fastapi.routing._IncludedRouter.effective_candidates`). Since session 10 the lifespan builds them
+before the worker is up (`lettering.app.warm_routes`), so "lifespan start" carries that cost and the
+first request costs what the second does. (The suite also shares the built routes between its apps:
+tests/conftest.py; this script does not load it.)
 """
 
 from __future__ import annotations

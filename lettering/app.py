@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Message, Scope
 
 from campaigns.pages import router as card_news_router
 from campaigns.router import router as campaign_router
@@ -66,6 +67,7 @@ def create_app(
                     await stack.enter_async_context(sub.router.lifespan_context(sub))
             # Entered last, left first: setups still pushing drain while the simulators run.
             await stack.enter_async_context(container.running())
+            await warm_routes(app)
             yield
 
     # /docs is served below from the vendored Swagger UI; ReDoc would need a CDN, so there is none.
@@ -105,6 +107,42 @@ def create_app(
     if alimtalk_sim is not None:
         app.mount(ALIMTALK_SIMULATOR_MOUNT, alimtalk_sim)
     return app
+
+
+# A path no route matches: a request for it walks every route (see warm_routes).
+WARM_UP_PATH = "/.well-known/lettering-warm-up"
+
+
+async def warm_routes(app: FastAPI) -> None:
+    """Build every route's request handling now, before this worker says it is up.
+
+    FastAPI (0.165) builds an included router's routes when a request first walks them: ~200 ms of
+    CPU for this app (bench/app_start.py), which the first console or API request after a worker
+    start would otherwise wait for. A request that matches nothing walks them all; it goes to the
+    router alone (no middleware, no access log) and its 404 is discarded.
+    """
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": WARM_UP_PATH,
+        "raw_path": WARM_UP_PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": None,
+        "server": None,
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    await app.router(scope, receive, send)
 
 
 def _install_docs(app: FastAPI) -> None:
