@@ -969,6 +969,17 @@ class AddedImage:
     upscaled: tuple[renditions.Upscale, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """An upload checked, cleaned and made into every carrier's rendition, its files stored; not
+    yet part of the campaign (`record_image` adds it)."""
+
+    alt_text: str
+    clean: media.CleanImage
+    made: dict[str, renditions.Rendition]
+    upscaled: tuple[renditions.Upscale, ...]
+
+
 async def add_image(
     session: AsyncSession,
     actor: Actor,
@@ -978,32 +989,30 @@ async def add_image(
     store: MediaStoreLike,
     limits: UploadLimits = UploadLimits(),
 ) -> AddedImage:
-    """Validate and clean an upload, keep the original, make every carrier's rendition.
+    """Validate and clean an upload, keep the original, make every carrier's rendition, and add
+    the image to the draft (`prepare_image`, then `record_image`).
 
     An image a carrier's frame would enlarge more than `renditions.MAX_UPSCALE` times is refused,
     naming each carrier's minimum; a smaller enlargement is accepted and warned about.
-
-    The image work is CPU-bound and runs off the event loop. Renditions for carriers that
-    register content start `pending` (the content sync job registers them and follows approval);
-    LG U+ takes its rendition inline.
     """
-    campaign = await get_campaign(session, actor, campaign_id)
-    if not may_edit(actor, campaign):
-        raise NotAllowed(
-            "only the owning department or an approver may change this campaign", korean=ONLY_OWNERS
-        )
-    if campaign.state != "draft":
-        raise Conflict(
-            f"images can be added to a draft, not to a {campaign.state} campaign",
-            korean="이미지는 작성 중인 캠페인에만 올릴 수 있습니다",
-        )
+    prepared = await prepare_image(session, actor, campaign_id, data, alt_text, store, limits)
+    return await record_image(session, actor, campaign_id, prepared)
+
+
+async def prepare_image(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    data: bytes,
+    alt_text: str,
+    store: MediaStoreLike,
+    limits: UploadLimits = UploadLimits(),
+) -> PreparedImage:
+    """The image work, which writes nothing to the database: seconds of CPU for a large photo, run
+    off the event loop. Kept out of any transaction, so no database lock waits on it (on SQLite a
+    transaction that read before this work could no longer take the write lock after it)."""
+    await _image_target(session, actor, campaign_id)
     alt = _alt_text(alt_text)
-    existing = await repository.images_of(session, campaign_id)
-    if len(existing) >= MAX_IMAGES:
-        raise CampaignProblem(
-            f"a campaign holds at most {MAX_IMAGES} images",
-            korean=f"이미지는 캠페인마다 {MAX_IMAGES}장까지 올릴 수 있습니다",
-        )
     clean = await asyncio.to_thread(
         media.inspect_upload,
         data,
@@ -1017,6 +1026,18 @@ async def add_image(
     await asyncio.to_thread(store.put, clean.data)
     for rendition in made.values():
         await asyncio.to_thread(store.put, rendition.data)
+    return PreparedImage(alt, clean, made, tuple(upscaled))
+
+
+async def record_image(
+    session: AsyncSession, actor: Actor, campaign_id: int, prepared: PreparedImage
+) -> AddedImage:
+    """Add a prepared image at the end of the draft's series. The checks run again: the campaign
+    may have changed while the image was prepared. Renditions for carriers that register content
+    start `pending` (the content sync job registers them and follows approval); LG U+ takes its
+    rendition inline."""
+    campaign, existing = await _image_target(session, actor, campaign_id)
+    clean = prepared.clean
     known = {r.carrier for r in await repository.renditions_for(session, [clean.sha256])}
     # The same picture uploaded before keeps its renditions (and the carriers' approvals of them).
     new_renditions = [
@@ -1031,13 +1052,13 @@ async def add_image(
             quality=rendition.quality,
             carrier_status="inline" if carrier in INLINE_CARRIERS else "pending",
         )
-        for carrier, rendition in made.items()
+        for carrier, rendition in prepared.made.items()
         if carrier not in known
     ]
     image = CampaignImage(
         campaign_id=campaign_id,
         position=max((i.position for i in existing), default=-1) + 1,
-        alt_text=alt,
+        alt_text=prepared.alt_text,
         original_sha256=clean.original_sha256,
         clean_sha256=clean.sha256,
         mime_type=clean.mime_type,
@@ -1046,8 +1067,31 @@ async def add_image(
     )
     campaign.updated_at = utcnow()
     await repository.add_rows(session, [*new_renditions, image])
-    await _happened(session, campaign, actor, "image_added", alt)
-    return AddedImage(image, tuple(upscaled))
+    await _happened(session, campaign, actor, "image_added", prepared.alt_text)
+    return AddedImage(image, prepared.upscaled)
+
+
+async def _image_target(
+    session: AsyncSession, actor: Actor, campaign_id: int
+) -> tuple[Campaign, Sequence[CampaignImage]]:
+    """The draft an image may be added to, and its images; refused with the reason otherwise."""
+    campaign = await get_campaign(session, actor, campaign_id)
+    if not may_edit(actor, campaign):
+        raise NotAllowed(
+            "only the owning department or an approver may change this campaign", korean=ONLY_OWNERS
+        )
+    if campaign.state != "draft":
+        raise Conflict(
+            f"images can be added to a draft, not to a {campaign.state} campaign",
+            korean="이미지는 작성 중인 캠페인에만 올릴 수 있습니다",
+        )
+    existing = await repository.images_of(session, campaign_id)
+    if len(existing) >= MAX_IMAGES:
+        raise CampaignProblem(
+            f"a campaign holds at most {MAX_IMAGES} images",
+            korean=f"이미지는 캠페인마다 {MAX_IMAGES}장까지 올릴 수 있습니다",
+        )
+    return campaign, existing
 
 
 def _alt_text(alt_text: str) -> str:

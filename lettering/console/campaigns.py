@@ -339,7 +339,11 @@ async def _add_images(
     media: MediaStore,
     limits: campaign_service.UploadLimits,
 ) -> tuple[int, list[str]]:
-    """The form's images added, each in a savepoint of its own; (how many, what was refused)."""
+    """The form's images added, each in a savepoint of its own; (how many, what was refused).
+
+    Each image is prepared (seconds of CPU for a large photo) before its savepoint opens, so no
+    transaction stays open across that work: on SQLite one would hold, or fail to take, the
+    write lock that the call path's writer needs."""
     files = [f for f in form.getlist("file") if isinstance(f, UploadFile) and f.filename]
     texts = [t if isinstance(t, str) else "" for t in form.getlist("alt_text")]
     if not files:
@@ -356,8 +360,11 @@ async def _add_images(
             problems.append(f"{name}: 이미지는 {limits.max_bytes // (1024 * 1024)}MB 이하여야 합니다")
             continue
         try:
+            prepared = await campaign_service.prepare_image(
+                session, user, campaign_id, data, alt_text, media, limits
+            )
             async with session.begin_nested():
-                await campaign_service.add_image(session, user, campaign_id, data, alt_text, media, limits)
+                await campaign_service.record_image(session, user, campaign_id, prepared)
         except AppError as exc:
             if exc.status_code in (403, 404):
                 raise

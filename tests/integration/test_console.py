@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from campaigns import renditions
 from campaigns import service as campaign_service
 from lettering.app import create_app
 from lettering.core.db import session_scope
@@ -569,6 +571,41 @@ async def test_images_upload_together_reorder_lose_one_and_keep_their_descriptio
         assert removed.status_code == 303
         images = (await view_of(console, campaign_id)).images
         assert [(i.position, i.alt_text) for i in images] == [(0, "둘째 장")]
+
+
+async def test_an_upload_of_several_images_leaves_the_write_lock_free_while_it_works(
+    console: Console, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making an image's renditions takes seconds of CPU. Meanwhile another writer (the call path's,
+    a job) must be able to commit, and its commit must not make the upload fail: on SQLite a
+    transaction that read before that work could not take the write lock after it (a 500)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    path = database_url.split("///", 1)[1]
+    real = renditions.make_all_renditions
+    committed: list[int] = []
+
+    def renditions_while_another_writes(clean: bytes) -> dict[str, renditions.Rendition]:
+        made = real(clean)
+        with contextlib.closing(sqlite3.connect(path, timeout=2)) as other, other:
+            other.execute("CREATE TABLE IF NOT EXISTS lock_probe (n INTEGER)")
+            other.execute("INSERT INTO lock_probe VALUES (?)", (len(committed),))
+        committed.append(len(committed))
+        return made
+
+    monkeypatch.setattr(renditions, "make_all_renditions", renditions_while_another_writes)
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        campaign_id = await new_draft(editor, csrf, "카드뉴스")
+        uploaded = await editor.post(
+            f"/admin/campaigns/{campaign_id}/images",
+            data={"csrf_token": csrf, "alt_text": ["첫째 장", "둘째 장", "셋째 장"]},
+            files=[("file", (f"card{n}.png", png(1080, 1920 - n), "image/png")) for n in range(3)],
+        )
+    assert uploaded.status_code == 303, uploaded.text
+    assert committed == [0, 1, 2]
+    images = (await view_of(console, campaign_id)).images
+    assert [i.alt_text for i in images] == ["첫째 장", "둘째 장", "셋째 장"]
 
 
 async def test_long_identity_texts_warn_what_each_carrier_cuts(console: Console) -> None:
