@@ -36,11 +36,16 @@ def chromium_path() -> str:
     pytest.skip(reason)
 
 
+# Chromium on Linux takes its own language (date fields: 2026. 01. 01., not 01/01/2026) from the
+# environment, and needs Debian's chromium-l10n for it; `--lang` alone is not enough.
+KOREAN_PC = {**os.environ, "LANGUAGE": "ko", "LANG": "ko_KR.UTF-8"}
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     path = chromium_path()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        browser = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS, env=KOREAN_PC)
         try:
             yield browser
         finally:
