@@ -30,6 +30,7 @@ from kakao_fallback import service as kakao_service
 from lettering.audit import service as audit_service
 from lettering.calls import service as call_service
 from lettering.core.db import session_scope
+from lettering.core.settings import ACCESS_LOG_RETENTION_DAYS
 from lettering.keyring import service as keyring_service
 from lettering.optout import service as optout_service
 from lettering.users import service as user_service
@@ -38,7 +39,7 @@ from lettering.webhook import service as webhook_service
 
 log = logging.getLogger(__name__)
 
-ACCESS_LOG_DAYS = 730
+ACCESS_LOG_DAYS = ACCESS_LOG_RETENTION_DAYS
 BATCH = 1000
 
 
