@@ -14,7 +14,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from lettering.core.db import UTCDateTime, import_all_models
@@ -73,20 +73,28 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
+async def run_async_migrations(engine: AsyncEngine | None = None) -> None:
     # A plain engine without the app's SQLite pragmas: batch mode rebuilds tables, which must
     # run with foreign keys off (SQLite's default), and NullPool leaves nothing open behind.
-    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    # A caller's engine (pytest-alembic's runner) is used as given and left to its owner.
+    owned = engine is None
+    if engine is None:
+        engine = create_async_engine(database_url(), poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)
     finally:
-        await engine.dispose()
+        if owned:
+            await engine.dispose()
 
 
 def run_migrations_online() -> None:
+    # `connection` in the config's attributes: a caller's sync connection, or the async engine
+    # pytest-alembic's runner passes (tests/integration/test_migrations.py).
     connection = config.attributes.get("connection")
-    if connection is not None:
+    if isinstance(connection, AsyncEngine):
+        asyncio.run(run_async_migrations(connection))
+    elif connection is not None:
         do_run_migrations(connection)
     else:
         asyncio.run(run_async_migrations())
