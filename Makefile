@@ -1,12 +1,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint
+.PHONY: venv run test lint constraints
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency at the version in constraints.txt (the versions the suite passed on).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,3 +31,16 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+# A fresh resolve of every dependency to the newest version pyproject.toml allows, written to
+# constraints.txt (its comment header kept). Then run the suite on it (`make test` reinstalls)
+# and commit constraints.txt if it is green.
+CONSTRAINTS_VENV := .venv-constraints
+constraints:
+	rm -rf $(CONSTRAINTS_VENV)
+	python3 -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CONSTRAINTS_VENV)/bin/python -m pip install -q -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(CONSTRAINTS_VENV)
