@@ -12,7 +12,14 @@ from lettering.cli.runtime import fail, settings_or_exit, with_session
 from lettering.cli.table import echo_table, seoul
 from lettering.core.errors import AppError
 from lettering.core.phone import make_vault
-from lettering.webhook.admin import add_pbx, list_pbx, remove_pbx, set_pbx_enabled
+from lettering.webhook.admin import (
+    DEFAULT_GRACE_HOURS,
+    add_pbx,
+    list_pbx,
+    remove_pbx,
+    rotate_pbx,
+    set_pbx_enabled,
+)
 
 pbx_app = typer.Typer(help="PBXs allowed to post call events.", no_args_is_help=True)
 
@@ -57,6 +64,43 @@ def pbx_add(
         typer.echo(f"token (store it in the PBX; it is not shown again): {created.token}")
 
 
+@pbx_app.command("rotate")
+def pbx_rotate(
+    pbx_id: Annotated[str, typer.Argument(metavar="ID", help="The PBX id.")],
+    grace_hours: Annotated[
+        float,
+        typer.Option(help="How long the old secret or token keeps verifying (0-168 h; 0 stops it now)."),
+    ] = DEFAULT_GRACE_HOURS,
+    secret: Annotated[str | None, typer.Option(help="New whsec_... secret; generated when omitted.")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="New bearer token (token auth); generated when omitted.")
+    ] = None,
+) -> None:
+    """Give a PBX a new secret (or token); the old one keeps verifying during the grace, so the PBX
+    can switch without refused calls. Prints the new one (shown only now)."""
+    settings = settings_or_exit()
+    vault = make_vault(settings)
+
+    async def work(session: AsyncSession) -> Any:
+        return await rotate_pbx(session, vault, pbx_id, grace_hours=grace_hours, secret=secret, token=token)
+
+    try:
+        rotated = asyncio.run(with_session(settings, work))
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    what = "secret" if rotated.auth_mode == "signed" else "token"
+    if rotated.previous_until is not None:
+        typer.echo(
+            f"PBX {rotated.id}: new {what}; the old one verifies until {seoul(rotated.previous_until)}"
+        )
+    else:
+        typer.echo(f"PBX {rotated.id}: new {what}; the old one no longer verifies")
+    if rotated.secret:
+        typer.echo(f"secret (store it in the PBX; it is not shown again): {rotated.secret}")
+    if rotated.token:
+        typer.echo(f"token (store it in the PBX; it is not shown again): {rotated.token}")
+
+
 @pbx_app.command("list")
 def pbx_list() -> None:
     """The registered PBXs (never their secrets); times in Asia/Seoul."""
@@ -66,7 +110,7 @@ def pbx_list() -> None:
         typer.echo("no PBX registered (add one with `lettering pbx add`)")
         return
     echo_table(
-        ("ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS"),
+        ("ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS", "GRACE"),
         [
             (
                 row.id,
@@ -76,6 +120,7 @@ def pbx_list() -> None:
                 "enabled" if row.enabled else "disabled",
                 seoul(row.created_at),
                 ", ".join(row.allowed_nets) or "-",
+                seoul(row.previous_until) if row.previous_until else "-",
             )
             for row in rows
         ],

@@ -90,7 +90,9 @@ async def rotate(
                 report.resealed[name] = await _reseal(sessions, vault, spec, batch, progress)
         for spec in specs:
             if isinstance(spec, SealedSecrets):
-                report.secrets[spec.table.name] = await _reseal_secrets(sessions, vault, spec, progress)
+                # A table may declare several sealed columns (a PBX's secret and the one it replaced).
+                done = await _reseal_secrets(sessions, vault, spec, progress)
+                report.secrets[spec.table.name] = report.secrets.get(spec.table.name, 0) + done
         hash_specs = [s for s in specs if isinstance(s, HashColumn)]
         await _reindex(sessions, vault.key_version, hash_specs, batch, progress, report)
     except IntegrityError as exc:
@@ -292,7 +294,9 @@ async def status(
     async with sessions() as session:
         for spec in specs:
             if isinstance(spec, SealedColumns | SealedSecrets):
-                sealed[spec.table.name] = await keyring_repository.sealed_counts(session, spec)
+                counts = sealed.setdefault(spec.table.name, {})
+                for version, n in (await keyring_repository.sealed_counts(session, spec)).items():
+                    counts[version] = counts.get(version, 0) + n
             else:
                 not_reindexed[spec.table.name] = await keyring_repository.count_not_reindexed(
                     session, spec, vault.key_version

@@ -3,6 +3,10 @@
 Signed (Standard Webhooks): the signature over the raw body is checked with the `standardwebhooks`
 package before the body is parsed; the PBX is the one whose secret verifies. Token: a bearer token
 (only its SHA-256 is stored) from one of the PBX's allowed networks.
+
+After a rotation (`lettering pbx rotate`) the replaced secret or token still verifies until its
+grace ends (`previous_until`, compared with the request's clock, so no snapshot refresh is needed
+when it ends); the current one is always tried first, the previous one only when that fails.
 """
 
 from __future__ import annotations
@@ -64,6 +68,13 @@ class PbxView:
     webhook: Webhook | None = None
     token_sha256: str | None = None
     allowed_nets: tuple[IpNetwork, ...] = ()
+    # The replaced secret or token digest and until when (Unix seconds) it still verifies.
+    previous_webhook: Webhook | None = None
+    previous_token_sha256: str | None = None
+    previous_until_s: float = 0.0
+
+    def in_grace(self, now_s: float) -> bool:
+        return now_s < self.previous_until_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,8 @@ class PbxRegistry:
     by_id: Mapping[str, PbxView] = field(default_factory=lambda: MappingProxyType({}))
     signed: tuple[PbxView, ...] = ()
     by_token: Mapping[str, PbxView] = field(default_factory=lambda: MappingProxyType({}))
+    # Replaced tokens still in (or past) their grace; each view says until when.
+    by_previous_token: Mapping[str, PbxView] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def token_digest(token: str) -> str:
@@ -87,12 +100,22 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
     async def build(session: AsyncSession) -> PbxRegistry:
         views: dict[str, PbxView] = {}
         for pbx in await webhook_repo.all_pbx(session):
-            webhook = None
+            webhook = previous = None
+            until_s = pbx.previous_until.timestamp() if pbx.previous_until is not None else 0.0
             if pbx.auth_mode == "signed" and pbx.secret_sealed:
                 try:
                     webhook = Webhook(open_pbx_secret(vault, pbx.secret_sealed, pbx.secret_key_version))
                 except Exception:  # a broken row must not take the other PBXs down
                     log.error("PBX %s: stored secret cannot be opened or decoded; it cannot sign in", pbx.id)
+            if pbx.auth_mode == "signed" and pbx.previous_secret_sealed and until_s:
+                try:
+                    previous = Webhook(
+                        open_pbx_secret(vault, pbx.previous_secret_sealed, pbx.previous_secret_key_version)
+                    )
+                except Exception:
+                    log.error(
+                        "PBX %s: its previous secret cannot be opened; only the current one verifies", pbx.id
+                    )
             views[pbx.id] = PbxView(
                 id=pbx.id,
                 agency_id=pbx.agency_id,
@@ -102,15 +125,25 @@ def make_registry_builder(vault: PhoneVault):  # type: ignore[no-untyped-def]
                 webhook=webhook,
                 token_sha256=pbx.token_sha256,
                 allowed_nets=parse_networks(pbx.allowed_nets),
+                previous_webhook=previous,
+                previous_token_sha256=pbx.previous_token_sha256 if until_s else None,
+                previous_until_s=until_s,
             )
         # Disabled PBXs stay in the registry, so that their requests are told they are disabled
         # (403) rather than that their credentials are unknown.
         listed = sorted(views.values(), key=lambda v: not v.enabled)  # enabled ones first
         return PbxRegistry(
             by_id=MappingProxyType(views),
-            signed=tuple(v for v in listed if v.webhook is not None),
+            signed=tuple(v for v in listed if v.webhook is not None or v.previous_webhook is not None),
             by_token=MappingProxyType(
                 {v.token_sha256: v for v in listed if v.auth_mode == "token" and v.token_sha256}
+            ),
+            by_previous_token=MappingProxyType(
+                {
+                    v.previous_token_sha256: v
+                    for v in listed
+                    if v.auth_mode == "token" and v.previous_token_sha256
+                }
             ),
         )
 
@@ -140,7 +173,7 @@ def authenticate(
     if signature is not None:
         return _signed(registry, headers, signature, raw_body, now_s, tolerance_s)
     if authorization:
-        return _token(registry, authorization, client_host, headers.get("webhook-id"))
+        return _token(registry, authorization, client_host, headers.get("webhook-id"), now_s)
     raise Unauthorized(
         "missing credentials: send webhook-id, webhook-timestamp and webhook-signature, "
         "or Authorization: Bearer <token>"
@@ -187,18 +220,28 @@ def _signed(
         raise Unauthorized("body is not UTF-8, so its signature cannot be checked") from None
     matches: list[PbxView] = []
     for pbx in registry.signed:
-        assert pbx.webhook is not None
-        try:
-            pbx.webhook.verify(body_text, sw_headers, json_parse=False)
-        except (WebhookVerificationError, ValueError):
-            continue
-        matches.append(pbx)
+        if _verifies(pbx.webhook, body_text, sw_headers) or (
+            pbx.previous_webhook is not None
+            and pbx.in_grace(now_s)
+            and _verifies(pbx.previous_webhook, body_text, sw_headers)
+        ):
+            matches.append(pbx)
     if not matches:
         raise Unauthorized("webhook-signature does not verify with the secret of any registered PBX")
     enabled = tuple(pbx for pbx in matches if pbx.enabled)
     if not enabled:
         raise _disabled(matches[0])
     return Authenticated(candidates=enabled, webhook_id=msg_id, mode="signed")
+
+
+def _verifies(webhook: Webhook | None, body_text: str, sw_headers: dict[str, str]) -> bool:
+    if webhook is None:
+        return False
+    try:
+        webhook.verify(body_text, sw_headers, json_parse=False)
+    except (WebhookVerificationError, ValueError):
+        return False
+    return True
 
 
 def _disabled(pbx: PbxView) -> Forbidden:
@@ -209,12 +252,24 @@ def _disabled(pbx: PbxView) -> Forbidden:
 
 
 def _token(
-    registry: PbxRegistry, authorization: str, client_host: str | None, webhook_id: str | None
+    registry: PbxRegistry,
+    authorization: str,
+    client_host: str | None,
+    webhook_id: str | None,
+    now_s: float,
 ) -> Authenticated:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization must be 'Bearer <token>'")
-    pbx = registry.by_token.get(token_digest(token.strip()))
+    digest = token_digest(token.strip())
+    pbx = registry.by_token.get(digest)
+    if pbx is None:
+        pbx = registry.by_previous_token.get(digest)
+        if pbx is not None and not pbx.in_grace(now_s):
+            raise Unauthorized(
+                f"bearer token was replaced by a rotation of PBX {pbx.id} and its grace has ended: "
+                "use the new token"
+            )
     if pbx is None:
         raise Unauthorized("bearer token is not recognised")
     if not pbx.enabled:

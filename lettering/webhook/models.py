@@ -23,6 +23,12 @@ class WebhookPbx(SQLModel, table=True):
     secret_key_version: int = 1
     # Bearer tokens are only compared, so only their SHA-256 is kept.
     token_sha256: str | None = Field(default=None, max_length=64)
+    # After a rotation, the secret (or token digest) it replaced, accepted until `previous_until`
+    # so that the PBX can switch without downtime; None when no grace is running.
+    previous_secret_sealed: bytes | None = Field(default=None, sa_type=LargeBinary)
+    previous_secret_key_version: int = 1
+    previous_token_sha256: str | None = Field(default=None, max_length=64)
+    previous_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     allowed_nets: str = Field(default="[]", sa_type=Text)  # JSON list of CIDRs
     hold_ms: int = 500
     enabled: bool = True

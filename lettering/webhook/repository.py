@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -151,6 +151,17 @@ async def pbx_exists(session: AsyncSession, pbx_id: str) -> bool:
     return await session.get(WebhookPbx, pbx_id) is not None
 
 
+async def get_pbx(session: AsyncSession, pbx_id: str) -> WebhookPbx | None:
+    return await session.get(WebhookPbx, pbx_id)
+
+
+async def store_rotation(session: AsyncSession, pbx_id: str, **values: Any) -> None:
+    """Write a rotation's new credential and the one it keeps in grace (columns of webhook_pbx)."""
+    await session.execute(
+        update(WebhookPbx).where(col(WebhookPbx.id) == pbx_id).values(**values, updated_at=utcnow())
+    )
+
+
 async def add_pbx_row(session: AsyncSession, row: WebhookPbx) -> None:
     session.add(row)
     await session.flush()
@@ -189,6 +200,30 @@ async def delete_pbx(session: AsyncSession, pbx_id: str) -> int | None:
     return rows_touched(deliveries)
 
 
+class PbxActivity(NamedTuple):
+    last_event_at: datetime | None
+    setups: int
+    ends: int
+
+
+async def pbx_activity(session: AsyncSession, since: datetime) -> dict[str, PbxActivity]:
+    """Per PBX: its latest delivery (as far back as deliveries are kept), and its setups and ends
+    received since `since`, in one grouped query over the deliveries."""
+    recent = DELIVERY.c.received_at >= since
+
+    def counted(event_type: str) -> Any:
+        return func.sum(case((recent & (DELIVERY.c.event_type == event_type), 1), else_=0))
+
+    query = select(
+        DELIVERY.c.pbx_id,
+        func.max(DELIVERY.c.received_at),
+        counted("call.setup"),
+        counted("call.ended"),
+    ).group_by(DELIVERY.c.pbx_id)
+    rows = (await session.execute(query)).all()
+    return {str(r[0]): PbxActivity(r[1], int(r[2] or 0), int(r[3] or 0)) for r in rows}
+
+
 async def purge_deliveries(session: AsyncSession, older_than: datetime) -> int:
     """Forget deliveries received before `older_than`."""
     stale = col(WebhookDelivery.received_at) < older_than
@@ -204,6 +239,15 @@ KEY_COLUMNS = (
         id="id",
         sealed="secret_sealed",
         version="secret_key_version",
+        snapshot="pbx",
+    ),
+    # The secret a rotation replaced, while its grace runs: re-sealed too, or a key rotation
+    # during the grace would leave it sealed under a key that is later retired.
+    SealedSecrets(
+        table_of(WebhookPbx),
+        id="id",
+        sealed="previous_secret_sealed",
+        version="previous_secret_key_version",
         snapshot="pbx",
     ),
 )

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from lettering.cli import app
 from lettering.core.db import make_engine, make_sessionmaker
+from lettering.core.phone import make_vault
 from lettering.core.settings import get_settings
 from lettering.directory.models import DirectoryExtension
+from lettering.webhook.auth import make_registry_builder
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +184,66 @@ def test_pbx_list_has_a_header_agency_codes_and_seoul_times(cli_env: CliRunner) 
     listed = cli_env.invoke(app, ["pbx", "list"])
     assert listed.exit_code == 0, listed.output
     header, row = listed.output.splitlines()
-    assert header.split() == ["ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS"]
+    assert header.split() == ["ID", "AGENCY", "AUTH", "HOLD", "STATE", "REGISTERED", "NETWORKS", "GRACE"]
     assert row.split()[:4] == ["hanbit-main", "HANBIT", "signed", "500"]
     assert "agency=" not in listed.output
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d KST", row), row
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["rotate", "nope"], "no PBX with id 'nope'"),
+        (["rotate", "hanbit-main", "--grace-hours", "-1"], "--grace-hours must be between 0 and 168"),
+        (["rotate", "hanbit-main", "--grace-hours", "200"], "--grace-hours must be between 0 and 168"),
+        (["rotate", "hanbit-main", "--token", "x" * 30], "give --secret, not --token"),
+        (["rotate", "hanbit-main", "--secret", "whsec_abc"], "not valid base64"),
+    ],
+)
+def test_pbx_rotate_refuses_bad_input_naming_it(cli_env: CliRunner, args: list[str], says: str) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    assert cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"]).exit_code == 0
+    refused = cli_env.invoke(app, ["pbx", *args])
+    assert refused.exit_code == 1
+    assert says in refused.output
+
+
+def test_keys_rotate_reseals_the_secret_in_grace_too(
+    cli_env: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli_env.invoke(app, ["directory", "import", str(REPO_CSV)]).exit_code == 0
+    assert cli_env.invoke(app, ["pbx", "add", "--id", "hanbit-main", "--agency", "HANBIT"]).exit_code == 0
+    rotated = cli_env.invoke(app, ["pbx", "rotate", "hanbit-main", "--grace-hours", "24"])
+    assert rotated.exit_code == 0, rotated.output
+    listed_row = cli_env.invoke(app, ["pbx", "list"]).output.splitlines()[1]
+    assert listed_row.count("KST") == 2, listed_row  # registered, and the end of the grace
+    generated = cli_env.invoke(app, ["keys", "generate", "--next"])
+    for line in generated.output.splitlines():
+        if line.startswith("LETTERING_"):
+            name, value = line.split("=", 1)
+            monkeypatch.setenv(name, value.strip("'"))
+    get_settings.cache_clear()
+    before = cli_env.invoke(app, ["keys", "status"])
+    assert "webhook_pbx: v1: 2" in before.output  # the current secret and the one in grace
+
+    keys = cli_env.invoke(app, ["keys", "rotate"])
+    assert keys.exit_code == 0, keys.output
+    assert "re-sealed secrets webhook_pbx: 2" in keys.output
+
+    # Without the old key, both secrets still open: the registry has the current and the previous.
+    monkeypatch.delenv("LETTERING_PHONE_KEYS_OLD")
+    get_settings.cache_clear()
+    assert "nothing depends on an old key version" in cli_env.invoke(app, ["keys", "status"]).output
+
+    async def opened() -> tuple[bool, bool]:
+        settings = get_settings()
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                registry = await make_registry_builder(make_vault(settings))(session)
+        finally:
+            await engine.dispose()
+        view = registry.by_id["hanbit-main"]
+        return view.webhook is not None, view.previous_webhook is not None
+
+    assert asyncio.run(opened()) == (True, True)

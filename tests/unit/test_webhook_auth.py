@@ -43,7 +43,7 @@ def vector_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def registry(*views: PbxView) -> PbxRegistry:
     return PbxRegistry(
         by_id=MappingProxyType({v.id: v for v in views}),
-        signed=tuple(v for v in views if v.webhook is not None),
+        signed=tuple(v for v in views if v.webhook is not None or v.previous_webhook is not None),
         by_token=MappingProxyType({v.token_sha256: v for v in views if v.token_sha256}),
     )
 
@@ -143,3 +143,79 @@ def test_token_needs_an_allowed_source_network() -> None:
         authenticate(reg, {"authorization": "Bearer s3cret-token"}, b"{}", "10.21.0.1", 0, 300)
     with pytest.raises(Forbidden, match="unknown"):
         authenticate(reg, {"authorization": "Bearer s3cret-token"}, b"{}", None, 0, 300)
+
+
+# -- rotation: the replaced secret or token during and after its grace ----------------------------
+
+OTHER_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3"  # 30 bytes
+
+
+def rotated_pbx(until_s: float) -> PbxView:
+    """A PBX whose current secret is another one; the vector's secret was replaced."""
+    return PbxView(
+        id="vec",
+        agency_id=1,
+        auth_mode="signed",
+        hold_ms=500,
+        enabled=True,
+        webhook=Webhook(OTHER_SECRET),
+        previous_webhook=Webhook(VECTOR_SECRET),
+        previous_until_s=until_s,
+    )
+
+
+@pytest.mark.usefixtures("vector_clock")
+def test_the_replaced_secret_verifies_during_its_grace_only() -> None:
+    pbx = rotated_pbx(VECTOR_TS + 60)
+    auth = authenticate(registry(pbx), vector_headers(), VECTOR_PAYLOAD, None, VECTOR_TS, 300)
+    assert [p.id for p in auth.candidates] == ["vec"]
+    ended = rotated_pbx(VECTOR_TS)  # the grace ends at this very second
+    with pytest.raises(Unauthorized, match="does not verify"):
+        authenticate(registry(ended), vector_headers(), VECTOR_PAYLOAD, None, VECTOR_TS, 300)
+
+
+@pytest.mark.usefixtures("vector_clock")
+def test_the_new_secret_verifies_alone_or_beside_the_old_signature() -> None:
+    new = Webhook(OTHER_SECRET).sign(
+        VECTOR_ID, datetime.fromtimestamp(VECTOR_TS, UTC), VECTOR_PAYLOAD.decode()
+    )
+    for header in (new, f"{VECTOR_SIGNATURE} {new}", f"{new} {VECTOR_SIGNATURE}"):
+        for until_s in (0.0, VECTOR_TS + 60):
+            pbx = rotated_pbx(until_s)
+            auth = authenticate(registry(pbx), vector_headers(header), VECTOR_PAYLOAD, None, VECTOR_TS, 300)
+            assert auth.candidates == (pbx,)
+
+
+def token_pbx(until_s: float) -> tuple[PbxRegistry, PbxView]:
+    pbx = PbxView(
+        id="legacy",
+        agency_id=1,
+        auth_mode="token",
+        hold_ms=500,
+        enabled=True,
+        token_sha256=token_digest("new-token-0123456789abcdef"),
+        allowed_nets=(ipaddress.ip_network("10.0.0.0/8"),),
+        previous_token_sha256=token_digest("old-token-0123456789abcdef"),
+        previous_until_s=until_s,
+    )
+    reg = PbxRegistry(
+        by_id=MappingProxyType({pbx.id: pbx}),
+        by_token=MappingProxyType({pbx.token_sha256: pbx}),
+        by_previous_token=MappingProxyType({pbx.previous_token_sha256: pbx}),
+    )
+    return reg, pbx
+
+
+def test_the_replaced_token_is_accepted_during_its_grace_and_then_refused() -> None:
+    reg, pbx = token_pbx(1000.0)
+    for token in ("new-token-0123456789abcdef", "old-token-0123456789abcdef"):
+        auth = authenticate(reg, {"authorization": f"Bearer {token}"}, b"{}", "10.1.2.3", 999.0, 300)
+        assert auth.candidates == (pbx,)
+    with pytest.raises(Unauthorized, match="grace has ended"):
+        authenticate(
+            reg, {"authorization": "Bearer old-token-0123456789abcdef"}, b"{}", "10.1.2.3", 1000.0, 300
+        )
+    new = authenticate(
+        reg, {"authorization": "Bearer new-token-0123456789abcdef"}, b"{}", "10.1.2.3", 5000.0, 300
+    )
+    assert new.candidates == (pbx,)
