@@ -53,9 +53,10 @@ NAV = (
     ("access-log", f"{PREFIX}/access-log", "접속 기록"),
     ("agency", f"{PREFIX}/agency", "기관 설정"),
     ("users", f"{PREFIX}/users", "사용자"),
+    ("pbx", f"{PREFIX}/pbx", "PBX"),
 )
 # Pages of citizens' data and the agency's settings: agency admins (and platform admins) only.
-ADMIN_NAV = frozenset({"optouts", "spoof-reports", "access-log", "agency", "users"})
+ADMIN_NAV = frozenset({"optouts", "spoof-reports", "access-log", "agency", "users", "pbx"})
 ERROR_TITLES: Mapping[int, str] = {
     400: "요청을 처리할 수 없습니다",
     403: "권한이 없습니다",

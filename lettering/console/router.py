@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import agency, calls, campaigns, dashboard, directory, optouts, users
+from lettering.console import agency, calls, campaigns, dashboard, directory, optouts, pbx, users
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -97,6 +97,7 @@ router.include_router(campaigns.router)
 router.include_router(dashboard.router)
 router.include_router(agency.router)
 router.include_router(users.router)
+router.include_router(pbx.router)
 router.include_router(calls.router)
 router.include_router(optouts.router)
 router.include_router(directory.router)
