@@ -171,7 +171,8 @@ async def test_last_event_and_the_last_24_hours_counts_in_one_query(console: Con
                 ("call.setup", 2),
                 ("call.ended", 1),
                 ("call.answered", 1),
-                ("call.setup", 30),
+                ("call.answered", 3),  # answers are neither setups nor ends
+                ("call.setup", 30),  # older than 24 h: not counted, though the last event is newer
             ]
         ):
             session.add(
