@@ -49,6 +49,7 @@ HANBIT_PAGES = (
     "/admin/spoof-reports",
     "/admin/directory/departments/HANBIT-0100",
     "/admin/directory?q=2115",
+    "/admin/pbx",
 )
 # Path parameters that name no object of an agency (the user's own agency's table, any path).
 NOT_OBJECTS = {"table", "rest"}
@@ -146,6 +147,7 @@ async def more_hanbit_objects(service: Service, bearer: dict[str, str]) -> dict[
         "table": "daily",
         "rest": "nothing-here",
         "matrix_freeze_id": str(freeze.id),
+        "pbx_id": "hanbit-main",
     }
 
 
