@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 from standardwebhooks.webhooks import Webhook
 
-from lettering.webhook.auth import PbxRegistry, PbxView, authenticate
+from lettering.webhook.auth import PbxRegistry, PbxView, authenticate, signing_key
 
 
 def secret(n: int, tag: str) -> str:
@@ -41,8 +41,8 @@ def registry(count: int, rotated: set[int], until_s: float) -> PbxRegistry:
             auth_mode="signed",
             hold_ms=500,
             enabled=True,
-            webhook=Webhook(secret(n, "new" if n in rotated else "old")),
-            previous_webhook=Webhook(secret(n, "old")) if n in rotated else None,
+            key=signing_key(secret(n, "new" if n in rotated else "old")),
+            previous_key=signing_key(secret(n, "old")) if n in rotated else None,
             previous_until_s=until_s if n in rotated else 0.0,
         )
         for n in range(count)

@@ -244,6 +244,6 @@ def test_keys_rotate_reseals_the_secret_in_grace_too(
         finally:
             await engine.dispose()
         view = registry.by_id["hanbit-main"]
-        return view.webhook is not None, view.previous_webhook is not None
+        return view.key is not None, view.previous_key is not None
 
     assert asyncio.run(opened()) == (True, True)

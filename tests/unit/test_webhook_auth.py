@@ -17,6 +17,7 @@ from lettering.webhook.auth import (
     Unauthorized,
     authenticate,
     pbx_for_body,
+    signing_key,
     token_digest,
 )
 
@@ -43,14 +44,14 @@ def vector_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def registry(*views: PbxView) -> PbxRegistry:
     return PbxRegistry(
         by_id=MappingProxyType({v.id: v for v in views}),
-        signed=tuple(v for v in views if v.webhook is not None or v.previous_webhook is not None),
+        signed=tuple(v for v in views if v.key is not None or v.previous_key is not None),
         by_token=MappingProxyType({v.token_sha256: v for v in views if v.token_sha256}),
     )
 
 
 def signed_pbx(pbx_id: str = "vec", secret: str = VECTOR_SECRET) -> PbxView:
     return PbxView(
-        id=pbx_id, agency_id=1, auth_mode="signed", hold_ms=500, enabled=True, webhook=Webhook(secret)
+        id=pbx_id, agency_id=1, auth_mode="signed", hold_ms=500, enabled=True, key=signing_key(secret)
     )
 
 
@@ -158,8 +159,8 @@ def rotated_pbx(until_s: float) -> PbxView:
         auth_mode="signed",
         hold_ms=500,
         enabled=True,
-        webhook=Webhook(OTHER_SECRET),
-        previous_webhook=Webhook(VECTOR_SECRET),
+        key=signing_key(OTHER_SECRET),
+        previous_key=signing_key(VECTOR_SECRET),
         previous_until_s=until_s,
     )
 
