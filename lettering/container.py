@@ -28,6 +28,7 @@ from carriers.registry import Carriers, build_carriers
 from kakao_fallback.client import AlimtalkClient
 from kakao_fallback.client import build_client as build_alimtalk_client
 from kakao_fallback.relay import Relay
+from lettering.calls import jobs as call_jobs
 from lettering.core.db import GroupCommitter, make_engine, make_sessionmaker
 from lettering.core.phone import PhoneVault, make_vault
 from lettering.core.scheduler import Job, Scheduler
@@ -148,6 +149,7 @@ class Container:
             *campaign_jobs.scheduled(self.sessions, self.carriers.adapters, self.media, self.settings),
             *dispatch_jobs.scheduled(self.dispatcher),
             *retention_jobs.scheduled(self.sessions, self.settings),
+            *call_jobs.scheduled(self.sessions),
         ]
 
     def install(self, state: State) -> None:

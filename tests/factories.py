@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -200,3 +200,78 @@ async def admin_headers(
         )
         token = await user_service.create_api_token(session, user.id, "test")
     return {"authorization": f"Bearer {token}"}
+
+
+# -- call records in bulk (the dashboard's rollup tests and bench/dashboard.py) ---------------
+
+# Outcomes as the call path records them: (what the PBX was told, reason, final outcome, weight).
+CALL_OUTCOMES: tuple[tuple[str, str | None, str | None, int], ...] = (
+    ("accepted", None, "accepted", 52),
+    ("pending", None, "accepted", 10),
+    ("pending", None, "fallback", 4),
+    ("pending", None, None, 1),  # still open
+    ("fallback", "unsupported_device", "fallback", 18),
+    ("suppressed", "optout_all", "suppressed", 3),
+    ("skipped", "no_department", "skipped", 2),
+    ("skipped", "holdout", "skipped", 6),
+    ("pending", None, "failed", 1),
+)
+# Calls per hour of a Seoul working day (a city's desk phones: office hours, a lunch dip).
+HOUR_WEIGHTS = (0, 0, 0, 0, 0, 0, 0, 1, 4, 12, 14, 12, 5, 9, 13, 13, 11, 7, 3, 1, 1, 0, 0, 0)
+
+
+def synthetic_calls(
+    rng: Any,
+    *,
+    count: int,
+    first: datetime,
+    days: int,
+    agencies: dict[int, Sequence[int | None]],
+    campaigns: Sequence[int] = (),
+    start_id: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """`count` call-record rows (column -> value, for a bulk insert) spread over `days` days from
+    `first` (a Seoul midnight): weekdays busier than weekends, office hours, departments of uneven
+    size (`agencies`: agency id -> its department ids, None for an unknown extension), the three
+    carriers and iPhones, the outcomes of CALL_OUTCOMES, the holdout arms, answered about 60 %
+    with talk times, some calls still without call.ended, and a campaign on some setups."""
+    outcomes = [o[:3] for o in CALL_OUTCOMES]
+    outcome_weights = [o[3] for o in CALL_OUTCOMES]
+    day_weights = [1.0 if (first + timedelta(days=d)).weekday() < 5 else 0.15 for d in range(days)]
+    agency_ids = list(agencies)
+    for n in range(start_id, start_id + count):
+        day = rng.choices(range(days), day_weights)[0]
+        hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
+        created = first + timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
+        agency_id = agency_ids[min(int(rng.paretovariate(1.2)) - 1, len(agency_ids) - 1)]
+        departments = agencies[agency_id]
+        department = departments[min(int(rng.expovariate(4 / len(departments))), len(departments) - 1)]
+        lettering, reason, final = rng.choices(outcomes, outcome_weights)[0]
+        arm = "holdout" if reason == "holdout" else rng.choices(("lettered", "identity_only"), (19, 1))[0]
+        carrier = None if lettering in ("suppressed", "skipped") else rng.choice(("skt", "skt", "kt", "lgu"))
+        ended = rng.random() < 0.95
+        answered = (rng.random() < (0.61 if arm == "lettered" else 0.52)) if ended else None
+        yield {
+            "public_id": f"b{n:x}",
+            "pbx_id": "bench-pbx",
+            "call_id": f"c{n}",
+            "agency_id": agency_id,
+            "department_id": department,
+            "extension": f"{n % 4000 + 1000}",
+            "created_at": created,
+            "updated_at": created + timedelta(minutes=5),
+            "setup_received_at": created,
+            "lettering": lettering,
+            "reason": reason,
+            "final_outcome": final,
+            "carrier": carrier,
+            "campaign_id": rng.choice(campaigns)
+            if campaigns and lettering != "suppressed" and rng.random() < 0.4
+            else None,
+            "arm": arm,
+            "explanation": "[]",
+            "notes": "[]",
+            "answered": answered,
+            "talk_seconds": int(rng.expovariate(1 / 150)) if answered else (0 if ended else None),
+            "end_cause": None if not ended else ("normal" if answered else "no_answer"),
+        }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -82,3 +82,78 @@ class CallAttempt(SQLModel, table=True):
     report_result: str | None = Field(default=None, max_length=16)
     report_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CallDay(SQLModel, table=True):
+    """The dashboard's rollup of call records: counts per Seoul day, agency, department, carrier,
+    outcome, holdout arm and campaign (kept by the `calls.rollup` job, lettering/calls/rollup.py).
+
+    Each (day, agency) has two sets of rows: `whole_agency` rows (department_id NULL) summing every
+    department, which the unfiltered dashboard reads, and per-department rows (department_id NULL
+    there: calls of an extension the directory did not know), which a department filter reads.
+    """
+
+    __tablename__ = "call_day"
+    __table_args__ = (
+        Index(
+            "ix_call_day_agency_id_whole_agency_department_id_day",
+            "agency_id",
+            "whole_agency",
+            "department_id",
+            "day",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)  # Asia/Seoul, of `call_record.created_at`
+    agency_id: int
+    whole_agency: bool
+    department_id: int | None = None
+    carrier: str | None = Field(default=None, max_length=8)
+    lettering: str | None = Field(default=None, max_length=16)
+    final_outcome: str | None = Field(default=None, max_length=16)
+    arm: str = Field(max_length=16)
+    campaign_id: int | None = None
+    calls: int  # setups recorded
+    answered: int
+    talk_seconds: int  # over every call (the daily table's figure)
+    # The holdout figures: calls that reached the arm's choice and whose call.ended was recorded.
+    ended: int
+    ended_answered: int
+    ended_talk_seconds: int  # over the answered ones
+    built_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CallHour(SQLModel, table=True):
+    """Calls per Seoul day and hour of day (the hourly chart), in the two sets of rows of CallDay."""
+
+    __tablename__ = "call_hour"
+    __table_args__ = (
+        Index(
+            "ix_call_hour_agency_id_whole_agency_department_id_day",
+            "agency_id",
+            "whole_agency",
+            "department_id",
+            "day",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    hour: int
+    agency_id: int
+    whole_agency: bool
+    department_id: int | None = None
+    calls: int
+    answered: int
+    talk_seconds: int
+
+
+class CallRollupMark(SQLModel, table=True):
+    """One row: when the rollup was last brought up to date. Every day before that moment's Seoul
+    day is in CallDay/CallHour; the dashboard reads the raw records from that day on."""
+
+    __tablename__ = "call_rollup_mark"
+
+    id: int | None = Field(default=None, primary_key=True)
+    built_at: datetime = Field(sa_type=UTCDateTime)  # when the run that wrote it started

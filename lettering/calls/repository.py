@@ -15,17 +15,33 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Executable
 
 from carriers.base import PushResult
-from lettering.calls.models import CallAttempt, CallRecord
-from lettering.core.db import rows_touched, table_of, utcnow
+from lettering.calls.models import CallAttempt, CallDay, CallHour, CallRecord, CallRollupMark
+from lettering.core.db import UTCDateTime, rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
 
@@ -559,3 +575,291 @@ async def attempts_of(session: AsyncSession, record_id: int) -> list[AttemptView
         .order_by(ATTEMPT.c.id)
     )
     return [AttemptView(*row) for row in (await session.execute(query)).all()]
+
+
+# -- the dashboard's rollup (lettering.calls.rollup keeps it, lettering.calls.figures reads it) ---
+
+DAY = table_of(CallDay)
+HOUR = table_of(CallHour)
+MARK = table_of(CallRollupMark)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def _seoul_date(dialect: str, column: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.timezone("Asia/Seoul", column), Date)
+    return func.date(column, "+9 hours")
+
+
+def _seoul_hour(dialect: str, column: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.extract("hour", func.timezone("Asia/Seoul", column)), Integer)
+    return cast(func.strftime("%H", column, "+9 hours"), Integer)
+
+
+def _reached_arm() -> ColumnElement[bool]:
+    """The calls `arm_counts` counts: the setup reached the arm's choice (not suppressed, and not
+    skipped for another reason than the holdout)."""
+    return and_(
+        CALL.c.lettering.is_not(None),
+        CALL.c.lettering != "suppressed",
+        or_(CALL.c.lettering != "skipped", CALL.c.reason == "holdout"),
+    )
+
+
+def _count_if(condition: ColumnElement[bool], value: Any = 1) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+async def rebuild_rollup(
+    session: AsyncSession, first_day: date, last_day: date, since: datetime, until: datetime, now: datetime
+) -> None:
+    """Replace the rollup's rows of the Seoul days [first_day, last_day] (the call records created in
+    [since, until), the same span in UTC) by the counts of the records as they are now."""
+    dialect = _dialect(session)
+    for table in (DAY, HOUR):
+        await session.execute(delete(table).where(table.c.day >= first_day, table.c.day <= last_day))
+    day = _seoul_date(dialect, CALL.c.created_at).label("day")
+    hour = _seoul_hour(dialect, CALL.c.created_at).label("hour")
+    answered = CALL.c.answered.is_(True)
+    ended = and_(_reached_arm(), CALL.c.answered.is_not(None))
+    talk = func.coalesce(CALL.c.talk_seconds, 0)
+    where = (
+        CALL.c.created_at >= since,
+        CALL.c.created_at < until,
+        CALL.c.setup_received_at.is_not(None),
+        CALL.c.agency_id.is_not(None),
+    )
+    for whole in (False, True):
+        department = cast(null(), Integer) if whole else CALL.c.department_id
+        dims = [day, CALL.c.agency_id, department, CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome]
+        dims += [CALL.c.arm, CALL.c.campaign_id]
+        by_day = select(
+            *dims,
+            literal(whole),
+            func.count(),
+            _count_if(answered),
+            func.coalesce(func.sum(talk), 0),
+            _count_if(ended),
+            _count_if(and_(ended, answered)),
+            _count_if(and_(ended, answered), talk),
+            literal(now, UTCDateTime),
+        ).where(*where)
+        columns = ["day", "agency_id", "department_id", "carrier", "lettering", "final_outcome", "arm"]
+        columns += ["campaign_id", "whole_agency", "calls", "answered", "talk_seconds", "ended"]
+        columns += ["ended_answered", "ended_talk_seconds", "built_at"]
+        group = [day, CALL.c.agency_id, CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome, CALL.c.arm]
+        group += [CALL.c.campaign_id] if whole else [CALL.c.department_id, CALL.c.campaign_id]
+        await session.execute(DAY.insert().from_select(columns, by_day.group_by(*group)))
+        by_hour = select(
+            day,
+            hour,
+            CALL.c.agency_id,
+            department,
+            literal(whole),
+            func.count(),
+            _count_if(answered),
+            func.coalesce(func.sum(talk), 0),
+        ).where(*where)
+        hour_group = [day, hour, CALL.c.agency_id] + ([] if whole else [CALL.c.department_id])
+        await session.execute(
+            HOUR.insert().from_select(
+                [
+                    "day",
+                    "hour",
+                    "agency_id",
+                    "department_id",
+                    "whole_agency",
+                    "calls",
+                    "answered",
+                    "talk_seconds",
+                ],
+                by_hour.group_by(*hour_group),
+            )
+        )
+
+
+async def rollup_mark(session: AsyncSession) -> datetime | None:
+    """When the rollup was last brought up to date (None: never)."""
+    return (await session.execute(select(func.max(MARK.c.built_at)))).scalar_one_or_none()  # type: ignore[no-any-return]
+
+
+async def set_rollup_mark(session: AsyncSession, at: datetime) -> None:
+    await session.execute(delete(MARK))
+    await session.execute(MARK.insert().values(id=1, built_at=at))
+
+
+async def days_touched(session: AsyncSession, created_since: datetime, updated_after: datetime) -> list[date]:
+    """The Seoul days of the records created since `created_since` and changed after `updated_after`
+    (a call.ended or a push result arriving after the rollup's last run)."""
+    day = _seoul_date(_dialect(session), CALL.c.created_at)
+    query = (
+        select(day).where(CALL.c.created_at >= created_since, CALL.c.updated_at > updated_after).group_by(day)
+    )
+    return [_as_date(d) for (d,) in (await session.execute(query)).all()]
+
+
+async def call_time_span(session: AsyncSession) -> tuple[datetime | None, datetime | None]:
+    """The first and last `created_at` of the call records (a backfill's range)."""
+    row = (await session.execute(select(func.min(CALL.c.created_at), func.max(CALL.c.created_at)))).one()
+    return _aware(row[0]), _aware(row[1])
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite's min/max lose the column's type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _rollup_where(
+    query: Any, table: Any, agency_id: int, first: date | None, last: date | None, department_id: int | None
+) -> Any:
+    query = query.where(table.c.agency_id == agency_id)
+    if department_id is None:
+        query = query.where(table.c.whole_agency == true())
+    else:
+        query = query.where(table.c.whole_agency == false(), table.c.department_id == department_id)
+    if first is not None:
+        query = query.where(table.c.day >= first)
+    if last is not None:
+        query = query.where(table.c.day <= last)
+    return query
+
+
+async def rollup_outcome_counts(
+    session: AsyncSession, agency_id: int, first: date | None, last: date | None, department_id: int | None
+) -> list[tuple[str | None, str | None, str | None, int]]:
+    """`outcome_counts` from the rollup, over the Seoul days [first, last]."""
+    query = _rollup_where(
+        select(DAY.c.carrier, DAY.c.lettering, DAY.c.final_outcome, func.sum(DAY.c.calls)),
+        DAY,
+        agency_id,
+        first,
+        last,
+        department_id,
+    ).group_by(DAY.c.carrier, DAY.c.lettering, DAY.c.final_outcome)
+    return [(c, le, f, int(n)) for c, le, f, n in (await session.execute(query)).all()]
+
+
+async def rollup_period_counts(
+    session: AsyncSession,
+    agency_id: int,
+    part: str,
+    first: date | None,
+    last: date | None,
+    department_id: int | None,
+) -> list[tuple[str, int, int, int]]:
+    """`period_counts` from the rollup, over the Seoul days [first, last]."""
+    table = DAY if part == "day" else HOUR
+    key = table.c.day if part == "day" else table.c.hour
+    query = _rollup_where(
+        select(key, func.sum(table.c.calls), func.sum(table.c.answered), func.sum(table.c.talk_seconds)),
+        table,
+        agency_id,
+        first,
+        last,
+        department_id,
+    ).group_by(key)
+    rows = (await session.execute(query)).all()
+    return [
+        (_as_date(k).isoformat() if part == "day" else f"{int(k):02d}", int(n), int(a), int(t))
+        for k, n, a, t in rows
+    ]
+
+
+async def rollup_arm_counts(
+    session: AsyncSession, agency_id: int, first: date | None, last: date | None, department_id: int | None
+) -> dict[str, tuple[int, int, int]]:
+    """`arm_counts` from the rollup, over the Seoul days [first, last]."""
+    ended = func.sum(DAY.c.ended)
+    query = _rollup_where(
+        select(DAY.c.arm, ended, func.sum(DAY.c.ended_answered), func.sum(DAY.c.ended_talk_seconds)),
+        DAY,
+        agency_id,
+        first,
+        last,
+        department_id,
+    ).group_by(DAY.c.arm)
+    return {
+        str(arm): (int(n), int(a), int(t))
+        for arm, n, a, t in (await session.execute(query)).all()
+        if int(n) > 0
+    }
+
+
+async def campaign_counts(
+    session: AsyncSession,
+    agency_id: int,
+    since: datetime | None,
+    until: datetime | None,
+    department_id: int | None,
+) -> list[tuple[int, int, int]]:
+    """(campaign id, calls carrying it, shown by a carrier) of the agency's setups in [since, until)."""
+    query = _figures_where(
+        select(CALL.c.campaign_id, func.count(), _count_if(CALL.c.final_outcome == "accepted")),
+        agency_id,
+        since,
+        until,
+        department_id,
+    ).where(CALL.c.campaign_id.is_not(None))
+    rows = (await session.execute(query.group_by(CALL.c.campaign_id))).all()
+    return [(int(c), int(n), int(s)) for c, n, s in rows]
+
+
+async def rollup_campaign_counts(
+    session: AsyncSession, agency_id: int, first: date | None, last: date | None, department_id: int | None
+) -> list[tuple[int, int, int]]:
+    """`campaign_counts` from the rollup, over the Seoul days [first, last]."""
+    shown = func.coalesce(func.sum(case((DAY.c.final_outcome == "accepted", DAY.c.calls), else_=0)), 0)
+    query = _rollup_where(
+        select(DAY.c.campaign_id, func.sum(DAY.c.calls), shown), DAY, agency_id, first, last, department_id
+    ).where(DAY.c.campaign_id.is_not(None))
+    rows = (await session.execute(query.group_by(DAY.c.campaign_id))).all()
+    return [(int(c), int(n), int(s)) for c, n, s in rows]
+
+
+def _fallback(outcome: Any, lettering: Any) -> ColumnElement[bool]:
+    return or_(outcome == "fallback", and_(outcome.is_(None), lettering == "fallback"))
+
+
+async def agency_counts(
+    session: AsyncSession, since: datetime | None, until: datetime | None
+) -> list[tuple[int, int, int, int]]:
+    """(agency id, calls, answered, fallbacks) of every agency's setups in [since, until)."""
+    query = select(
+        CALL.c.agency_id,
+        func.count(),
+        _count_if(CALL.c.answered.is_(True)),
+        _count_if(_fallback(CALL.c.final_outcome, CALL.c.lettering)),
+    ).where(CALL.c.agency_id.is_not(None), CALL.c.setup_received_at.is_not(None))
+    if since is not None:
+        query = query.where(CALL.c.created_at >= since)
+    if until is not None:
+        query = query.where(CALL.c.created_at < until)
+    rows = (await session.execute(query.group_by(CALL.c.agency_id))).all()
+    return [(int(a), int(n), int(x), int(f)) for a, n, x, f in rows]
+
+
+async def rollup_agency_counts(
+    session: AsyncSession, first: date | None, last: date | None
+) -> list[tuple[int, int, int, int]]:
+    """`agency_counts` from the rollup, over the Seoul days [first, last]."""
+    fallbacks = func.sum(case((_fallback(DAY.c.final_outcome, DAY.c.lettering), DAY.c.calls), else_=0))
+    query = select(DAY.c.agency_id, func.sum(DAY.c.calls), func.sum(DAY.c.answered), fallbacks).where(
+        DAY.c.whole_agency == true()
+    )
+    if first is not None:
+        query = query.where(DAY.c.day >= first)
+    if last is not None:
+        query = query.where(DAY.c.day <= last)
+    rows = (await session.execute(query.group_by(DAY.c.agency_id))).all()
+    return [(int(a), int(n), int(x), int(f or 0)) for a, n, x, f in rows]

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lettering.calls import repository
+from lettering.calls import figures, repository
 from lettering.calls.repository import AttemptView, CallRecordView
 
 # Unambiguous characters (no 0/O, 1/I/L): read from a phone screen and typed on a web page.
@@ -168,7 +168,7 @@ async def find_call(session: AsyncSession, pbx_id: str, call_id: str) -> CallRec
 #    lettering.retention): their statements live in the repository ------------------------------
 
 find_call_by_verify_code = repository.find_call_by_verify_code
-arm_counts = repository.arm_counts  # the dashboard's holdout figures
+arm_counts = figures.arm_counts  # the dashboard's holdout figures (rollup and raw records)
 latest_callee_ciphertext = repository.latest_callee_ciphertext
 calls_keeping_numbers = repository.calls_keeping_numbers
 callee_numbers = repository.callee_numbers

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kakao_fallback import service as kakao_service
 from lettering.calls import figures
-from lettering.calls import service as call_service
 from lettering.console.pages import (
     ConsoleRoute,
     agency_id_by_code,
@@ -145,25 +144,34 @@ class Figures:
     outcomes: list[figures.OutcomeCount]
     holdout: HoldoutReport
     alimtalk: dict[str, object]
+    mark: datetime | None  # the rollup's last run: past days are as of then
 
 
 async def _figures(session: AsyncSession, agency_id: int, department_id: int | None, f: Filters) -> Figures:
     since, until = f.utc_range()
+    where = await figures.plan(session, since, until)
     by_day = {
-        p.key: p for p in await figures.period_counts(session, agency_id, "day", since, until, department_id)
+        p.key: p
+        for p in await figures.period_counts(
+            session, agency_id, "day", since, until, department_id, where=where
+        )
     }
     daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in figures.days_between(f.since, f.until)]
     by_hour = {
-        p.key: p for p in await figures.period_counts(session, agency_id, "hour", since, until, department_id)
+        p.key: p
+        for p in await figures.period_counts(
+            session, agency_id, "hour", since, until, department_id, where=where
+        )
     }
     hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
-    counts = await call_service.arm_counts(session, agency_id, since, until, department_id)
+    counts = await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
     return Figures(
         daily=daily,
         hourly=hourly,
-        outcomes=await figures.outcome_counts(session, agency_id, since, until, department_id),
+        outcomes=await figures.outcome_counts(session, agency_id, since, until, department_id, where=where),
         holdout=arm_report({arm: ArmCounts(*values) for arm, values in counts.items()}),
         alimtalk=await kakao_service.agency_summary(session, agency_id, since),
+        mark=where.mark,
     )
 
 
