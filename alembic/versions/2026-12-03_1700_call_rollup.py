@@ -1,4 +1,4 @@
-"""The dashboard's rollup of call records: call_day, call_hour and call_rollup_mark
+"""The dashboard's rollup of call records: call_day, call_hour, call_campaign_day and call_rollup_mark
 
 Revision ID: 7c2e9a4d1b60
 Revises: 5b7d0c3e8f21
@@ -34,7 +34,6 @@ def upgrade() -> None:
         sa.Column("lettering", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("final_outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("arm", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("answered", sa.Integer(), nullable=False),
         sa.Column("talk_seconds", sa.Integer(), nullable=False),
@@ -64,6 +63,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_call_hour_day"), ["day"], unique=False)
         batch_op.create_index("ix_call_hour_agency_id_whole_agency_department_id_day", _SCOPE, unique=False)
     op.create_table(
+        "call_campaign_day",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.Column("whole_agency", sa.Boolean(), nullable=False),
+        sa.Column("department_id", sa.Integer(), nullable=True),
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.Column("shown", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_campaign_day")),
+    )
+    with op.batch_alter_table("call_campaign_day", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_call_campaign_day_day"), ["day"], unique=False)
+        batch_op.create_index("ix_call_campaign_day_agency_id_whole_agency_department_id_day", _SCOPE, unique=False)
+    op.create_table(
         "call_rollup_mark",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
@@ -73,6 +87,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("call_rollup_mark")
+    with op.batch_alter_table("call_campaign_day", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_campaign_day_agency_id_whole_agency_department_id_day")
+        batch_op.drop_index(batch_op.f("ix_call_campaign_day_day"))
+    op.drop_table("call_campaign_day")
     with op.batch_alter_table("call_hour", schema=None) as batch_op:
         batch_op.drop_index("ix_call_hour_agency_id_whole_agency_department_id_day")
         batch_op.drop_index(batch_op.f("ix_call_hour_day"))

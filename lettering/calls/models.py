@@ -86,7 +86,7 @@ class CallAttempt(SQLModel, table=True):
 
 class CallDay(SQLModel, table=True):
     """The dashboard's rollup of call records: counts per Seoul day, agency, department, carrier,
-    outcome, holdout arm and campaign (kept by the `calls.rollup` job, lettering/calls/rollup.py).
+    outcome and holdout arm (kept by the `calls.rollup` job, lettering/calls/rollup.py).
 
     Each (day, agency) has two sets of rows: `whole_agency` rows (department_id NULL) summing every
     department, which the unfiltered dashboard reads, and per-department rows (department_id NULL
@@ -113,7 +113,6 @@ class CallDay(SQLModel, table=True):
     lettering: str | None = Field(default=None, max_length=16)
     final_outcome: str | None = Field(default=None, max_length=16)
     arm: str = Field(max_length=16)
-    campaign_id: int | None = None
     calls: int  # setups recorded
     answered: int
     talk_seconds: int  # over every call (the daily table's figure)
@@ -147,6 +146,30 @@ class CallHour(SQLModel, table=True):
     calls: int
     answered: int
     talk_seconds: int
+
+
+class CallCampaignDay(SQLModel, table=True):
+    """Calls per Seoul day and campaign (impressions per campaign), in the two sets of rows of CallDay."""
+
+    __tablename__ = "call_campaign_day"
+    __table_args__ = (
+        Index(
+            "ix_call_campaign_day_agency_id_whole_agency_department_id_day",
+            "agency_id",
+            "whole_agency",
+            "department_id",
+            "day",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(index=True)
+    campaign_id: int
+    agency_id: int
+    whole_agency: bool
+    department_id: int | None = None
+    calls: int  # calls that carried the campaign
+    shown: int  # of which a carrier showed the lettering
 
 
 class CallRollupMark(SQLModel, table=True):

@@ -40,7 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Executable
 
 from carriers.base import PushResult
-from lettering.calls.models import CallAttempt, CallDay, CallHour, CallRecord, CallRollupMark
+from lettering.calls.models import (
+    CallAttempt,
+    CallCampaignDay,
+    CallDay,
+    CallHour,
+    CallRecord,
+    CallRollupMark,
+)
 from lettering.core.db import UTCDateTime, rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
@@ -581,6 +588,7 @@ async def attempts_of(session: AsyncSession, record_id: int) -> list[AttemptView
 
 DAY = table_of(CallDay)
 HOUR = table_of(CallHour)
+CAMPAIGN_DAY = table_of(CallCampaignDay)
 MARK = table_of(CallRollupMark)
 
 
@@ -620,7 +628,7 @@ async def rebuild_rollup(
     """Replace the rollup's rows of the Seoul days [first_day, last_day] (the call records created in
     [since, until), the same span in UTC) by the counts of the records as they are now."""
     dialect = _dialect(session)
-    for table in (DAY, HOUR):
+    for table in (DAY, HOUR, CAMPAIGN_DAY):
         await session.execute(delete(table).where(table.c.day >= first_day, table.c.day <= last_day))
     day = _seoul_date(dialect, CALL.c.created_at).label("day")
     hour = _seoul_hour(dialect, CALL.c.created_at).label("hour")
@@ -636,7 +644,7 @@ async def rebuild_rollup(
     for whole in (False, True):
         department = cast(null(), Integer) if whole else CALL.c.department_id
         dims = [day, CALL.c.agency_id, department, CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome]
-        dims += [CALL.c.arm, CALL.c.campaign_id]
+        dims += [CALL.c.arm]
         by_day = select(
             *dims,
             literal(whole),
@@ -649,10 +657,10 @@ async def rebuild_rollup(
             literal(now, UTCDateTime),
         ).where(*where)
         columns = ["day", "agency_id", "department_id", "carrier", "lettering", "final_outcome", "arm"]
-        columns += ["campaign_id", "whole_agency", "calls", "answered", "talk_seconds", "ended"]
+        columns += ["whole_agency", "calls", "answered", "talk_seconds", "ended"]
         columns += ["ended_answered", "ended_talk_seconds", "built_at"]
         group = [day, CALL.c.agency_id, CALL.c.carrier, CALL.c.lettering, CALL.c.final_outcome, CALL.c.arm]
-        group += [CALL.c.campaign_id] if whole else [CALL.c.department_id, CALL.c.campaign_id]
+        group += [] if whole else [CALL.c.department_id]
         await session.execute(DAY.insert().from_select(columns, by_day.group_by(*group)))
         by_hour = select(
             day,
@@ -664,6 +672,24 @@ async def rebuild_rollup(
             _count_if(answered),
             func.coalesce(func.sum(talk), 0),
         ).where(*where)
+        by_campaign = select(
+            day,
+            CALL.c.campaign_id,
+            CALL.c.agency_id,
+            department,
+            literal(whole),
+            func.count(),
+            _count_if(CALL.c.final_outcome == "accepted"),
+        ).where(*where, CALL.c.campaign_id.is_not(None))
+        campaign_group = [day, CALL.c.campaign_id, CALL.c.agency_id] + (
+            [] if whole else [CALL.c.department_id]
+        )
+        await session.execute(
+            CAMPAIGN_DAY.insert().from_select(
+                ["day", "campaign_id", "agency_id", "department_id", "whole_agency", "calls", "shown"],
+                by_campaign.group_by(*campaign_group),
+            )
+        )
         hour_group = [day, hour, CALL.c.agency_id] + ([] if whole else [CALL.c.department_id])
         await session.execute(
             HOUR.insert().from_select(
@@ -819,11 +845,16 @@ async def rollup_campaign_counts(
     session: AsyncSession, agency_id: int, first: date | None, last: date | None, department_id: int | None
 ) -> list[tuple[int, int, int]]:
     """`campaign_counts` from the rollup, over the Seoul days [first, last]."""
-    shown = func.coalesce(func.sum(case((DAY.c.final_outcome == "accepted", DAY.c.calls), else_=0)), 0)
+    table = CAMPAIGN_DAY
     query = _rollup_where(
-        select(DAY.c.campaign_id, func.sum(DAY.c.calls), shown), DAY, agency_id, first, last, department_id
-    ).where(DAY.c.campaign_id.is_not(None))
-    rows = (await session.execute(query.group_by(DAY.c.campaign_id))).all()
+        select(table.c.campaign_id, func.sum(table.c.calls), func.sum(table.c.shown)),
+        table,
+        agency_id,
+        first,
+        last,
+        department_id,
+    )
+    rows = (await session.execute(query.group_by(table.c.campaign_id))).all()
     return [(int(c), int(n), int(s)) for c, n, s in rows]
 
 

@@ -1,5 +1,6 @@
 """The dashboard's rollup: call records counted per Seoul day, agency, department, carrier,
-outcome, holdout arm and campaign (`call_day`), and per day and hour (`call_hour`).
+outcome and holdout arm (`call_day`), per day and hour (`call_hour`) and per day and campaign
+(`call_campaign_day`).
 
 Kept by the `calls.rollup` job (lettering/calls/jobs.py), never by the call path: each run
 rebuilds today and yesterday, and every day of the last LATE_DAYS whose records changed since the

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.calls import figures, rollup
-from lettering.calls.models import CallDay, CallHour, CallRecord
+from lettering.calls.models import CallCampaignDay, CallDay, CallHour, CallRecord
 from lettering.core.clock import SEOUL
 from lettering.core.db import session_scope, table_of
 from tests.factories import synthetic_calls
@@ -79,7 +79,7 @@ RANGES = [
 
 async def rollup_rows(session: AsyncSession) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
-    for model in (CallDay, CallHour):
+    for model in (CallDay, CallHour, CallCampaignDay):
         table = table_of(model)
         columns = [c for c in table.c if c.name not in ("id", "built_at")]
         rows += [tuple(r) for r in (await session.execute(select(*columns))).all()]
