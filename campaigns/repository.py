@@ -270,3 +270,11 @@ KEY_COLUMNS = (
         sum_column="count",
     ),
 )
+
+
+async def titles_of(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, str]:
+    """Campaign id -> title, of those that exist."""
+    if not campaign_ids:
+        return {}
+    query = select(CAMPAIGN.c.id, CAMPAIGN.c.title).where(CAMPAIGN.c.id.in_(list(campaign_ids)))
+    return {int(i): str(t) for i, t in (await session.execute(query)).all()}

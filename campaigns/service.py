@@ -1230,3 +1230,8 @@ async def staff_image(
             korean="이미지 파일을 찾을 수 없습니다",
         ) from None
     return data, found.mime_type
+
+
+async def campaign_titles(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, str]:
+    """Campaign id -> title (the dashboard's impressions per campaign)."""
+    return await repository.titles_of(session, campaign_ids)

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from campaigns import service as campaign_service
 from kakao_fallback import service as kakao_service
 from lettering.calls import figures
 from lettering.console.pages import (
@@ -31,11 +32,15 @@ from lettering.console.pages import (
     user_name,
 )
 from lettering.core.clock import SEOUL
-from lettering.core.deps import SessionDep
+from lettering.core.deps import SessionDep, SettingsDep
+from lettering.core.settings import Settings
 from lettering.dashboard.stats import MAX_WIDTH, MIN_CALLS, ArmCounts, HoldoutReport, arm_report
 from lettering.directory import service as directory_service
+from lettering.directory.service import DirectorySnapshot
+from lettering.optout import service as optout_service
 from lettering.snapshots.deps import SnapshotsDep
 from lettering.users.deps import CurrentUser, Principal
+from lettering.verify import service as verify_service
 
 # Under /admin: console.router includes it.
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -62,7 +67,8 @@ ALIMTALK_STATUS = {
     "dead": "포기",
     "dropped": "취소",
 }
-TABLES = ("daily", "hourly", "outcomes", "holdout", "alimtalk")
+TABLES = ("daily", "hourly", "outcomes", "holdout", "alimtalk", "optouts", "spoof", "campaigns", "agencies")
+CHANNEL_NAMES = {"alimtalk": "알림톡", "sms": "SMS", "lms": "LMS"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,18 +151,42 @@ class Figures:
     holdout: HoldoutReport
     alimtalk: dict[str, object]
     mark: datetime | None  # the rollup's last run: past days are as of then
+    optouts: list[tuple[str, int, int]]  # (day, opt-outs, opt-ins), every day of the range
+    spoof: list[tuple[str, int]]  # (day, reports), every day of the range
+    campaigns: list[tuple[str, figures.CampaignCount]]  # (title, counts), most shown first
+    costs: list[tuple[str, int, float, float]]  # (channel, delivered, 원 each, 원)
+    agencies: list[AgencyRow] | None  # platform admins: every agency of the range
 
 
-async def _figures(session: AsyncSession, agency_id: int, department_id: int | None, f: Filters) -> Figures:
+@dataclass(frozen=True, slots=True)
+class AgencyRow:
+    code: str
+    name: str
+    calls: int
+    answer_rate: float | None
+    fallback_rate: float | None
+    optouts: int
+
+
+async def _figures(
+    session: AsyncSession,
+    agency_id: int,
+    department_id: int | None,
+    f: Filters,
+    settings: Settings,
+    directory: DirectorySnapshot | None,
+) -> Figures:
+    """Every figure of the page; `directory` (platform admins only) adds the per-agency table."""
     since, until = f.utc_range()
     where = await figures.plan(session, since, until)
+    days = figures.days_between(f.since, f.until)
     by_day = {
         p.key: p
         for p in await figures.period_counts(
             session, agency_id, "day", since, until, department_id, where=where
         )
     }
-    daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in figures.days_between(f.since, f.until)]
+    daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in days]
     by_hour = {
         p.key: p
         for p in await figures.period_counts(
@@ -165,14 +195,58 @@ async def _figures(session: AsyncSession, agency_id: int, department_id: int | N
     }
     hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
     counts = await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
+    alimtalk = await kakao_service.agency_summary(session, agency_id, since)
+    delivered = alimtalk["delivered"]
+    prices = {
+        "alimtalk": settings.message_cost_alimtalk_won,
+        "sms": settings.message_cost_sms_won,
+        "lms": settings.message_cost_lms_won,
+    }
+    costs = [
+        (ch, int(delivered.get(ch, 0)), price, delivered.get(ch, 0) * price) for ch, price in prices.items()
+    ]
+    optouts = {
+        d: (o, b) for d, o, b in await optout_service.changes_per_day(session, agency_id, since, until)
+    }
+    spoof = dict(await verify_service.spoof_reports_per_day(session, agency_id, since, until))
+    campaign_counts = await figures.campaign_counts(
+        session, agency_id, since, until, department_id, where=where
+    )
+    titles = await campaign_service.campaign_titles(session, [c.campaign_id for c in campaign_counts])
     return Figures(
         daily=daily,
         hourly=hourly,
         outcomes=await figures.outcome_counts(session, agency_id, since, until, department_id, where=where),
         holdout=arm_report({arm: ArmCounts(*values) for arm, values in counts.items()}),
-        alimtalk=await kakao_service.agency_summary(session, agency_id, since),
+        alimtalk=alimtalk,
         mark=where.mark,
+        optouts=[(d, *optouts.get(d, (0, 0))) for d in days],
+        spoof=[(d, spoof.get(d, 0)) for d in days],
+        campaigns=[(titles.get(c.campaign_id, f"캠페인 {c.campaign_id}"), c) for c in campaign_counts],
+        costs=costs,
+        agencies=None if directory is None else await _agency_rows(session, since, until, where, directory),
     )
+
+
+async def _agency_rows(
+    session: AsyncSession, since: datetime, until: datetime, where: figures.Plan, directory: DirectorySnapshot
+) -> list[AgencyRow]:
+    optouts = await optout_service.optouts_per_agency(session, since, until)
+    counts = {a.agency_id: a for a in await figures.agency_counts(session, since, until, where=where)}
+    rows = []
+    for agency in sorted(directory.agencies.values(), key=lambda a: a.name):
+        c = counts.get(agency.id) or figures.AgencyCount(agency.id, 0, 0, 0)
+        rows.append(
+            AgencyRow(
+                code=agency.code,
+                name=agency.name,
+                calls=c.calls,
+                answer_rate=c.answered / c.calls if c.calls else None,
+                fallback_rate=c.fallbacks / c.calls if c.calls else None,
+                optouts=optouts.get(agency.id, 0),
+            )
+        )
+    return rows
 
 
 async def _scope(
@@ -206,6 +280,7 @@ async def dashboard(
     session: SessionDep,
     user: CurrentUser,
     snapshots: SnapshotsDep,
+    settings: SettingsDep,
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
     department: Annotated[str, Query(max_length=64)] = "",
@@ -219,7 +294,12 @@ async def dashboard(
         if user.is_platform_admin
         else []
     )
-    found = await _figures(session, agency_id, department_id, f) if agency_id is not None else None
+    directory = snapshots.current.directory if user.is_platform_admin else None
+    found = (
+        await _figures(session, agency_id, department_id, f, settings, directory)
+        if agency_id is not None
+        else None
+    )
     query = request.url.query
     return page(
         request,
@@ -236,6 +316,9 @@ async def dashboard(
         hourly_chart=bar_chart("시간대별 통화 수", [(f"{p.key}시", p.calls) for p in found.hourly])
         if found
         else None,
+        optout_chart=bar_chart("하루 수신거부 수", [(d, o) for d, o, _ in found.optouts]) if found else None,
+        spoof_chart=bar_chart("하루 사칭 신고 수", [(d, n) for d, n in found.spoof]) if found else None,
+        channel_names=CHANNEL_NAMES,
         outcome_names=OUTCOME_NAMES,
         arm_names=ARM_NAMES,
         carrier_names=CARRIER_NAMES,
@@ -296,6 +379,32 @@ def _rows(table: str, found: Figures) -> list[list[object]]:
                 ]
             )
         return rows
+    if table == "optouts":
+        return [["날짜", "수신거부", "수신거부 해제"], *([d, o, b] for d, o, b in found.optouts)]
+    if table == "spoof":
+        return [["날짜", "사칭 신고"], *([d, n] for d, n in found.spoof)]
+    if table == "campaigns":
+        return [
+            ["캠페인", "캠페인 번호", "실린 통화", "표시된 통화(노출)"],
+            *([title, c.campaign_id, c.calls, c.shown] for title, c in found.campaigns),
+        ]
+    if table == "agencies":
+        return [
+            ["기관", "기관 코드", "통화", "응답률", "알림톡 대체율", "수신거부"],
+            *(
+                list[object](
+                    [
+                        a.name,
+                        a.code,
+                        a.calls,
+                        "" if a.answer_rate is None else round(a.answer_rate, 4),
+                        "" if a.fallback_rate is None else round(a.fallback_rate, 4),
+                        a.optouts,
+                    ]
+                )
+                for a in found.agencies or []
+            ),
+        ]
     summary = found.alimtalk
     by_status = summary.get("by_status", {})
     delivered = summary.get("delivered", {})
@@ -305,6 +414,10 @@ def _rows(table: str, found: Figures) -> list[list[object]]:
         ["구분", "건수"],
         *([f"상태: {ALIMTALK_STATUS.get(k, k)}", v] for k, v in by_status.items()),
         *([f"전달: {k.upper() if k != 'alimtalk' else '알림톡'}", v] for k, v in delivered.items()),
+        *(
+            [f"예상 비용(원): {CHANNEL_NAMES[ch]} {price:g}원씩", round(cost)]
+            for ch, _, price, cost in found.costs
+        ),
     ]
 
 
@@ -315,21 +428,23 @@ async def dashboard_csv(
     session: SessionDep,
     user: CurrentUser,
     snapshots: SnapshotsDep,
+    settings: SettingsDep,
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
     department: Annotated[str, Query(max_length=64)] = "",
     agency: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """One table of the dashboard as CSV (UTF-8 with BOM, CRLF: what Excel opens in Korean)."""
-    if table not in TABLES:
+    if table not in TABLES or (table == "agencies" and not user.is_platform_admin):
         return error_page(request, 404)
     f, problems = _filters(since, until, department, agency)
     agency_id, department_id, more = await _scope(session, user, snapshots, f)
     if problems or more or agency_id is None:
         return error_page(request, 422, problems + more or ["기관을 골라 주세요"])
+    directory = snapshots.current.directory if table == "agencies" else None
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(
-        _rows(table, await _figures(session, agency_id, department_id, f))
+        _rows(table, await _figures(session, agency_id, department_id, f, settings, directory))
     )
     name = f"{table}_{f.since.isoformat()}_{f.until.isoformat()}.csv"
     return Response(

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, Table, create_engine, event, pool
+from sqlalchemy import DateTime, Table, create_engine, event, func, pool
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -312,3 +312,10 @@ __all__ = [
     "session_scope",
     "utcnow",
 ]
+
+
+def seoul_day_text(dialect: str, column: Any) -> Any:
+    """The Asia/Seoul day ('YYYY-MM-DD') of a UTC timestamp column, in SQL (the dashboard's days)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("Asia/Seoul", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column, "+9 hours")

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from lettering.core.db import rows_touched, table_of, utcnow
+from lettering.core.db import rows_touched, seoul_day_text, table_of, utcnow
 from lettering.core.db_upsert import insert_for
 from lettering.core.keycolumns import HashColumn, SealedColumns
-from lettering.optout.models import CitizenNumber, OptoutHistory, OptoutState
+from lettering.optout.models import ALL_AGENCIES, CitizenNumber, OptoutHistory, OptoutState
 
 SNAPSHOT_NAME = "optout"
 
@@ -220,3 +221,43 @@ async def forget_numbers(session: AsyncSession, older_than: datetime, *, batch: 
         return 0
     result = await session.execute(delete(CitizenNumber).where(col(CitizenNumber.id).in_(list(ids))))
     return rows_touched(result)
+
+
+def _optout_counts() -> tuple[Any, Any]:
+    history = table_of(OptoutHistory)
+    out = func.coalesce(func.sum(case((history.c.to_scope != "none", 1), else_=0)), 0)
+    back = func.coalesce(func.sum(case((history.c.to_scope == "none", 1), else_=0)), 0)
+    return out, back
+
+
+async def changes_per_day(
+    session: AsyncSession, agency_id: int, since: datetime | None, until: datetime | None
+) -> list[tuple[str, int, int]]:
+    """(Seoul day, opt-outs, opt-ins) of the changes in [since, until) that apply to the agency
+    (its own and those for every agency). An opt-out is a change to `promo` or `all`."""
+    history = table_of(OptoutHistory)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    day = seoul_day_text(dialect, history.c.created_at).label("day")
+    out, back = _optout_counts()
+    query = select(day, out, back).where(history.c.agency_id.in_([agency_id, ALL_AGENCIES]))
+    if since is not None:
+        query = query.where(history.c.created_at >= since)
+    if until is not None:
+        query = query.where(history.c.created_at < until)
+    rows = (await session.execute(query.group_by(day).order_by(day))).all()
+    return [(str(d), int(o), int(b)) for d, o, b in rows]
+
+
+async def changes_per_agency(
+    session: AsyncSession, since: datetime | None, until: datetime | None
+) -> dict[int, tuple[int, int]]:
+    """Agency id (ALL_AGENCIES: those for every agency) -> (opt-outs, opt-ins) in [since, until)."""
+    history = table_of(OptoutHistory)
+    out, back = _optout_counts()
+    query = select(history.c.agency_id, out, back)
+    if since is not None:
+        query = query.where(history.c.created_at >= since)
+    if until is not None:
+        query = query.where(history.c.created_at < until)
+    rows = (await session.execute(query.group_by(history.c.agency_id))).all()
+    return {int(a): (int(o), int(b)) for a, o, b in rows}

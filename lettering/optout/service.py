@@ -287,3 +287,17 @@ __all__ = [
     "scope_now",
     "seoul_text",
 ]
+
+
+async def changes_per_day(
+    session: AsyncSession, agency_id: int, since: datetime | None, until: datetime | None
+) -> list[tuple[str, int, int]]:
+    """(Seoul day, opt-outs, opt-ins) applying to an agency in [since, until): the dashboard's chart."""
+    return await repository.changes_per_day(session, agency_id, since, until)
+
+
+async def optouts_per_agency(
+    session: AsyncSession, since: datetime | None, until: datetime | None
+) -> dict[int, int]:
+    """Agency id -> opt-outs in [since, until) (ALL_AGENCIES: those made for every agency)."""
+    return {a: out for a, (out, _) in (await repository.changes_per_agency(session, since, until)).items()}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from lettering.core.db import rows_touched
+from lettering.core.db import rows_touched, seoul_day_text
 from lettering.verify.models import VerifySpoofReport
 
 
@@ -120,3 +120,18 @@ async def get_report(session: AsyncSession, report_id: int) -> SpoofReportView |
     query = select(*_REPORT_COLUMNS).where(col(VerifySpoofReport.id) == report_id)
     row = (await session.execute(query)).first()
     return _report(row) if row is not None else None
+
+
+async def reports_per_day(
+    session: AsyncSession, agency_id: int, since: datetime | None, until: datetime | None
+) -> list[tuple[str, int]]:
+    """(Seoul day 'YYYY-MM-DD', reports) of an agency's reports received in [since, until)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    day = seoul_day_text(dialect, col(VerifySpoofReport.created_at)).label("day")
+    query = select(day, func.count()).where(col(VerifySpoofReport.agency_id) == agency_id)
+    if since is not None:
+        query = query.where(col(VerifySpoofReport.created_at) >= since)
+    if until is not None:
+        query = query.where(col(VerifySpoofReport.created_at) < until)
+    rows = (await session.execute(query.group_by(day).order_by(day))).all()
+    return [(str(d), int(n)) for d, n in rows]

@@ -302,3 +302,10 @@ async def get_report(session: AsyncSession, report_id: int) -> SpoofReportView |
     if not 1 <= report_id <= 2**31 - 1:
         return None
     return await repository.get_report(session, report_id)
+
+
+async def spoof_reports_per_day(
+    session: AsyncSession, agency_id: int, since: datetime | None, until: datetime | None
+) -> list[tuple[str, int]]:
+    """(Seoul day, reports) of an agency's spoofing reports in [since, until), for the dashboard."""
+    return await repository.reports_per_day(session, agency_id, since, until)
