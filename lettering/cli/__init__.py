@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from lettering.cli.dashboard import dashboard_app
 from lettering.cli.db import db_app
 from lettering.cli.demo import REPO_DIRECTORY_CSV, demo_app, follow_alimtalk
 from lettering.cli.directory import directory_app
@@ -74,6 +75,7 @@ def root(
 
 
 app.add_typer(db_app, name="db")
+app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(directory_app, name="directory")
 app.add_typer(pbx_app, name="pbx")
 app.add_typer(simulate_app, name="simulate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from lettering.cli import app
+from lettering.core.clock import SEOUL
 from lettering.core.db import make_engine, make_sessionmaker
 from lettering.core.phone import make_vault
 from lettering.core.settings import get_settings
@@ -247,3 +249,13 @@ def test_keys_rotate_reseals_the_secret_in_grace_too(
         return view.key is not None, view.previous_key is not None
 
     assert asyncio.run(opened()) == (True, True)
+
+
+def test_dashboard_rollup_rebuilds_the_days_and_refuses_a_bad_day(cli_env: CliRunner) -> None:
+    bad = cli_env.invoke(app, ["dashboard", "rollup", "--since", "2026-13-01"])
+    assert bad.exit_code == 1
+    assert "--since '2026-13-01': not a day" in bad.output
+    since = (datetime.now(SEOUL).date() - timedelta(days=2)).isoformat()
+    done = cli_env.invoke(app, ["dashboard", "rollup", "--since", since])
+    assert done.exit_code == 0, done.output
+    assert f"rebuilt 3 days from {since}" in done.output
