@@ -728,6 +728,11 @@ async def days_touched(session: AsyncSession, created_since: datetime, updated_a
     return [_as_date(d) for (d,) in (await session.execute(query)).all()]
 
 
+async def rollup_has_day(session: AsyncSession, day: date) -> bool:
+    """Whether the rollup has rows for the Seoul day."""
+    return (await session.execute(select(DAY.c.id).where(DAY.c.day == day).limit(1))).first() is not None
+
+
 async def call_time_span(session: AsyncSession) -> tuple[datetime | None, datetime | None]:
     """The first and last `created_at` of the call records (a backfill's range)."""
     row = (await session.execute(select(func.min(CALL.c.created_at), func.max(CALL.c.created_at)))).one()

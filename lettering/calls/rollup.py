@@ -64,11 +64,20 @@ async def rebuild_day(sessions: async_sessionmaker[AsyncSession], day: date, now
 async def backfill(
     sessions: async_sessionmaker[AsyncSession], now: datetime, first: date | None = None
 ) -> RollupReport:
-    """Build every day from `first` (default: the first record's) to today, then set the mark."""
+    """Build every day from `first` (default: the first record's) to today, then set the mark.
+
+    Days whose records retention purged are never rebuilt (that would empty them)."""
+    today = seoul_day(now)
     async with session_scope(sessions) as session:
         oldest, _ = await repository.call_time_span(session)
-    today = seoul_day(now)
-    start = first if first is not None else (seoul_day(oldest) if oldest is not None else today)
+        start = first if first is not None else (seoul_day(oldest) if oldest is not None else today)
+        if oldest is not None:
+            # Retention purged the records before `oldest`: the days before it keep their rollup
+            # rows, and so does the oldest day itself (maybe purged in part) once it has some.
+            kept = seoul_day(oldest)
+            if await repository.rollup_has_day(session, kept):
+                kept += timedelta(days=1)
+            start = max(start, min(kept, today))
     days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
     for day in days:
         await rebuild_day(sessions, day, now)

@@ -219,6 +219,8 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.get_by_role("link", name="대시보드", exact=True).click()
     await page.get_by_role("heading", name="레터링 효과 (응답률)").wait_for()
     assert "1통" in await page.locator(".figures").first.inner_text()
+    # Korean date fields (연도-월-일 in the screenshot), whatever the browser's own language.
+    assert await page.locator("#since").get_attribute("lang") == "ko"
     await shoot(page, "dashboard")
 
     # An agency admin sets a holdout share and an election's promo freeze from its date.

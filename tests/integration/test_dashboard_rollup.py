@@ -8,7 +8,7 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lettering.calls import figures, rollup
@@ -164,3 +164,17 @@ async def test_a_late_call_end_reaches_its_day_at_the_next_run(
             before[0].answered + 1,
             before[0].talk_seconds + 600,
         )
+
+
+async def test_a_backfill_keeps_the_days_retention_purged(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await load_calls(sessions, 800)
+    await rollup.refresh(sessions, NOW)
+    async with session_scope(sessions) as session:
+        before = await figures.period_counts(session, 1, "day", None, None)
+    # Retention purges the records of the first days, part of the sixth day's among them.
+    record = table_of(CallRecord)
+    async with session_scope(sessions) as session:
+        await session.execute(delete(record).where(record.c.created_at < FIRST + timedelta(days=5, hours=12)))
+    await rollup.backfill(sessions, NOW + timedelta(minutes=5), FIRST.date())  # asked to rebuild all
+    async with session_scope(sessions) as session:
+        assert await figures.period_counts(session, 1, "day", None, None) == before
