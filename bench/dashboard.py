@@ -40,12 +40,12 @@ os.environ.setdefault("LETTERING_ENV", "test")
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+from sqlalchemy import create_engine, delete, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from lettering.app import create_app  # noqa: E402
 from lettering.calls import rollup  # noqa: E402
-from lettering.calls.models import CallDay, CallHour, CallRecord  # noqa: E402
+from lettering.calls.models import CallDay, CallHour, CallRecord, CallRollupMark  # noqa: E402
 from lettering.core import migrate  # noqa: E402
 from lettering.core.clock import SEOUL  # noqa: E402
 from lettering.core.db import make_engine, make_sessionmaker, session_scope, table_of  # noqa: E402
@@ -110,13 +110,24 @@ def percentile(values: list[float], q: float) -> float:
 
 async def bench(backend: str, url: str, args: argparse.Namespace) -> list[str]:
     out: list[str] = []
-    migrate.upgrade_head(url)
+    reuse = bool(args.reuse) and backend == "postgresql"
+    if not reuse:
+        migrate.upgrade_head(url)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
-    agencies = await seed_directory(sessions)
+    department_code = DIRECTORY[0].departments[0].code
+    if reuse:
+        async with session_scope(sessions) as session:
+            agency_id = await directory_service.agency_id_for_code(session, "HANBIT")
+        assert agency_id is not None
+        agencies = {"HANBIT": agency_id}
+    else:
+        agencies = await seed_directory(sessions)
+        async with session_scope(sessions) as session:
+            await user_service.create_user(
+                session, "admin@hanbit.example", "관리자", PASSWORD, "admin", "HANBIT"
+            )
     async with session_scope(sessions) as session:
-        await user_service.create_user(session, "admin@hanbit.example", "관리자", PASSWORD, "admin", "HANBIT")
-        department_code = DIRECTORY[0].departments[0].code
         department_id = await directory_service.department_of_agency(
             session, agencies["HANBIT"], department_code
         )
@@ -124,22 +135,27 @@ async def bench(backend: str, url: str, args: argparse.Namespace) -> list[str]:
     today = datetime.now(SEOUL).date()
     first_day = today - timedelta(days=DAYS)
     first = datetime.combine(first_day, datetime.min.time(), SEOUL)
-    # 160 departments: the directory's own (the department filter's) and made-up ids, unknown ones too.
-    departments = [department_id, *range(100_000, 100_158), None]
-    rows = synthetic_calls(
-        random.Random(args.seed),
-        count=args.rows,
-        first=first,
-        days=DAYS,
-        agencies={agencies["HANBIT"]: departments},
-        campaigns=list(range(1, 41)),
-    )
-    started = time.perf_counter()
-    if backend == "postgresql":
-        await load_postgresql(url, rows)
+    if reuse:
+        out.append(f"{backend}: reusing the loaded database (its records made by this script)")
     else:
-        await asyncio.to_thread(load_sqlite, url, rows)
-    out.append(f"{backend}: loaded {args.rows:,} call records in {time.perf_counter() - started:.1f} s")
+        # 160 departments: the directory's own (the filter's) and made-up ids, unknown ones too.
+        departments = [department_id, *range(100_000, 100_158), None]
+        rows = synthetic_calls(
+            random.Random(args.seed),
+            count=args.rows,
+            first=first,
+            days=DAYS,
+            agencies={agencies["HANBIT"]: departments},
+            campaigns=list(range(1, 41)),
+        )
+        started = time.perf_counter()
+        if backend == "postgresql":
+            await load_postgresql(url, rows)
+        else:
+            await asyncio.to_thread(load_sqlite, url, rows)
+        out.append(f"{backend}: loaded {args.rows:,} call records in {time.perf_counter() - started:.1f} s")
+    async with session_scope(sessions) as session:
+        await session.execute(delete(table_of(CallRollupMark)))  # a first run: the whole backfill
     started = time.perf_counter()
     report = await rollup.backfill(sessions, datetime.now(SEOUL))
     built = time.perf_counter() - started
@@ -220,6 +236,7 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("LETTERING_BENCH_PG_URL", ""))
+    parser.add_argument("--reuse", default="", help="A PostgreSQL database this script loaded before.")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     started_pg: Path | None = None
@@ -228,10 +245,13 @@ async def main() -> None:
         for backend in args.backends.split(","):
             if backend == "postgresql":
                 admin = args.pg_url
-                if not admin:
+                if args.reuse:
+                    url = args.reuse
+                elif not admin:
                     started_pg = folder / "pg"
                     admin = start_pg(started_pg)
-                url = await new_pg_database(admin)
+                if not args.reuse:
+                    url = await new_pg_database(admin)
             else:
                 url = f"sqlite+aiosqlite:///{folder / 'dashboard.db'}"
             result = await bench(backend, url, args)
