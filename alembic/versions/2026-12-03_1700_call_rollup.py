@@ -1,7 +1,7 @@
 """The dashboard's rollup of call records: call_day, call_hour, call_campaign_day and call_rollup_mark
 
 Revision ID: 7c2e9a4d1b60
-Revises: 5b7d0c3e8f21
+Revises: 7c2e9a4b1d60
 Create Date: 2026-12-03 17:00:00+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "7c2e9a4d1b60"
-down_revision: str | Sequence[str] | None = "5b7d0c3e8f21"
+down_revision: str | Sequence[str] | None = "7c2e9a4b1d60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
