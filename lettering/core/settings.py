@@ -246,6 +246,7 @@ class Settings(BaseSettings):
                 f" least {ACCESS_LOG_MIN_DAYS} days ({ACCESS_LOG_RETENTION_DAYS} above 50,000 data subjects)"
             )
         return days
+
     # What one delivered message costs, in 원, for the dashboard's estimate (a dealer's list prices
     # of 2026 are about these; set the agency's contract prices).
     message_cost_alimtalk_won: float = Field(default=8.0, ge=0)
