@@ -37,6 +37,8 @@ from lettering.dispatch import jobs as dispatch_jobs
 from lettering.dispatch.service import Dispatcher
 from lettering.observability import metrics
 from lettering.optout import service as optout_service
+from lettering.ratelimit import jobs as ratelimit_jobs
+from lettering.ratelimit import service as ratelimit_service
 from lettering.retention import jobs as retention_jobs
 from lettering.snapshots.callpath import CallPathStore, call_path_store
 from lettering.users.throttle import LoginThrottle
@@ -66,7 +68,8 @@ class Container:
     alimtalk: AlimtalkClient
     relay: Relay
     upload_limits: campaign_service.UploadLimits
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    limiter: ratelimit_service.RateLimiter = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
     verify_limits: verify_service.VerifyLimits = field(init=False)
     scheduler: Scheduler = field(init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -74,7 +77,11 @@ class Container:
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.engine, self.jobs())
-        self.verify_limits = verify_service.VerifyLimits.from_settings(self.settings)
+        self.limiter = ratelimit_service.RateLimiter(self.sessions, self.vault.hash)
+        settings = self.settings
+        login = ratelimit_service.Limit("login", settings.login_rate_limit, settings.login_rate_window_s)
+        self.login_throttle = LoginThrottle(self.limiter.bound(login))
+        self.verify_limits = verify_service.VerifyLimits.of(self.limiter, self.settings)
 
     @classmethod
     async def build(
@@ -150,6 +157,7 @@ class Container:
             *dispatch_jobs.scheduled(self.dispatcher),
             *retention_jobs.scheduled(self.sessions, self.settings),
             *call_jobs.scheduled(self.sessions),
+            *ratelimit_jobs.scheduled(self.sessions),
         ]
 
     def install(self, state: State) -> None:

@@ -62,17 +62,16 @@ async def login(
     """The API login's rules (lettering/users/router.py): the same throttle, the same cookie."""
     target = local_path(next)
     key = (user_service.normalize_email(email), request.client.host if request.client else "")
-    wait = throttle.retry_after(key)
+    wait = await throttle.attempt(key)
     if wait is not None:
         message = f"로그인 실패가 너무 많습니다. {-(-wait // 60)}분 후에 다시 시도해 주세요"
         return page(request, "login.html", status_code=429, next=target, email=email, message=message)
     user = await user_service.authenticate(session, email, password) if email and password else None
     new = await user_service.start_session(session, user.id) if user is not None else None
     if user is None or new is None:
-        throttle.failed(key)
         message = f"{LOGIN_FAILED}. 다시 확인해 주세요"
         return page(request, "login.html", status_code=401, next=target, email=email, message=message)
-    throttle.succeeded(key)
+    await throttle.succeeded(session, key)
     response = see_other(target)
     set_session_cookie(response, new, public_base_url=settings.public_base_url)
     return response

@@ -42,6 +42,7 @@ MODEL_MODULES = (
     "lettering.users.models",
     "campaigns.models",
     "lettering.verify.models",
+    "lettering.ratelimit.models",
     "lettering.audit.models",
     "lettering.keyring.models",
 )

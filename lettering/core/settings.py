@@ -227,10 +227,17 @@ class Settings(BaseSettings):
     optout_link_max_age_days: int = Field(90, ge=1)
     # The confirmation form of an opt-out link must be sent back within this time.
     optout_form_max_age_s: int = 3600
-    # The citizen call check (/verify): lookups and reports per client IP per window, in memory.
+    # The citizen call check (/verify): lookups and reports per client IP per fixed window, counted
+    # in the database (lettering/ratelimit), so the budget is the same whatever the worker count.
     verify_rate_limit: int = 20
     verify_report_limit: int = 5
     verify_rate_window_s: float = 600.0
+    # Console and API logins: attempts per (email, client IP) per fixed window (a success resets).
+    login_rate_limit: int = Field(10, ge=1)
+    login_rate_window_s: float = Field(900.0, gt=0)
+    # Console sessions end after this long without a request, and this long after login at most.
+    session_idle_s: int = Field(1800, ge=60)
+    session_absolute_s: int = Field(12 * 3600, ge=60)
     # The access log of revealed numbers is kept this long (then the retention job deletes it).
     # The PIPA safety standard (개인정보의 안전성 확보조치 기준 §8) asks at least one year, two
     # years for a controller of more than 50,000 data subjects: a city is, so 730 by default and

@@ -23,7 +23,7 @@ from lettering.users.schemas import LoginIn, LoginOut, MeOut, UserOut
 from lettering.users.throttle import LoginThrottle
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-# The container's failed-login counter (one per process).
+# The container's login-attempt counter (in the database, shared by every worker).
 ThrottleDep = Annotated[LoginThrottle, Depends(provided(LoginThrottle))]
 
 LOGIN_FAILED = "이메일 또는 비밀번호가 올바르지 않습니다"
@@ -75,7 +75,7 @@ async def login(
     """Check email and password; set the session cookie; answer the user and the CSRF token."""
     credentials = await _read_login(request)
     key = (service.normalize_email(credentials.email), request.client.host if request.client else "")
-    wait = throttle.retry_after(key)
+    wait = await throttle.attempt(key)
     if wait is not None:
         raise TooManyLoginAttempts(
             f"로그인 실패가 너무 많습니다. {-(-wait // 60)}분 후에 다시 시도해 주세요",
@@ -84,9 +84,8 @@ async def login(
     user = await service.authenticate(session, credentials.email, credentials.password)
     new = await service.start_session(session, user.id) if user is not None else None
     if user is None or new is None:
-        throttle.failed(key)
         raise LoginFailed(LOGIN_FAILED)
-    throttle.succeeded(key)
+    await throttle.succeeded(session, key)
     set_session_cookie(response, new, public_base_url=settings.public_base_url)
     return LoginOut(user=UserOut.of(user), csrf_token=new.csrf_token)
 

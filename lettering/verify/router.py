@@ -94,7 +94,7 @@ async def verify_page(
     code = (code or "").strip()[:40]
     if not code:
         return _page(home)
-    wait = limits.lookups.hit(_client(request))
+    wait = await limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     normalized = service.normalize_code(code)
@@ -116,7 +116,7 @@ async def check_number(
     number = fields.get("number", "").strip()[:40]
     if not number:
         return _page(home, 400, number_error="확인할 전화번호를 넣어 주세요. 예: 031-5180-2114")
-    wait = limits.lookups.hit(_client(request))
+    wait = await limits.lookups.hit(_client(request))
     if wait is not None:
         return _too_many(wait)
     try:
@@ -146,7 +146,7 @@ async def report_spoofing(
     """ "이 전화는 시청이 건 것이 아닙니다": store the report (hashed IP only) and warn the agency."""
     home = service.home_agency(snapshots.current.directory)
     client = _client(request)
-    wait = limits.reports.hit(client)
+    wait = await limits.reports.hit(client)
     if wait is not None:
         return _too_many(wait)
     fields = await _form_fields(request)

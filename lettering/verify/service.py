@@ -8,11 +8,7 @@ report keeps the number the citizen saw (a public number of the city, or the spo
 from __future__ import annotations
 
 import logging
-import math
 import re
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +20,7 @@ from lettering.core.phone import NotAPhoneNumber, PhoneVault, format_national, m
 from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
 from lettering.optout import service as optout_service
+from lettering.ratelimit import service as ratelimit_service
 from lettering.verify import repository
 
 log = logging.getLogger("lettering.verify")
@@ -45,62 +42,20 @@ class InvalidNumber(ValueError):
 # -- rate limits ----------------------------------------------------------------------------------
 
 
-class RateLimiter:
-    """At most `limit` uses per key in a sliding window, in this process's memory (bounded)."""
-
-    def __init__(
-        self,
-        limit: int,
-        window_s: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 100_000,
-    ) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.clock = clock
-        self.max_keys = max_keys
-        self._uses: dict[str, deque[float]] = {}
-
-    def hit(self, key: str) -> int | None:
-        """Count one use; None if allowed, else the seconds until the key may try again."""
-        now = self.clock()
-        uses = self._uses.get(key)
-        if uses is None:
-            if len(self._uses) >= self.max_keys:
-                self._prune(now)
-            uses = self._uses[key] = deque(maxlen=max(self.limit, 1))
-        while uses and uses[0] <= now - self.window_s:
-            uses.popleft()
-        if len(uses) >= self.limit:
-            return max(1, math.ceil(uses[0] + self.window_s - now))
-        uses.append(now)
-        return None
-
-    def _prune(self, now: float) -> None:
-        for key in list(self._uses):
-            uses = self._uses[key]
-            if not uses or uses[-1] <= now - self.window_s:
-                del self._uses[key]
-        if len(self._uses) >= self.max_keys:
-            oldest = sorted(self._uses, key=lambda k: self._uses[k][-1])
-            for key in oldest[: len(oldest) // 2 + 1]:
-                del self._uses[key]
-
-
 @dataclass(frozen=True, slots=True)
 class VerifyLimits:
-    """The per-IP limits of `/verify`: lookups (by code or number) and reports, one pair per
-    process (the container builds it from the settings)."""
+    """The per-IP limits of `/verify`: lookups (by code or number) and reports, counted in the
+    database (lettering/ratelimit) so every worker shares one budget."""
 
-    lookups: RateLimiter
-    reports: RateLimiter
+    lookups: ratelimit_service.Bucket
+    reports: ratelimit_service.Bucket
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> VerifyLimits:
+    def of(cls, limiter: ratelimit_service.RateLimiter, settings: Settings) -> VerifyLimits:
+        window = settings.verify_rate_window_s
         return cls(
-            RateLimiter(settings.verify_rate_limit, settings.verify_rate_window_s),
-            RateLimiter(settings.verify_report_limit, settings.verify_rate_window_s),
+            limiter.bound(ratelimit_service.Limit("verify.lookup", settings.verify_rate_limit, window)),
+            limiter.bound(ratelimit_service.Limit("verify.report", settings.verify_report_limit, window)),
         )
 
 

@@ -1,0 +1,39 @@
+"""Rate-limit counters shared by every worker (login, /verify)
+
+Revision ID: 7c2e9a4b1d36
+Revises: 5b7d0c3e8f21
+Create Date: 2026-12-03 18:00:00+00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel  # noqa: F401  (SQLModel's AutoString)
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "7c2e9a4b1d36"
+down_revision: str | Sequence[str] | None = "5b7d0c3e8f21"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ratelimit_bucket",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("window_start", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "window_start", name=op.f("pk_ratelimit_bucket")),
+    )
+    with op.batch_alter_table("ratelimit_bucket", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ratelimit_bucket_expires_at"), ["expires_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("ratelimit_bucket", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ratelimit_bucket_expires_at"))
+    op.drop_table("ratelimit_bucket")
