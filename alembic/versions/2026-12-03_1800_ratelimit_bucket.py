@@ -1,4 +1,4 @@
-"""Rate-limit counters shared by every worker (login, /verify)
+"""Rate-limit counters shared by every worker (login, /verify); a console session's last request
 
 Revision ID: 7c2e9a4b1d36
 Revises: 5b7d0c3e8f21
@@ -31,9 +31,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ratelimit_bucket", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ratelimit_bucket_expires_at"), ["expires_at"], unique=False)
+    with op.batch_alter_table("user_session", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("user_session", schema=None) as batch_op:
+        batch_op.drop_column("last_seen_at")
     with op.batch_alter_table("ratelimit_bucket", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ratelimit_bucket_expires_at"))
     op.drop_table("ratelimit_bucket")

@@ -27,7 +27,13 @@ from lettering.console.pages import (
 )
 from lettering.core.deps import SessionDep, SettingsDep, provided
 from lettering.users import service as user_service
-from lettering.users.deps import CurrentUser, clear_session_cookie, credential_of, set_session_cookie
+from lettering.users.deps import (
+    CurrentUser,
+    clear_session_cookie,
+    credential_of,
+    session_ttl,
+    set_session_cookie,
+)
 from lettering.users.router import LOGIN_FAILED
 from lettering.users.throttle import LoginThrottle
 
@@ -67,7 +73,11 @@ async def login(
         message = f"로그인 실패가 너무 많습니다. {-(-wait // 60)}분 후에 다시 시도해 주세요"
         return page(request, "login.html", status_code=429, next=target, email=email, message=message)
     user = await user_service.authenticate(session, email, password) if email and password else None
-    new = await user_service.start_session(session, user.id) if user is not None else None
+    new = (
+        await user_service.start_session(session, user.id, ttl=session_ttl(settings))
+        if user is not None
+        else None
+    )
     if user is None or new is None:
         message = f"{LOGIN_FAILED}. 다시 확인해 주세요"
         return page(request, "login.html", status_code=401, next=target, email=email, message=message)

@@ -22,15 +22,17 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar, overload
 
 from fastapi import Depends, Query, Request, Response
 from sqlalchemy import Delete, Select, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lettering.core.db import session_scope
-from lettering.core.deps import SessionDep, SessionsDep
+from lettering.core.db import session_scope, utcnow
+from lettering.core.deps import SessionDep, SessionsDep, request_settings
 from lettering.core.errors import NotFound
+from lettering.core.settings import Settings
 from lettering.directory import service as directory_service
 from lettering.users import repository, service
 from lettering.users.errors import AgencyRequired, CsrfRejected, NotAuthenticated, RoleForbidden
@@ -91,7 +93,7 @@ def set_session_cookie(response: Response, new: NewSession, *, public_base_url: 
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
-        max_age=int(service.SESSION_TTL.total_seconds()),
+        max_age=max(1, round((new.expires_at - utcnow()).total_seconds())),
         expires=new.expires_at,
         path="/",
         secure=_https(public_base_url),
@@ -105,6 +107,11 @@ def clear_session_cookie(response: Response, *, public_base_url: str) -> None:
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=_https(public_base_url), httponly=True, samesite="lax"
     )
+
+
+def session_ttl(settings: Settings) -> timedelta:
+    """A console session's absolute lifetime (the setting `session_absolute_s`)."""
+    return timedelta(seconds=settings.session_absolute_s)
 
 
 def _https(public_base_url: str) -> bool:
@@ -138,8 +145,9 @@ async def current_principal(request: Request, sessions: SessionsDep) -> Principa
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise NotAuthenticated("로그인이 필요합니다")
+    settings = request_settings(request)
     async with session_scope(sessions) as session:
-        found = await service.session_user(session, cookie)
+        found = await service.session_user(session, cookie, idle=timedelta(seconds=settings.session_idle_s))
     if found is None:
         raise NotAuthenticated("로그인이 만료되었습니다. 다시 로그인해 주세요")
     user, user_session = found

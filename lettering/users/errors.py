@@ -11,6 +11,11 @@ class UserInvalid(AppError):
     status_code = 400
 
 
+class PasswordRejected(UserInvalid):
+    """A new password that does not pass the rules (lettering/users/passwords.py): `detail` in
+    English for the API, `korean` for the console."""
+
+
 class EmailTaken(AppError):
     status_code = 409
 

@@ -29,7 +29,10 @@ class UserAccount(SQLModel, table=True):
 
 
 class UserSession(SQLModel, table=True):
-    """A console login: the cookie carries the token, only its SHA-256 is kept; revocable."""
+    """A console login: the cookie carries the token, only its SHA-256 is kept; revocable.
+
+    It ends at `expires_at` (absolute, from login) or after the idle time without a request
+    since `last_seen_at` (written at most once a minute), whichever comes first."""
 
     __tablename__ = "user_session"
 
@@ -38,6 +41,7 @@ class UserSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: since created_at
 
 
 class UserApiToken(SQLModel, table=True):

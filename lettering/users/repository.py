@@ -93,6 +93,12 @@ async def touch_token(session: AsyncSession, token_id: int, now: datetime) -> No
     )
 
 
+async def touch_session(session: AsyncSession, token_sha256: str, now: datetime) -> None:
+    await session.execute(
+        update(UserSession).where(col(UserSession.token_sha256) == token_sha256).values(last_seen_at=now)
+    )
+
+
 def no_rows() -> ColumnElement[bool]:
     """A condition no row meets (a tenant scope that must match nothing)."""
     return false()

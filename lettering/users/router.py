@@ -16,10 +16,11 @@ from lettering.users.deps import (
     CurrentUser,
     clear_session_cookie,
     credential_of,
+    session_ttl,
     set_session_cookie,
 )
 from lettering.users.errors import LoginFailed, NotAuthenticated, TooManyLoginAttempts
-from lettering.users.schemas import LoginIn, LoginOut, MeOut, UserOut
+from lettering.users.schemas import LoginIn, LoginOut, MeOut, PasswordChangeIn, UserOut
 from lettering.users.throttle import LoginThrottle
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -82,7 +83,9 @@ async def login(
             headers={"Retry-After": str(wait)},
         )
     user = await service.authenticate(session, credentials.email, credentials.password)
-    new = await service.start_session(session, user.id) if user is not None else None
+    new = (
+        await service.start_session(session, user.id, ttl=session_ttl(settings)) if user is not None else None
+    )
     if user is None or new is None:
         raise LoginFailed(LOGIN_FAILED)
     await throttle.succeeded(session, key)
@@ -101,6 +104,26 @@ async def logout(
     response = Response(status_code=204)
     clear_session_cookie(response, public_base_url=settings.public_base_url)
     return response
+
+
+@router.post("/password", response_model=LoginOut, responses=errors(400, 401, 403))
+async def change_password(
+    body: PasswordChangeIn,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentUser,
+    settings: SettingsDep,
+) -> LoginOut:
+    """Change one's own password: every session of the user ends, a new one (cookie, CSRF token)
+    starts for the caller. 400 names what is wrong with the new password."""
+    new = await service.change_password(
+        session, principal.user_id, body.current_password, body.new_password, ttl=session_ttl(settings)
+    )
+    view = await service.get_user(session, principal.user_id)
+    if view is None:
+        raise NotAuthenticated("로그인이 필요합니다")
+    set_session_cookie(response, new, public_base_url=settings.public_base_url)
+    return LoginOut(user=UserOut.of(view), csrf_token=new.csrf_token)
 
 
 @router.get("/me", response_model=MeOut, responses=errors(401))

@@ -18,13 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lettering.core.db import utcnow
 from lettering.directory import service as directory_service
 from lettering.users import repository
-from lettering.users.errors import EmailTaken, TokenNameTaken, UserInvalid, UserNotFound
+from lettering.users.errors import EmailTaken, PasswordRejected, TokenNameTaken, UserInvalid, UserNotFound
 from lettering.users.models import ROLES, UserAccount, UserApiToken, UserSession
-from lettering.users.passwords import MAX_LENGTH, MIN_LENGTH, burn_time, hash_password, verify_password
+from lettering.users.passwords import MAX_LENGTH, burn_time, hash_password, password_problem, verify_password
 
 PLATFORM_ADMIN = "platform_admin"
 APPROVER_ROLES = frozenset({"approver", "admin", PLATFORM_ADMIN})
+# A console session's defaults (the settings `session_absolute_s` and `session_idle_s` override):
+# it ends this long after login whatever happens, and after this long without a request.
 SESSION_TTL = timedelta(hours=12)
+SESSION_IDLE = timedelta(minutes=30)
+# A session's last_seen_at is written at most this often (not once per request).
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
 # An API token's last_used_at is written at most this often (a script may call many times a second).
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 API_TOKEN_PREFIX = "lt_"
@@ -97,10 +102,7 @@ async def create_user(
         raise UserInvalid("이름은 1자 이상 64자 이하여야 합니다")
     if role not in ROLES:
         raise UserInvalid(f"역할은 {', '.join(ROLES)} 중 하나여야 합니다 (받은 값: {role!r})")
-    if len(password) < MIN_LENGTH:
-        raise UserInvalid(f"비밀번호는 {MIN_LENGTH}자 이상이어야 합니다")
-    if len(password) > MAX_LENGTH:
-        raise UserInvalid(f"비밀번호는 {MAX_LENGTH}자 이하여야 합니다")
+    check_new_password(password, email)
     agency_id: int | None = None
     department_id: int | None = None
     if role == PLATFORM_ADMIN:
@@ -167,6 +169,13 @@ async def disable_user(session: AsyncSession, email: str) -> bool:
     await repository.delete_sessions(session, user_id=user.id)
     await session.flush()
     return True
+
+
+def check_new_password(password: str, email: str) -> None:
+    """PasswordRejected (a UserInvalid: English detail, Korean words) unless it passes the rules."""
+    problem = password_problem(password, email)
+    if problem is not None:
+        raise PasswordRejected(problem.english, korean=problem.korean)
 
 
 def temporary_password() -> str:
@@ -247,13 +256,15 @@ async def authenticate(
     return (await _views(session, [user]))[0]
 
 
-async def start_session(session: AsyncSession, user_id: int, *, now: datetime | None = None) -> NewSession:
-    """A new console session of SESSION_TTL; only the token's SHA-256 is stored."""
+async def start_session(
+    session: AsyncSession, user_id: int, *, now: datetime | None = None, ttl: timedelta = SESSION_TTL
+) -> NewSession:
+    """A new console session ending `ttl` after now at the latest; only the token's SHA-256 is stored."""
     now = now or utcnow()
     await repository.delete_sessions(session, user_id=user_id, expired_before=now)
     token = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
-    expires_at = now + SESSION_TTL
+    expires_at = now + ttl
     await repository.add(
         session,
         UserSession.model_validate(
@@ -263,6 +274,7 @@ async def start_session(session: AsyncSession, user_id: int, *, now: datetime | 
                 "csrf_token": csrf_token,
                 "created_at": now,
                 "expires_at": expires_at,
+                "last_seen_at": now,
             }
         ),
     )
@@ -275,19 +287,48 @@ async def end_session(session: AsyncSession, token_sha256: str) -> None:
 
 
 async def session_user(
-    session: AsyncSession, token: str, *, now: datetime | None = None
+    session: AsyncSession, token: str, *, now: datetime | None = None, idle: timedelta = SESSION_IDLE
 ) -> tuple[UserAccount, UserSession] | None:
-    """The active user and the live session of a session cookie, or None (used by deps)."""
+    """The active user and the live session of a session cookie, or None (used by deps).
+
+    A session past its absolute end, or idle for `idle`, is deleted; a live one's last_seen_at
+    moves to now when it is older than SESSION_TOUCH_INTERVAL (one write a minute, not a request)."""
     now = now or utcnow()
     digest = sha256_hex(token)
     found = await repository.session_with_user(session, digest)
     if found is None:
         return None
     user_session, user = found
-    if user_session.expires_at <= now:
+    last_seen = user_session.last_seen_at or user_session.created_at
+    if user_session.expires_at <= now or last_seen + idle <= now:
         await repository.delete_session(session, digest)
         return None
-    return (user, user_session) if user.active else None
+    if not user.active:
+        return None
+    if now - last_seen >= SESSION_TOUCH_INTERVAL:
+        await repository.touch_session(session, digest, now)
+    return user, user_session
+
+
+async def change_password(
+    session: AsyncSession, user_id: int, current: str, new: str, *, ttl: timedelta = SESSION_TTL
+) -> NewSession:
+    """The user's own password change: the current password must match and the new one pass the
+    rules; every session of theirs ends (whoever knew the old password is logged out) and a new
+    one starts for the caller. UserInvalid says in Korean what is wrong."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None or user.id is None or not user.active:
+        raise UserNotFound("사용자를 찾을 수 없습니다")
+    matches, _ = await asyncio.to_thread(verify_password, current[:MAX_LENGTH], user.password_hash)
+    if not matches or len(current) > MAX_LENGTH:
+        raise UserInvalid("현재 비밀번호가 올바르지 않습니다")
+    if new == current:
+        raise UserInvalid("새 비밀번호가 현재 비밀번호와 같습니다")
+    check_new_password(new, user.email)
+    user.password_hash = await asyncio.to_thread(hash_password, new)
+    await repository.delete_sessions(session, user_id=user.id)
+    await session.flush()
+    return await start_session(session, user.id, ttl=ttl)
 
 
 async def purge_expired_sessions(session: AsyncSession, *, now: datetime | None = None) -> int:

@@ -123,7 +123,8 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     [
         ("not-an-email", "editor", "HANBIT", "HANBIT-0100", PASSWORD, "이메일"),
         ("a@hanbit.go.kr", "superuser", "HANBIT", None, PASSWORD, "역할"),
-        ("a@hanbit.go.kr", "editor", "HANBIT", "HANBIT-0100", "short-pw", "10자 이상"),
+        ("a@hanbit.go.kr", "editor", "HANBIT", "HANBIT-0100", "short-pw", "at least 10 characters"),
+        ("a@hanbit.go.kr", "editor", "HANBIT", "HANBIT-0100", "1029384756", "commonly used"),
         ("a@hanbit.go.kr", "platform_admin", "HANBIT", None, PASSWORD, "platform_admin"),
         ("a@hanbit.go.kr", "approver", None, None, PASSWORD, "기관 코드가 필요"),
         ("a@hanbit.go.kr", "admin", "NOPE", None, PASSWORD, "'NOPE'"),
@@ -356,6 +357,104 @@ async def test_disabling_a_user_ends_their_sessions_and_tokens(
     ).status_code == 401
 
 
+async def test_a_session_ends_after_the_idle_time_and_last_seen_is_written_once_a_minute(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_user(sessions, "editor@hanbit.go.kr")
+    await login(client, "editor@hanbit.go.kr")
+
+    async def last_seen() -> Any:
+        async with sessions() as session:
+            return (await session.execute(select(UserSession.last_seen_at))).scalar_one()
+
+    first = await last_seen()
+    assert (await client.get(ME)).status_code == 200
+    assert await last_seen() == first  # not a write per request
+    # 29 minutes idle: still live, and the request moves last_seen_at to now.
+    async with session_scope(sessions) as session:
+        await session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=29)))
+    assert (await client.get(ME)).status_code == 200
+    assert await last_seen() > utcnow() - timedelta(seconds=30)
+    # 30 minutes idle (the default session_idle_s): gone.
+    async with session_scope(sessions) as session:
+        await session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=30)))
+    assert (await client.get(ME)).status_code == 401
+    async with sessions() as session:
+        assert (await session.execute(select(UserSession))).first() is None
+
+
+async def test_a_session_ends_at_its_absolute_end_even_when_in_use(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_user(sessions, "editor@hanbit.go.kr")
+    before = utcnow()
+    await login(client, "editor@hanbit.go.kr")
+    async with sessions() as session:
+        row = (await session.execute(select(UserSession))).scalar_one()
+    assert timedelta(hours=12) <= row.expires_at - before < timedelta(hours=12, minutes=1)
+    # In use a minute ago, but started more than 12 hours ago.
+    async with session_scope(sessions) as session:
+        await session.execute(
+            update(UserSession).values(
+                created_at=utcnow() - timedelta(hours=12, minutes=1),
+                expires_at=utcnow() - timedelta(seconds=1),
+                last_seen_at=utcnow() - timedelta(minutes=1),
+            )
+        )
+    assert (await client.get(ME)).status_code == 401
+
+
+async def test_changing_ones_password_ends_every_session_and_starts_a_new_one(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    await add_user(sessions, "editor@hanbit.go.kr")
+    csrf = await login(client, "editor@hanbit.go.kr")
+    async with running(database_url) as elsewhere:  # the same user on another device
+        await login(elsewhere, "editor@hanbit.go.kr")
+        old_cookie = client.cookies["lettering_session"]
+        weak = await client.post(
+            "/v1/auth/password",
+            json={"current_password": PASSWORD, "new_password": "1029384756"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert weak.status_code == 400
+        assert weak.json() == {"error": "PasswordRejected", "detail": weak.json()["detail"]}
+        assert "commonly used" in weak.json()["detail"]
+        wrong = await client.post(
+            "/v1/auth/password",
+            json={"current_password": "not-my-password", "new_password": "a-new-long-passphrase"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert wrong.status_code == 400
+        assert (await elsewhere.get(ME)).status_code == 200  # refusals change nothing
+        changed = await client.post(
+            "/v1/auth/password",
+            json={"current_password": PASSWORD, "new_password": "a-new-long-passphrase"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["csrf_token"] != csrf
+        assert (await elsewhere.get(ME)).status_code == 401  # the other device is logged out
+        assert client.cookies["lettering_session"] != old_cookie
+        assert (await client.get(ME)).status_code == 200  # the caller carries on, on a new session
+        client.cookies.set("lettering_session", old_cookie)
+        assert (await client.get(ME)).status_code == 401
+    assert (
+        await client.post(LOGIN, json={"email": "editor@hanbit.go.kr", "password": "a-new-long-passphrase"})
+    ).status_code == 200
+
+
+async def test_a_password_reset_ends_the_users_sessions(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = await add_user(sessions, "editor@hanbit.go.kr")
+    await login(client, "editor@hanbit.go.kr")
+    assert (await client.get(ME)).status_code == 200
+    async with session_scope(sessions) as session:
+        await service.reset_password(session, user.id)
+    assert (await client.get(ME)).status_code == 401
+
+
 # -- API tokens -------------------------------------------------------------------------------
 
 
@@ -541,7 +640,7 @@ def test_cli_add_token_list_disable(cli: CliRunner) -> None:
         input="short\n",
     )  # fmt: skip
     assert short.exit_code == 1
-    assert "10자 이상" in short.output
+    assert "at least 10 characters" in short.output
 
     duplicate = cli.invoke(
         cli_app,
