@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from lettering.console import agency, calls, campaigns, dashboard, directory, optouts, pbx, users
+from lettering.console import account, agency, calls, campaigns, dashboard, directory, optouts, pbx, users
 from lettering.console.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -107,6 +107,7 @@ router.include_router(dashboard.router)
 router.include_router(agency.router)
 router.include_router(users.router)
 router.include_router(pbx.router)
+router.include_router(account.router)
 router.include_router(calls.router)
 router.include_router(optouts.router)
 router.include_router(directory.router)
