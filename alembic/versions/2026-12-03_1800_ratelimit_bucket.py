@@ -1,7 +1,7 @@
 """Rate-limit counters shared by every worker (login, /verify); a console session's last request
 
 Revision ID: 7c2e9a4b1d36
-Revises: 5b7d0c3e8f21
+Revises: 7c2e9a4d1b60
 Create Date: 2026-12-03 18:00:00+00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "7c2e9a4b1d36"
-down_revision: str | Sequence[str] | None = "5b7d0c3e8f21"
+down_revision: str | Sequence[str] | None = "7c2e9a4d1b60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
