@@ -11,7 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -72,3 +75,36 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float, int
             return True
         await asyncio.sleep(interval_s)
     return False
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL to its process group (its own session), and reap it."""
+        kill_group(self.popen)
+
+    def stop(self) -> None:
+        stop_group(self.popen, grace_s=15)
+
+
+def start(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> Proc:
+    return Proc(start_cli(args, env=env, log=log, cwd=cwd), log)
+
+
+async def wait_ready(proc: Proc, url: str, timeout_s: float = 60) -> None:
+    """Until `url` answers 200 (the service's /readyz: database and snapshots ready)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            assert proc.popen.poll() is None, proc.text()
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout_s} s:\n{proc.text()[-3000:]}")

@@ -38,11 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import signal
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -64,7 +62,7 @@ from lettering.core.phone import PhoneVault
 from lettering.webhook.admin import add_pbx
 from lettering.webhook.models import WebhookDelivery
 from tests.factories import PASSPORT_GUIDANCE, Agency, Department, seed_directory
-from tests.processes import child_env, free_port, kill_group, start_cli, stop_group
+from tests.processes import Proc, child_env, free_port, start, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
@@ -97,39 +95,6 @@ DIRECTORY = (Agency("HANBIT", "한빛특례시", "031-5180-", (PASSPORT,)),)
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL to its process group (its own session), and reap it."""
-        kill_group(self.popen)
-
-    def stop(self) -> None:
-        stop_group(self.popen, grace_s=15)
-
-
-def start(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> Proc:
-    return Proc(start_cli(args, env=env, log=log, cwd=cwd), log)
-
-
-async def wait_ready(proc: Proc, url: str, timeout_s: float = 60) -> None:
-    """Until `url` answers 200 (the service's /readyz: database and snapshots ready)."""
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            assert proc.popen.poll() is None, proc.text()
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} not ready after {timeout_s} s:\n{proc.text()[-3000:]}")
 
 
 @dataclass
