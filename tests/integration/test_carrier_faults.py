@@ -319,8 +319,8 @@ async def test_faults_answer_within_hold_open_and_close_the_breaker_and_lose_no_
     statuses = Counter(rows[c] for c in failed_calls)
     assert set(statuses) <= TERMINAL, statuses
     assert statuses["delivered"] > 0, statuses
-    text = rig.service.text()
-    assert "Traceback" not in text, text[-3000:]
+    # The same process served it all: it recovered without a restart.
+    assert rig.service.popen.poll() is None, rig.service.text()[-3000:]
 
 
 async def _is(url: str, *states: str) -> bool:
