@@ -170,6 +170,7 @@ async def main() -> int:
     env = rig.service_env(url, port, f"http://127.0.0.1:{sim_port}", dealer_sim.url, folder)
     env["LETTERING_CARRIERS__ORDER"] = '["skt", "kt", "lgu"]'
     env["LETTERING_LOG_LEVEL"] = "ERROR"
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, not whatever the venv has installed
     if args.target == "relay":
         env["LETTERING_KAKAO__RELAY_IN_PROCESS"] = "false"
     service_url = f"http://127.0.0.1:{port}"
