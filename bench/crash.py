@@ -67,6 +67,7 @@ THREADS = 4
 @dataclass
 class Acked:
     setups: set[str] = field(default_factory=set)
+    answers: dict[str, str] = field(default_factory=dict)  # call_id -> the setup's `lettering`
     ends: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,11 +104,13 @@ def load(url: str, acked: Acked, stop_at: threading.Event, seed: int) -> None:
                 "caller_number": "031-5180-2114",
                 "callee_number": callee,
             }
-            if not post(http, setup, f"msg_{call_id}_s"):
+            answer = post(http, setup, f"msg_{call_id}_s")
+            if answer is None:
                 time.sleep(0.2)  # the service is down: wait for it, as a PBX retries later
                 continue
             with acked.lock:
                 acked.setups.add(call_id)
+                acked.answers[call_id] = answer
             ended: dict[str, object] = base | {
                 "type": "call.ended",
                 "callee_number": callee,
@@ -116,19 +119,23 @@ def load(url: str, acked: Acked, stop_at: threading.Event, seed: int) -> None:
                 "end_cause": "no_answer",
             }
             for _ in range(20):  # the PBX retries an end until it is acknowledged
-                if post(http, ended, f"msg_{call_id}_e"):
+                if post(http, ended, f"msg_{call_id}_e") is not None:
                     with acked.lock:
                         acked.ends.add(call_id)
                     break
                 time.sleep(0.2)
 
 
-def post(http: httpx.Client, body: dict[str, object], webhook_id: str) -> bool:
+def post(http: httpx.Client, body: dict[str, object], webhook_id: str) -> str | None:
+    """The acknowledged answer (a setup's `lettering`, "recorded" for an end), or None."""
     raw, headers = signed(body, webhook_id)
     try:
-        return http.post("/v1/pbx/events", content=raw, headers=headers).status_code in (200, 202)
+        response = http.post("/v1/pbx/events", content=raw, headers=headers)
     except httpx.TransportError:
-        return False
+        return None
+    if response.status_code not in (200, 202):
+        return None
+    return str(response.json().get("lettering", "recorded"))
 
 
 async def fresh_database(pg_url: str | None, folder: Path) -> str:
@@ -210,7 +217,7 @@ async def main() -> int:
         for thread in threads:
             await asyncio.to_thread(thread.join, 30)
         loaded_s = time.monotonic() - started
-        settled = await settle(sessions, acked, timeout_s=120)
+        settled, missing_calls = await settle(sessions, acked, timeout_s=120)
         async with httpx.AsyncClient(base_url=dealer_sim.url) as http:
             sent = (await http.get("/_control/messages")).json()
             sends = (await http.get("/_control/sends")).json()
@@ -233,6 +240,8 @@ async def main() -> int:
     print(f"  {'AlimTalks at the dealer':<34} {len(sent)}")
     print(f"  {'duplicate AlimTalks (same row)':<34} {duplicates}")
     print(f"  {'idempotency keys accepted twice':<34} {keys_twice}")
+    missing = Counter(acked.answers[c] for c in acked.setups if c in missing_calls)
+    print(f"  {'answers of the missing records':<34} {dict(missing)}")
     lost = settled["records missing"] + settled["records without outcome"] + settled["ends not recorded"]
     bad = lost or settled["outbox rows not terminal"] or duplicates > args.kills or keys_twice
     print("  verdict:", "FAIL" if bad else "ok")
@@ -273,7 +282,7 @@ async def settle(
         done = not counts["records without outcome"] and not counts["outbox rows not terminal"]
         if done or time.monotonic() > deadline:
             counts |= {f"outbox {s}": n for s, n in sorted(outbox.items())}
-            return counts
+            return counts, {c for c in acked.setups if c not in calls}
         await asyncio.sleep(0.5)
 
 
