@@ -250,7 +250,7 @@ async def main() -> int:
 
 async def settle(
     sessions: async_sessionmaker[AsyncSession], acked: Acked, timeout_s: float
-) -> dict[str, int]:
+) -> tuple[dict[str, int], set[str]]:
     """Wait until every acknowledged setup has an outcome and the outbox is quiet; the counts."""
     factory = sessions
     deadline = time.monotonic() + timeout_s
