@@ -1,0 +1,86 @@
+"""The SQLite database locked by another process for 10 s under load (issue 15, database faults).
+
+The same real processes as tests/integration/test_carrier_faults.py (its `rig` fixture). While a
+subprocess holds `BEGIN EXCLUSIVE` on the service's database file, setups keep coming: each is
+answered within the hold budget (`pending`, or a 503 refusal with Retry-After, never a hang), and
+once the lock is gone, without a restart, every acknowledged setup has its call record with a final
+outcome and the next setup goes through the carrier again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.integration import test_carrier_faults as faults
+from tests.integration.test_carrier_faults import ANSWER_MARGIN_S, HOLD_MS, Rig, outcomes, setup, until
+
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
+
+# The fault test's processes (its fixtures, used here by name).
+rig = faults.rig
+dealer_sim = faults.dealer_sim
+
+LOCK_S = 10.0
+SETUPS = 8
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def test_sqlite_locked_for_10_s_setups_answered_in_time_and_nothing_lost(
+    database_url: str, rig: Rig, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a file lock is SQLite's fault; PostgreSQL's restart is bench material")
+    path = make_url(database_url).database
+    assert path
+    async with httpx.AsyncClient(base_url=rig.url, timeout=httpx.Timeout(30.0)) as http:
+        assert (await setup(http, "before")).lettering == "accepted"
+        locker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LOCKER, path, str(LOCK_S), stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            assert locker.stdout is not None
+            assert (await locker.stdout.readline()).strip() == b"locked"
+            locked_at = time.monotonic()
+            answers = []
+            last_started = locked_at
+            for _ in range(SETUPS):  # spread over the lock's first seconds
+                last_started = time.monotonic()
+                answers.append(await setup(http, "locked"))
+                await asyncio.sleep(0.3)
+            # Each waits out the lock: the last one began well before it was released.
+            assert last_started - locked_at < LOCK_S - 1, "the setups did not all land while it was locked"
+        finally:
+            await asyncio.wait_for(locker.wait(), 30)
+        late = [
+            (a.call_id, round(a.elapsed_s, 3))
+            for a in answers
+            if a.elapsed_s > HOLD_MS / 1000 + ANSWER_MARGIN_S
+        ]
+        assert not late, late
+        assert {a.lettering for a in answers} <= {"pending", "accepted", "fallback"}, [
+            a.body for a in answers
+        ]
+        # Released: every acknowledged setup is recorded and settles, the service carries on by itself.
+        ids = [a.call_id for a in answers]
+        settled = await until(lambda: outcomes(sessions, ids), timeout_s=40, interval_s=0.5)
+        assert settled is not None, (
+            await outcomes(sessions, ids, require_all=False),
+            rig.service.text()[-3000:],
+        )
+        assert (await setup(http, "after")).lettering == "accepted"
+    assert rig.service.popen.poll() is None
