@@ -28,7 +28,7 @@ _SECRETS = (
     # An opt-out link's token is the path segment after /o/.
     (re.compile(r"(/o/)[^/?#\s\"'<>]+"), rf"\g<1>{REDACTED}"),
     # Card-news tokens, call-check codes, and any other token or number carried in a query string.
-    (re.compile(r"([?&](?:t|code|token|number|callee)=)[^&#\s\"'<>]+"), rf"\g<1>{REDACTED}"),
+    (re.compile(r"([?&](?:t|code|token|csrf_token|number|callee)=)[^&#\s\"'<>]+"), rf"\g<1>{REDACTED}"),
     # A Korean mobile number in any of its usual forms (010-1234-5678, 01012345678, +82 10 …).
     (
         re.compile(r"(?<![\d+])(?:\+?82[-. ]?|0)1[016789][-. )]?\d{3,4}[-. ]?\d{4}(?!\d)"),

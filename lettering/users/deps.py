@@ -44,6 +44,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FORM_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MULTIPART = "multipart/form-data"
 
 NOT_FOUND_MESSAGE = "요청한 항목을 찾을 수 없습니다"
 
@@ -158,14 +159,24 @@ async def current_principal(request: Request, sessions: SessionsDep) -> Principa
 
 
 async def _check_csrf(request: Request, expected: str) -> None:
+    """The session's CSRF token, from the header, else (HTML forms) from the request.
+
+    A multipart body (an upload: megabytes, files spooled to disk) is not parsed before the token
+    is known: its forms carry the token in their action's query string (`?csrf_token=`, redacted in
+    the logs, never sent on as a referrer: the console is `no-referrer`). Only a small urlencoded
+    form is parsed for its `csrf_token` field.
+    """
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith(MULTIPART):
+        sent = request.query_params.get(CSRF_FORM_FIELD)
+    elif sent is None and content_type.startswith(FORM_TYPES):
         value = (await request.form()).get(CSRF_FORM_FIELD)
         sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfRejected(
             f"CSRF 토큰이 없거나 올바르지 않습니다. 로그인 때 받은 csrf_token을 {CSRF_HEADER} 헤더"
-            f"(HTML 폼은 {CSRF_FORM_FIELD} 필드)로 보내 주세요"
+            f"(HTML 폼은 {CSRF_FORM_FIELD} 필드, 파일을 올리는 폼은 주소의 ?{CSRF_FORM_FIELD}=)로 보내 주세요"
         )
 
 

@@ -9,11 +9,13 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
 
 from campaigns import renditions
 from campaigns import service as campaign_service
@@ -104,6 +106,7 @@ async def submitted_draft(console: Console, editor: httpx.AsyncClient, csrf: str
     assert "이미지를 하나 이상 올려 주세요" in early.text
     uploaded = await editor.post(
         f"/admin/campaigns/{campaign_id}/images",
+        params={"csrf_token": csrf},  # as the form's action carries it
         data={"csrf_token": csrf, "alt_text": "여권 발급 안내 포스터"},
         files={"file": ("poster.png", png(), "image/png")},
     )
@@ -198,6 +201,40 @@ async def test_a_form_post_without_the_csrf_token_is_refused(console: Console) -
         assert still_in.status_code == 403
         accepted = await editor.post("/admin/campaigns/new", data={**fields, "csrf_token": csrf})
         assert accepted.status_code == 303
+
+
+async def test_an_upload_is_not_parsed_before_its_csrf_token_is_known(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multipart body (megabytes, files spooled to disk) is refused on its query string's token,
+    never parsed to look for one: with the token only inside the body it is a 403, and the form
+    parser is never called for the check."""
+    async with console.client() as editor:
+        csrf = await log_in(editor, "editor@hanbit.go.kr")
+        campaign_id = await new_draft(editor, csrf, "토큰 확인")
+        parsed: list[str] = []
+        real_form = Request.form
+
+        def counting_form(self: Request, **limits: Any) -> Any:
+            parsed.append(self.url.path)
+            return real_form(self, **limits)
+
+        monkeypatch.setattr(Request, "form", counting_form)
+        fields = {"csrf_token": csrf, "alt_text": "포스터"} | {f"f{n}": "x" for n in range(1001)}
+        upload = {"file": ("poster.png", png(), "image/png")}
+        path = f"/admin/campaigns/{campaign_id}/images"
+        for query in ({}, {"csrf_token": "not-the-token"}):
+            refused = await editor.post(path, params=query, data=fields, files=upload)
+            assert refused.status_code == 403
+            assert "?csrf_token=" in refused.text  # the refusal says where an upload's token goes
+        assert parsed == []
+        accepted = await editor.post(
+            path, params={"csrf_token": csrf}, data={"alt_text": "포스터"}, files=upload
+        )
+        assert accepted.status_code == 303, accepted.text
+        assert parsed == [path]  # by the route, once the token was good
+        page = await editor.get(f"/admin/campaigns/{campaign_id}")
+        assert f'/images?csrf_token={csrf}"' in page.text  # the page's form sends it so
 
 
 async def test_a_refused_draft_keeps_its_input_and_says_why(console: Console) -> None:
@@ -519,6 +556,7 @@ async def test_images_upload_together_reorder_lose_one_and_keep_their_descriptio
         campaign_id = await new_draft(editor, csrf, "카드뉴스")
         uploaded = await editor.post(
             f"/admin/campaigns/{campaign_id}/images",
+            params={"csrf_token": csrf},  # as the form's action carries it
             data={"csrf_token": csrf, "alt_text": ["첫째 장", "너무 작은 장", "셋째 장", ""]},
             files=[
                 ("file", ("one.png", png(720, 1280), "image/png")),
@@ -560,6 +598,7 @@ async def test_images_upload_together_reorder_lose_one_and_keep_their_descriptio
         assert ordered.status_code == 303
         described = await editor.post(
             f"/admin/campaigns/{campaign_id}/images/1/describe",
+            params={"csrf_token": csrf},  # as the form's action carries it
             data={"csrf_token": csrf, "alt_text": "둘째 장"},
         )
         assert described.status_code == 303
@@ -599,6 +638,7 @@ async def test_an_upload_of_several_images_leaves_the_write_lock_free_while_it_w
         campaign_id = await new_draft(editor, csrf, "카드뉴스")
         uploaded = await editor.post(
             f"/admin/campaigns/{campaign_id}/images",
+            params={"csrf_token": csrf},  # as the form's action carries it
             data={"csrf_token": csrf, "alt_text": ["첫째 장", "둘째 장", "셋째 장"]},
             files=[("file", (f"card{n}.png", png(1080, 1920 - n), "image/png")) for n in range(3)],
         )

@@ -123,7 +123,10 @@ async def export(client: httpx.AsyncClient, query: str = "") -> bytes:
 async def upload(client: httpx.AsyncClient, csrf: str, data: bytes, agency: str = "") -> httpx.Response:
     fields = {"csrf_token": csrf, **({"agency": agency} if agency else {})}
     return await client.post(
-        "/admin/directory/import", data=fields, files={"file": ("directory.csv", data, "text/csv")}
+        "/admin/directory/import",
+        params={"csrf_token": csrf},  # as the form's action carries it
+        data=fields,
+        files={"file": ("directory.csv", data, "text/csv")},
     )
 
 

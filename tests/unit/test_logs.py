@@ -22,6 +22,7 @@ from lettering.core.logs import LogFormat, configure_logging, log_config, redact
         ('"GET /c/spring-2026?t=Tok3n.abc HTTP/1.1" 200', "Tok3n.abc"),
         ('"GET /c/spring-2026/img/1?x=1&t=Tok3n HTTP/1.1" 200', "Tok3n"),
         ('"GET /verify?code=AB12CD HTTP/1.1" 200', "AB12CD"),
+        ('"POST /admin/directory/import?csrf_token=Se55ion-Tok HTTP/1.1" 200', "Se55ion-Tok"),
         ("callee 010-1234-5678 refused", "1234-5678"),
         ("callee 01012345678 refused", "12345678"),
         ("callee +82 10-1234-5678 refused", "1234-5678"),

@@ -35,7 +35,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # What differs between two readings of an unchanged page: the session's token, the reader's own
 # last login, and the carriers' review of the images, which the content sync job moves on by itself.
 UNSTABLE = re.compile(
-    r'data-csrf="[^"]+"|<td>\d{4}-\d\d-\d\d \d\d:\d\d</td>|<p class="content-status">.*</p>'
+    r'data-csrf="[^"]+"|csrf_token=[^"&]+|<td>\d{4}-\d\d-\d\d \d\d:\d\d</td>|<p class="content-status">.*</p>'
 )
 PENDING = re.compile(r'action="/admin/directory/import/([A-Za-z0-9_-]{32})/apply"')
 # HANBIT's data that no PUREUN page may show: its campaign's title, and names given here.
@@ -132,7 +132,7 @@ async def more_hanbit_objects(service: Service, bearer: dict[str, str]) -> dict[
         changed = exported.content.decode("utf-8-sig").replace("031-5180-2115", "031-5180-2199")
         preview = await admin.post(
             "/admin/directory/import",
-            data={"csrf_token": csrf},
+            params={"csrf_token": csrf},
             files={"file": ("directory.csv", changed.encode("utf-8-sig"), "text/csv")},
         )
         assert preview.status_code == 200, preview.text

@@ -36,7 +36,7 @@ async def test_no_operation_fails_its_contract(service: Service, tmp_path: Path)
         pytest.skip("the HTTP contract is fuzzed once, on SQLite")
     async with session_scope(service.sessions) as session:
         admin = await user_service.create_user(
-            session, "fuzz@example.kr", "퍼즈", "fuzz-password-1234", "platform_admin"
+            session, "fuzz@example.kr", "퍼즈", "correct horse battery", "platform_admin"
         )
         token = await user_service.create_api_token(session, admin.id, "schemathesis")
     report = tmp_path / "report.json"
