@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 from sqlmodel import col
 
 from kakao_fallback.models import KakaoMessage
@@ -149,7 +149,11 @@ async def purge_finished(session: AsyncSession, older_than: datetime) -> int:
 
 
 async def counts_by_status_and_channel(
-    session: AsyncSession, agency_id: int, since: datetime | None
+    session: AsyncSession,
+    agency_id: int,
+    since: datetime | None,
+    until: datetime | None = None,
+    call_ids: Select[Any] | None = None,
 ) -> list[tuple[str, str | None, int]]:
     query = (
         select(M.status, M.channel, func.count())  # type: ignore[call-overload]
@@ -158,6 +162,10 @@ async def counts_by_status_and_channel(
     )
     if since is not None:
         query = query.where(col(M.created_at) >= since)
+    if until is not None:
+        query = query.where(col(M.created_at) < until)
+    if call_ids is not None:
+        query = query.where(col(M.call_record_id).in_(call_ids))
     return [(str(s), c, int(n)) for s, c, n in (await session.execute(query)).all()]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from kakao_fallback import repository
 from kakao_fallback.models import KakaoMessage
@@ -199,12 +200,22 @@ async def purge_messages(session: AsyncSession, older_than: datetime) -> int:
 
 
 async def agency_summary(
-    session: AsyncSession, agency_id: int, since: datetime | None = None
+    session: AsyncSession,
+    agency_id: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    call_ids: Select[Any] | None = None,
 ) -> dict[str, Any]:
-    """Counts by status and what reached phones (AlimTalk, or SMS/LMS failover): the dashboard's figures."""
+    """Counts by status and what reached phones (AlimTalk, or SMS/LMS failover): the dashboard's figures.
+
+    Messages queued in [since, until); with `call_ids` (a query of call record ids, e.g. one
+    department's calls from `lettering.calls.service.call_ids_of_department`) only the messages of
+    those calls, so opt-out notices, which belong to no call, drop out of a department's view.
+    """
     by_status = dict.fromkeys(STATUSES, 0)
     delivered = {"alimtalk": 0, "sms": 0, "lms": 0}
-    for status, channel, count in await repository.counts_by_status_and_channel(session, agency_id, since):
+    rows = await repository.counts_by_status_and_channel(session, agency_id, since, until, call_ids)
+    for status, channel, count in rows:
         by_status[status] = by_status.get(status, 0) + count
         if status == "delivered":
             delivered[channel if channel in delivered else "lms"] += count

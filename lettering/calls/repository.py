@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement, Executable
+from sqlalchemy.sql import ColumnElement, Executable, Select
 
 from carriers.base import PushResult
 from lettering.calls.models import (
@@ -899,3 +899,8 @@ async def rollup_agency_counts(
         query = query.where(DAY.c.day <= last)
     rows = (await session.execute(query.group_by(DAY.c.agency_id))).all()
     return [(int(a), int(n), int(x), int(f or 0)) for a, n, x, f in rows]
+
+
+def call_ids_of_department(agency_id: int, department_id: int) -> Select[Any]:
+    """A query of the ids of one department's calls (to filter another package's rows by call)."""
+    return select(CALL.c.id).where(CALL.c.agency_id == agency_id, CALL.c.department_id == department_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from lettering.calls import figures, repository
 from lettering.calls.repository import AttemptView, CallRecordView
@@ -225,3 +226,8 @@ async def search_calls(
 async def attempts_of(session: AsyncSession, record_id: int) -> list[AttemptView]:
     """The carrier pushes made for one call, in order."""
     return await repository.attempts_of(session, record_id)
+
+
+def call_ids_of_department(agency_id: int, department_id: int) -> Select[Any]:
+    """A query (not run here) of the ids of one department's calls, for the AlimTalk summary."""
+    return repository.call_ids_of_department(agency_id, department_id)

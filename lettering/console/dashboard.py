@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from campaigns import service as campaign_service
 from kakao_fallback import service as kakao_service
 from lettering.calls import figures
+from lettering.calls import service as call_service
 from lettering.console.pages import (
     ConsoleRoute,
     agency_id_by_code,
@@ -195,7 +196,10 @@ async def _figures(
     }
     hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
     counts = await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
-    alimtalk = await kakao_service.agency_summary(session, agency_id, since)
+    call_ids = None
+    if department_id is not None:
+        call_ids = call_service.call_ids_of_department(agency_id, department_id)
+    alimtalk = await kakao_service.agency_summary(session, agency_id, since, until, call_ids)
     delivered = alimtalk["delivered"]
     prices = {
         "alimtalk": settings.message_cost_alimtalk_won,

@@ -47,6 +47,13 @@ Since = Annotated[
 ]
 
 
+MessagesUntil = Annotated[
+    AwareDatetime | None,
+    Query(description="Only messages queued before then (RFC 3339 with a time zone)."),
+    AfterValidator(_in_utc),
+]
+
+
 @router.get(
     "/v1/agencies/{agency_code}/alimtalk",
     tags=["alimtalk"],
@@ -58,10 +65,20 @@ async def alimtalk_summary(
     session: SessionDep,
     principal: CurrentUser,
     since: Since = None,
+    until: MessagesUntil = None,
+    department: Annotated[
+        str | None, Query(description="A department code of the agency: only its calls' messages.")
+    ] = None,
 ) -> AlimtalkSummary:
     """Messages by status, and what reached phones by channel (AlimTalk, SMS, LMS)."""
     agency_id = await resolve_agency(session, principal, agency_code)
-    summary = await kakao_service.agency_summary(session, agency_id, since)
+    call_ids = None
+    if department is not None:
+        department_id = await directory_service.department_of_agency(session, agency_id, department)
+        if department_id is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        call_ids = call_service.call_ids_of_department(agency_id, department_id)
+    summary = await kakao_service.agency_summary(session, agency_id, since, until, call_ids)
     return AlimtalkSummary.model_validate({"agency": agency_code, **summary})
 
 

@@ -9,7 +9,7 @@ import io
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kakao_fallback.models import KakaoMessage
@@ -145,3 +145,91 @@ async def test_the_figures_beyond_calls_and_their_csv(
             assert table[0] == ["기관", "기관 코드", "통화", "응답률", "알림톡 대체율", "수신거부"]
             assert ["한빛특례시", "HANBIT", "4", "0.25", "0.25", "2"] in table
             assert ["푸른군", "PUREUN", "1", "0.0", "1.0", "1"] in table
+
+
+def message(
+    n: int, agency_id: int, call_record_id: int | None, at: datetime, channel: str
+) -> dict[str, object]:
+    return {
+        "call_record_id": call_record_id,
+        "agency_id": agency_id,
+        "kind": "identity_notice",
+        "reason": "unsupported_device",
+        "recipient_hash": f"{n:064d}",
+        "variables": "{}",
+        "status": "delivered",
+        "channel": channel,
+        "idempotency_key": f"k-{n}",
+        "next_attempt_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+async def test_the_alimtalk_figures_keep_to_the_range_and_the_department(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The AlimTalk counts (API and console) take `until` and the department like every other figure:
+    a message queued after the range, or for another department's call, is not counted."""
+    async with running(database_url, sessions) as console:
+        async with session_scope(sessions) as session:
+            hanbit = await directory_service.agency_id_for_code(session, "HANBIT")
+            assert hanbit is not None
+            passport = await directory_service.department_of_agency(session, hanbit, "HANBIT-0100")
+            planning = await directory_service.department_of_agency(session, hanbit, "HANBIT-0001")
+            assert passport is not None
+            assert planning is not None
+            now = utcnow()
+            past, later = now - timedelta(days=3), now + timedelta(days=3)
+            calls = [
+                call(11, hanbit, past, department_id=passport),
+                call(12, hanbit, past, department_id=planning),
+                call(13, hanbit, later, department_id=passport),
+            ]
+            await session.execute(insert(table_of(CallRecord)), calls)
+            rows = (await session.execute(select(CallRecord.id, CallRecord.call_id))).all()  # type: ignore[call-overload]
+            by_call = {str(call_id): int(record_id) for record_id, call_id in rows}
+            await session.execute(
+                insert(table_of(KakaoMessage)),
+                [
+                    message(1, hanbit, by_call["c11"], past, "alimtalk"),
+                    message(2, hanbit, by_call["c12"], past, "sms"),
+                    message(3, hanbit, by_call["c13"], later, "lms"),  # after `until`
+                    message(4, hanbit, None, past, "alimtalk"),  # an opt-out notice: no department
+                ],
+            )
+        first = past.astimezone(SEOUL).date().isoformat()
+        last = now.astimezone(SEOUL).date().isoformat()
+        async with console.client() as admin:
+            await log_in(admin, "admin@hanbit.go.kr")
+
+            async def delivered(**params: str) -> dict[str, int]:
+                response = await admin.get("/v1/agencies/HANBIT/alimtalk", params=params)
+                assert response.status_code == 200, response.text
+                return dict(response.json()["delivered"])
+
+            since = past.replace(hour=0, minute=0).isoformat()
+            until = (now + timedelta(hours=1)).isoformat()
+            assert await delivered(since=since) == {"alimtalk": 2, "sms": 1, "lms": 1}
+            assert await delivered(since=since, until=until) == {"alimtalk": 2, "sms": 1, "lms": 0}
+            assert await delivered(since=since, until=until, department="HANBIT-0100") == {
+                "alimtalk": 1,
+                "sms": 0,
+                "lms": 0,
+            }
+            missing = await admin.get("/v1/agencies/HANBIT/alimtalk", params={"department": "PUREUN-0100"})
+            assert missing.status_code == 404, missing.text
+
+            def cost_rows(body: bytes) -> dict[str, str]:
+                return {row[0]: row[1] for row in read_csv(body) if row and row[0].startswith("예상 비용")}
+
+            query = f"since={first}&until={last}"
+            whole = cost_rows((await admin.get(f"/admin/dashboard/alimtalk.csv?{query}")).content)
+            assert whole["예상 비용(원): 알림톡 8원씩"] == "16"
+            assert whole["예상 비용(원): SMS 12원씩"] == "12"
+            assert whole["예상 비용(원): LMS 35원씩"] == "0"
+            passport_only = cost_rows(
+                (await admin.get(f"/admin/dashboard/alimtalk.csv?{query}&department=HANBIT-0100")).content
+            )
+            assert passport_only["예상 비용(원): 알림톡 8원씩"] == "8"
+            assert passport_only["예상 비용(원): SMS 12원씩"] == "0"
