@@ -307,6 +307,7 @@ __all__ = [
     "Connection",
     "Engine",
     "GroupCommitter",
+    "Unit",
     "import_all_models",
     "make_engine",
     "make_sessionmaker",

@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
-from lettering.core.db import GroupCommitter, utcnow
+from lettering.core.db import GroupCommitter, Unit, utcnow
 from lettering.core.errors import AppError
 from lettering.core.phone import (
     NotAPhoneNumber,
@@ -69,6 +70,14 @@ class InvalidEvent(AppError):
 
 
 class StillProcessing(AppError):
+    status_code = 503
+
+
+class NotRecorded(AppError):
+    """The hold budget ran out before the setup's claim and call record were committed: nothing is
+    acknowledged that a crash could lose, so the PBX is told to retry (the retry, with the same
+    webhook-id, is answered from this delivery's processing, which goes on)."""
+
     status_code = 503
 
 
@@ -182,6 +191,9 @@ class WebhookService:
         self._tasks: set[asyncio.Task[Reply]] = set()
         # The answer of each delivery being processed here, shared with copies that arrive meanwhile.
         self._answers: dict[tuple[str, str], asyncio.Future[Reply]] = {}
+        # Of those, the deliveries whose claim (and, for a setup, call record) has committed: only
+        # these may be answered `pending` when the hold budget runs out.
+        self._recorded: set[tuple[str, str]] = set()
         # Setups in their local stage (before the push or the answer): what admission bounds.
         self._admission = Admission(max_unanswered)
         self.shed = 0
@@ -213,7 +225,10 @@ class WebhookService:
         A `call.setup` is answered at the latest when the PBX's hold budget runs out, whatever
         holds up the processing (a slow database, a duplicate waiting for its first delivery):
         then the answer is `pending` and the processing goes on in the background, as it does for
-        a push still under way. The processing never depends on the request: a PBX hanging up
+        a push still under way. Only a recorded setup is answered `pending` (a 200 the PBX never
+        retries): one whose claim and call record have not committed yet is answered 503 with
+        Retry-After (`NotRecorded`), and its retry joins the processing, which goes on. The
+        processing never depends on the request: a PBX hanging up
         does not cancel it. Past the admission limit a setup is shed: answered at once, recorded
         as such, never pushed.
         """
@@ -264,6 +279,20 @@ class WebhookService:
         except TimeoutError:
             if answer.done():  # a copy's budget ran out first: the same answer for both
                 return answer.result()
+            if (pbx.id, key) not in self._recorded:
+                # Not committed yet (a slow or unavailable database): a `pending` now would be an
+                # acknowledgement a crash could lose, and the PBX never retries a 200.
+                log.warning(
+                    "setup %s/%s not recorded within the hold budget (%d ms): answered 503, goes on",
+                    pbx.id,
+                    event.call_id,
+                    pbx.hold_ms,
+                )
+                raise NotRecorded(
+                    "the setup could not be recorded within the hold budget; retry with the same "
+                    "webhook-id (it is answered from this delivery's processing)",
+                    headers={"Retry-After": "1"},
+                ) from None
             log.warning(
                 "setup %s/%s not decided within the hold budget (%d ms): answered pending, goes on",
                 pbx.id,
@@ -282,6 +311,7 @@ class WebhookService:
         self._tasks.discard(task)
         if self._answers.get((pbx_id, key)) is answer:
             del self._answers[(pbx_id, key)]
+            self._recorded.discard((pbx_id, key))
         if task.cancelled():
             if not answer.done():
                 answer.cancel()
@@ -325,6 +355,9 @@ class WebhookService:
             try:
                 return await self._process(d, claim)
             except AlreadyClaimed:
+                # The first delivery committed its claim (with its call record): this one is
+                # recorded already, whatever the replay finds.
+                self._recorded.add((d.pbx.id, d.key))
                 replay = await self._replay(d.pbx, d.key, d.event)
                 if isinstance(replay, Reply):
                     return replay
@@ -335,6 +368,7 @@ class WebhookService:
                 # Unexpected failure: forget the claim so the PBX's retry is processed afresh.
                 claim_id = claim.id
                 await self._commit.run(lambda conn: webhook_repo.release(conn, claim_id))
+                self._recorded.discard((d.pbx.id, d.key))
             raise
         finally:
             waiter.set()
@@ -498,6 +532,7 @@ class WebhookService:
             return claim_id, opened, learned, None
 
         claim.id, opened, learned, again = _claimed_here(await self._commit.run(open_call))
+        self._recorded.add((pbx.id, key))
         return again if again is not None else (opened, learned)
 
     async def _push(self, d: Delivery, claim: Claim, job: PushJob, learned: str | None) -> Pushed:
@@ -511,9 +546,10 @@ class WebhookService:
         await asyncio.wait({push}, timeout=max(0.0, recording_starts - time.monotonic()))
         if not push.done():
             shown = told(d.answer, pending_reply(d.event, d.received))
-            await self._commit.run(
-                functools.partial(self._record_told, record_id=job.record_id, claim_id=claim.id, reply=shown)
+            record_told = functools.partial(
+                self._record_told, record_id=job.record_id, claim_id=claim.id, reply=shown
             )
+            await self._commit_after_push(d, record_told)
             if not d.answer.done():
                 d.answer.set_result(shown)
         pushed = await push
@@ -547,14 +583,15 @@ class WebhookService:
             webhook_repo.store_reply(conn, claim_id, shown.status, shown.body)
             return shown
 
-        final = await self._commit.run(close_call)
+        final = await self._commit_after_push(d, close_call)
         shown = told(answer, final)
         if shown is not final:
             # The hold budget ran out while the outcome was being committed: the PBX got `pending`
             # and a copy of the delivery must get the same, so that is what is recorded as told.
-            await self._commit.run(
-                functools.partial(self._record_told, record_id=job.record_id, claim_id=claim_id, reply=shown)
+            record_told = functools.partial(
+                self._record_told, record_id=job.record_id, claim_id=claim_id, reply=shown
             )
+            await self._commit_after_push(d, record_told)
             final = shown
         log.info(
             "setup %s/%s callee %s: %s in %d ms",
@@ -565,6 +602,28 @@ class WebhookService:
             final.body.get("elapsed_ms") or 0,
         )
         return final
+
+    async def _commit_after_push(self, d: Delivery, unit: Unit[R]) -> R:
+        """Commit a unit written once the push has begun. The push is not repeated (processing the
+        delivery again finds its call recorded and never pushes twice), so its outcome is only ever
+        learned here: a database that is unavailable for a while (restarting, locked) is waited
+        for, the unit run again (a failed unit was rolled back), rather than the outcome dropped."""
+        for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
+            try:
+                return await self._commit.run(unit)
+            except DBAPIError as exc:
+                transient = isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+                if not transient or wait_s is None:
+                    raise
+                log.warning(
+                    "setup %s/%s: its outcome could not be recorded (%s); again in %.1f s",
+                    d.pbx.id,
+                    d.event.call_id,
+                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                    wait_s,
+                )
+                await asyncio.sleep(wait_s)
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _record_told(conn: Connection, record_id: int, claim_id: int | None, reply: Reply) -> None:
@@ -675,6 +734,7 @@ class WebhookService:
             return claim_id, shown
 
         claim.id, shown = _claimed_here(await self._commit.run(record))
+        self._recorded.add((pbx.id, key))
         return shown
 
     def _shed(self, pbx: PbxView, key: str, event: PbxEvent) -> Reply:

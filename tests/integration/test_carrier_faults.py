@@ -196,8 +196,9 @@ class Answered:
         return self.body.get("lettering")
 
 
-async def setup(http: httpx.AsyncClient, tag: str) -> Answered:
-    """One signed call.setup to an SKT Android callee (simulator profile: last digit 1 is SKT)."""
+def signed_setup(tag: str) -> tuple[str, str, dict[str, str]]:
+    """A signed call.setup to an SKT Android callee (simulator profile: last digit 1 is SKT): its
+    call id, body and headers (a retry sends the same)."""
     global _sent
     _sent += 1
     call_id = f"fault-{tag}-{uuid.uuid4().hex[:8]}"
@@ -220,6 +221,12 @@ async def setup(http: httpx.AsyncClient, tag: str) -> Answered:
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(SECRET).sign(webhook_id, now, body),
     }
+    return call_id, body, headers
+
+
+async def setup(http: httpx.AsyncClient, tag: str) -> Answered:
+    """One signed call.setup (see `signed_setup`), answered 200."""
+    call_id, body, headers = signed_setup(tag)
     started = time.monotonic()
     response = await http.post("/v1/pbx/events", content=body, headers=headers)
     elapsed = time.monotonic() - started

@@ -2,9 +2,11 @@
 
 The same real processes as tests/integration/test_carrier_faults.py (its `rig` fixture). While a
 subprocess holds `BEGIN EXCLUSIVE` on the service's database file, setups keep coming: each is
-answered within the hold budget (`pending`, or a 503 refusal with Retry-After, never a hang), and
-once the lock is gone, without a restart, every acknowledged setup has its call record with a final
-outcome and the next setup goes through the carrier again.
+answered within the hold budget, never a hang: a 503 with Retry-After while its claim and call
+record cannot be committed (a 200 `pending` then would acknowledge what a crash could lose), which
+the test retries as a PBX does, with the same delivery. Once the lock is gone, without a restart,
+every setup is acknowledged (200) and has its call record with a final outcome, and the next setup
+goes through the carrier again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration import test_carrier_faults as faults
-from tests.integration.test_carrier_faults import ANSWER_MARGIN_S, HOLD_MS, Rig, outcomes, setup, until
+from tests.integration.test_carrier_faults import (
+    ANSWER_MARGIN_S,
+    HOLD_MS,
+    Answered,
+    Rig,
+    outcomes,
+    setup,
+    signed_setup,
+    until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
@@ -29,6 +40,28 @@ dealer_sim = faults.dealer_sim
 
 LOCK_S = 10.0
 SETUPS = 8
+
+RETRY_FOR_S = 40.0
+
+
+async def pbx_setup(http: httpx.AsyncClient, tag: str, tries: list[Answered]) -> Answered:
+    """A call.setup sent as a PBX sends it: a 503 is retried with the same delivery after its
+    Retry-After. Every try's answer is appended to `tries`; the acknowledgement (200) is returned."""
+    call_id, body, headers = signed_setup(tag)
+    give_up = time.monotonic() + RETRY_FOR_S
+    while True:
+        started = time.monotonic()
+        response = await http.post("/v1/pbx/events", content=body, headers=headers)
+        answered = Answered(call_id, time.monotonic() - started, response.json())
+        tries.append(answered)
+        if response.status_code == 200:
+            return answered
+        assert response.status_code == 503, response.text
+        assert answered.body["error"] == "NotRecorded", answered.body
+        retry_after = float(response.headers["retry-after"])
+        assert time.monotonic() < give_up, f"{call_id} still refused after {RETRY_FOR_S} s"
+        await asyncio.sleep(retry_after)
+
 
 LOCKER = """
 import sqlite3, sys, time
@@ -56,25 +89,35 @@ async def test_sqlite_locked_for_10_s_setups_answered_in_time_and_nothing_lost(
             assert locker.stdout is not None
             assert (await locker.stdout.readline()).strip() == b"locked"
             locked_at = time.monotonic()
-            answers = []
+            tries: list[Answered] = []
+            pbx: list[asyncio.Task[Answered]] = []
             last_started = locked_at
             for _ in range(SETUPS):  # spread over the lock's first seconds
                 last_started = time.monotonic()
-                answers.append(await setup(http, "locked"))
+                pbx.append(asyncio.create_task(pbx_setup(http, "locked", tries)))
                 await asyncio.sleep(0.3)
             # Each waits out the lock: the last one began well before it was released.
             assert last_started - locked_at < LOCK_S - 1, "the setups did not all land while it was locked"
+            answers = await asyncio.gather(*pbx)
         finally:
             await asyncio.wait_for(locker.wait(), 30)
         late = [
             (a.call_id, round(a.elapsed_s, 3))
-            for a in answers
+            for a in tries
             if a.elapsed_s > HOLD_MS / 1000 + ANSWER_MARGIN_S
         ]
         assert not late, late
-        assert {a.lettering for a in answers} <= {"pending", "accepted", "fallback"}, [
-            a.body for a in answers
-        ]
+        refused = [a for a in tries if "error" in a.body]
+        assert refused, "no setup was refused while the database was locked: the lock did not hold"
+        # A setup recorded only once the lock went is past its ring window: never pushed late,
+        # answered `failed` for `overloaded` (the service was too late, no carrier failed).
+        assert {(a.lettering, a.body["reason"]) for a in answers} <= {
+            ("pending", None),
+            ("accepted", None),
+            ("fallback", "not_subscriber"),
+            ("fallback", "unsupported_device"),
+            ("failed", "overloaded"),
+        }, [a.body for a in answers]
         # Released: every acknowledged setup is recorded and settles, the service carries on by itself.
         ids = [a.call_id for a in answers]
         settled = await until(lambda: outcomes(sessions, ids), timeout_s=40, interval_s=0.5)

@@ -71,7 +71,10 @@ async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
         (200, "skipped", "overloaded")
     ] * len(burst)
     assert took < TEST_HOLD_MS / 1000 / 2  # prompt: not held for the budget
-    assert [r.json()["lettering"] for r in await asyncio.gather(*admitted)] == ["pending"] * LIMIT
+    # Not recorded within the budget (the database stalled): refused, for the PBX to retry.
+    assert [(r.status_code, r.json()["error"]) for r in await asyncio.gather(*admitted)] == [
+        (503, "NotRecorded")
+    ] * LIMIT
 
     async def all_recorded() -> bool:
         try:
@@ -88,7 +91,13 @@ async def test_a_burst_past_the_admission_limit_is_shed_promptly_and_recorded(
         assert record.callee_ciphertext is None  # nothing will be sent: the number is not kept
         assert await service.attempts(record.id or 0) == []
         assert await service.pushes(e164(body["callee_number"])) == []
-    # Once the stalled ones are answered, setups are admitted again.
+    # Once the stalled ones are processed, setups are admitted again.
+    webhooks = lookup(service.live.app.state, WebhookService)
+
+    async def room() -> bool:
+        return bool(webhooks.unanswered < LIMIT)
+
+    assert await service.wait_for(room, timeout_s=6)
     after = await service.post(service.event(callee_number="010-0710-1230"))
     assert after.json()["lettering"] == "accepted"
 
@@ -181,8 +190,10 @@ async def test_a_push_whose_ring_window_passed_is_not_started_nor_called_a_carri
 
     monkeypatch.setattr(call_service, "open_setup", late_open_setup)
     body = service.event(callee_number="010-0720-1230")
-    reply = await service.post(body)
-    assert reply.json()["lettering"] == "pending"
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = service.signed_headers(raw, msg_id="msg_ring_window_passed")
+    reply = await service.client.post("/v1/pbx/events", content=raw, headers=headers)
+    assert (reply.status_code, reply.json()["error"]) == (503, "NotRecorded")  # not recorded in time
 
     async def settled() -> Any:
         try:
@@ -196,6 +207,13 @@ async def test_a_push_whose_ring_window_passed_is_not_started_nor_called_a_carri
     assert (record.final_outcome, record.final_reason) == ("failed", "overloaded")
     assert await service.attempts(record.id or 0) == []
     assert await service.pushes(e164("010-0720-1230")) == []
+    # The PBX's retry is told what was recorded: no push, and it was not the carriers' failure.
+    again = await service.client.post("/v1/pbx/events", content=raw, headers=headers)
+    assert (again.status_code, again.json()["lettering"], again.json()["reason"]) == (
+        200,
+        "failed",
+        "overloaded",
+    )
 
 
 async def test_two_processes_given_one_delivery_push_it_once(service: Service) -> None:
