@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import DateTime, Table, create_engine, event, func, pool
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -105,6 +106,15 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached or dropped the connection (a restart,
+    a failover, a SQLite lock held too long) rather than refused a statement: worth a retry.
+    asyncpg's connection refused at connect reaches the caller as a plain OSError."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+    return isinstance(exc, OSError)
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -308,6 +318,7 @@ __all__ = [
     "Engine",
     "GroupCommitter",
     "Unit",
+    "database_unavailable",
     "import_all_models",
     "make_engine",
     "make_sessionmaker",

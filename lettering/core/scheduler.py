@@ -2,7 +2,10 @@
 
 On PostgreSQL a session-level advisory lock decides which process runs them (the others keep
 trying, so the jobs move when that process stops); embedded on SQLite, the one process always
-does. Each job is an idempotent sweep, so a double run is harmless.
+does. The holder checks every few seconds that its lock's session is still there: a database
+restart (or a dropped connection) ends the session and frees the lock for another process to
+take, so the holder then stops running the jobs and tries for the lock again like the others.
+Each job is an idempotent sweep, so the double run a check interval allows is harmless.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +25,12 @@ log = logging.getLogger(__name__)
 
 # An arbitrary 64-bit key naming "the scheduler of this service" among advisory locks.
 ADVISORY_LOCK_KEY = 0x4C455454_45524E47
+# Whether this session holds it: pg_locks shows a bigint key as classid (high 32 bits), objid
+# (low 32 bits) and objsubid 1.
+_HOLDS_LOCK = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    " AND granted AND objsubid = 1 AND classid::bigint = :hi AND objid::bigint = :lo)"
+)
 
 
 async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
@@ -39,10 +49,13 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, engine: AsyncEngine, jobs: list[Job], *, retry_lock_s: float = 15.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, jobs: list[Job], *, retry_lock_s: float = 15.0, check_lock_s: float = 5.0
+    ) -> None:
         self._engine = engine
         self._jobs = jobs
         self._retry_lock_s = retry_lock_s
+        self._check_lock_s = check_lock_s
         self._scheduler: AsyncIOScheduler | None = None
         self._lock_conn: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -50,16 +63,42 @@ class Scheduler:
 
     @property
     def running(self) -> bool:
-        return self._scheduler is not None and self._scheduler.running
+        """Whether the jobs run in this process (not while paused for a lost lock)."""
+        return self._scheduler is not None and self._scheduler.state == STATE_RUNNING
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._acquire_then_run(), name="scheduler")
 
     async def _acquire_then_run(self) -> None:
+        """Take the lock (retrying while another process holds it or the database is away), run
+        the jobs while it is held, and when its session is lost stop them and start over."""
         while True:
-            if await self._acquire():
-                break
-            await asyncio.sleep(self._retry_lock_s)  # another process runs the jobs; take over if it stops
+            try:
+                got = await self._acquire()
+            except Exception as exc:  # the database is away (restarting): try again later
+                log.warning(
+                    "scheduler: could not try its lock (%s); again in %.0f s", _cause(exc), self._retry_lock_s
+                )
+                got = False
+            if not got:
+                await asyncio.sleep(
+                    self._retry_lock_s
+                )  # another process runs the jobs; take over if it stops
+                continue
+            self._run_jobs()
+            if self._lock_conn is None:  # SQLite: no lock to lose
+                return
+            await self._while_held()
+            self._stop_jobs()
+            log.warning(
+                "scheduler: its lock's database session ended; jobs stopped here until it is taken again"
+            )
+
+    def _run_jobs(self) -> None:
+        if self._scheduler is not None:  # paused when the lock was lost: taken again
+            self._scheduler.resume()
+            log.info("scheduler running its jobs in this process again")
+            return
         scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
@@ -69,16 +108,46 @@ class Scheduler:
         self._scheduler = scheduler
         log.info("scheduler running %d jobs in this process", len(self._jobs))
 
+    def _stop_jobs(self) -> None:
+        """No new runs here; a run under way finishes (each is a sweep of short transactions)."""
+        if self._scheduler is not None:
+            self._scheduler.pause()
+
     async def _acquire(self) -> bool:
         if self._engine.dialect.name != "postgresql":
             return True
         conn = await self._engine.connect()
-        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})).scalar()
+        try:
+            got = (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            ).scalar()
+            await conn.commit()  # the lock is the session's: no transaction is left open with it
+        except BaseException:
+            await _close_quietly(conn)
+            raise
         if got:
-            self._lock_conn = conn  # held open: the lock lives as long as this connection
+            self._lock_conn = conn  # held open: the lock lives as long as this connection's session
             return True
         await conn.close()
         return False
+
+    async def _while_held(self) -> None:
+        """Return once the lock's session is gone (checked every `check_lock_s`)."""
+        conn = self._lock_conn
+        assert conn is not None
+        key = {"hi": ADVISORY_LOCK_KEY >> 32, "lo": ADVISORY_LOCK_KEY & 0xFFFFFFFF}
+        while True:
+            await asyncio.sleep(self._check_lock_s)
+            try:
+                held = bool((await conn.execute(_HOLDS_LOCK, key)).scalar())
+                await conn.commit()
+            except Exception as exc:
+                log.warning("scheduler: checking its lock failed (%s)", _cause(exc))
+                held = False
+            if not held:
+                self._lock_conn = None
+                await _close_quietly(conn)
+                return
 
     def _tracked(self, job: Job) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -115,4 +184,20 @@ class Scheduler:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         if self._lock_conn is not None:
-            await self._lock_conn.close()
+            await _close_quietly(self._lock_conn)  # its session may be gone already
+            self._lock_conn = None
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    """End the lock's session for good: closed, the connection would go back to the pool with the
+    session (and its lock) still open. Its session may be gone already."""
+    try:
+        await conn.invalidate()
+    except Exception as exc:
+        log.info("scheduler: its lock's connection was gone already (%s)", _cause(exc))
+
+
+def _cause(exc: BaseException) -> str:
+    """A database error by its class only (its text may carry statement parameters)."""
+    orig = getattr(exc, "orig", None)
+    return type(orig if orig is not None else exc).__name__

@@ -14,13 +14,12 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from campaigns import service as campaign_service
 from lettering.calls import service as call_service
 from lettering.calls.service import CallRecordView, OpenedCall, SetupFacts, Told
-from lettering.core.db import GroupCommitter, Unit, utcnow
+from lettering.core.db import GroupCommitter, Unit, database_unavailable, utcnow
 from lettering.core.errors import AppError
 from lettering.core.phone import (
     NotAPhoneNumber,
@@ -77,6 +76,13 @@ class NotRecorded(AppError):
     """The hold budget ran out before the setup's claim and call record were committed: nothing is
     acknowledged that a crash could lose, so the PBX is told to retry (the retry, with the same
     webhook-id, is answered from this delivery's processing, which goes on)."""
+
+    status_code = 503
+
+
+class DatabaseUnavailable(AppError):
+    """The delivery could not be recorded: the database refused or dropped the connection (a
+    restart, a failover). Nothing was acknowledged; the PBX retries with the same webhook-id."""
 
     status_code = 503
 
@@ -320,6 +326,22 @@ class WebhookService:
         if answer.done():
             if error is not None:
                 log.error("delivery %s/%s failed after it was answered", pbx_id, call_id, exc_info=error)
+        elif error is not None and database_unavailable(error):
+            # Not a 500: the PBX retries a 503 after Retry-After, and the database is back by then
+            # (the pool reconnects on its own). No statement or parameter goes to the log.
+            log.warning(
+                "delivery %s/%s not recorded: the database is unavailable (%s); answered 503",
+                pbx_id,
+                call_id,
+                _cause(error),
+            )
+            answer.set_exception(
+                DatabaseUnavailable(
+                    "the event could not be recorded: the database is unavailable; retry with the "
+                    "same webhook-id",
+                    headers={"Retry-After": "1"},
+                )
+            )
         elif error is not None:
             answer.set_exception(error)
         else:
@@ -611,15 +633,14 @@ class WebhookService:
         for wait_s in (*AFTER_ANSWER_RETRIES_S, None):
             try:
                 return await self._commit.run(unit)
-            except DBAPIError as exc:
-                transient = isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
-                if not transient or wait_s is None:
+            except Exception as exc:
+                if not database_unavailable(exc) or wait_s is None:
                     raise
                 log.warning(
                     "setup %s/%s: its outcome could not be recorded (%s); again in %.1f s",
                     d.pbx.id,
                     d.event.call_id,
-                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+                    _cause(exc),
                     wait_s,
                 )
                 await asyncio.sleep(wait_s)
@@ -844,6 +865,12 @@ def record_shed_calls(conn: Connection, rows: list[ShedCall], dispatcher: Dispat
 
 
 R = TypeVar("R")
+
+
+def _cause(exc: BaseException) -> str:
+    """What a database error was, by its class only (its text may carry statement parameters)."""
+    orig = getattr(exc, "orig", None)
+    return type(orig if orig is not None else exc).__name__
 
 
 def _claimed_here(result: R | None) -> R:
