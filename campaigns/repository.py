@@ -24,6 +24,7 @@ from campaigns.models import (
 from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
+from lettering.core.prepared import execute
 
 # Row ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite). A larger id names no row, and
 # asking the database for it is an error there, not an empty answer.
@@ -164,11 +165,12 @@ def _count_impression(dialect: str) -> Executable:
 
 def count_impression(conn: Connection, campaign_id: int, callee_hash: str, day: date) -> None:
     """+1 for this callee today and for the campaign (atomic increments: every worker counts)."""
-    conn.execute(
+    execute(
+        conn,
         _count_impression(conn.dialect.name),
         {"campaign_id": campaign_id, "callee_hash": callee_hash, "day": day, "count": 1},
     )
-    conn.execute(_COUNT_CAMPAIGN, {"b_campaign": campaign_id})
+    execute(conn, _COUNT_CAMPAIGN, {"b_campaign": campaign_id})
 
 
 async def count_impression_in(session: AsyncSession, campaign_id: int, callee_hash: str, day: date) -> None:
@@ -192,7 +194,7 @@ _REGISTER_AGAIN = (
 def register_again(conn: Connection, carrier: str, content_ref: str, reason: str) -> int:
     """Forget a carrier's content reference so the content sync registers the rendition again."""
     return rows_touched(
-        conn.execute(_REGISTER_AGAIN, {"b_carrier": carrier, "b_ref": content_ref, "b_reason": reason})
+        execute(conn, _REGISTER_AGAIN, {"b_carrier": carrier, "b_ref": content_ref, "b_reason": reason})
     )
 
 

@@ -19,6 +19,7 @@ from carriers.models import CarrierRoute
 from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn
+from lettering.core.prepared import execute
 
 # Learned routes are keyed by the number's hash: re-indexed by `lettering keys rotate`.
 KEY_COLUMNS = (
@@ -55,14 +56,15 @@ def learned_carrier(conn: Connection, callee_hashes: Sequence[str], now: datetim
     `callee_hashes`: the callee's hash under every configured key version, current first.
     """
     for callee_hash in callee_hashes:
-        row = conn.execute(_LEARNED, {"b_hash": callee_hash}).first()
+        row = execute(conn, _LEARNED, {"b_hash": callee_hash}).first()
         if row is not None and row.expires_at > now:
             return str(row.carrier)
     return None
 
 
 def learn_route(conn: Connection, callee_hash: str, carrier: str, now: datetime, days: int) -> None:
-    conn.execute(
+    execute(
+        conn,
         _learn(conn.dialect.name),
         {
             "callee_hash": callee_hash,
@@ -75,7 +77,7 @@ def learn_route(conn: Connection, callee_hash: str, carrier: str, now: datetime,
 
 def forget_route(conn: Connection, callee_hash: str) -> None:
     """The number was ported away: ask every carrier again next time."""
-    conn.execute(_FORGET, {"b_hash": callee_hash})
+    execute(conn, _FORGET, {"b_hash": callee_hash})
 
 
 async def purge_expired_routes(session: AsyncSession, now: datetime) -> int:

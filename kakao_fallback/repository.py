@@ -22,6 +22,7 @@ from kakao_fallback.models import KakaoMessage
 from lettering.core.db import rows_touched, table_of
 from lettering.core.db_upsert import insert_for, insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
+from lettering.core.prepared import execute
 
 # Where this package keeps citizens' numbers, for `lettering keys rotate` (lettering/keyring, which
 # reaches them through this declaration, never through this package's models).
@@ -64,7 +65,7 @@ def _queue_notice(dialect: str) -> Executable:
 
 def insert_call_notice(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert a call's outbox row unless the call has one; whether it was inserted."""
-    result = conn.execute(_queue_notice(conn.dialect.name), values)
+    result = execute(conn, _queue_notice(conn.dialect.name), values)
     return bool(result.rowcount)
 
 

@@ -51,6 +51,7 @@ from lettering.calls.models import (
 from lettering.core.db import UTCDateTime, rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import HashColumn, SealedColumns
+from lettering.core.prepared import execute
 
 CALL = table_of(CallRecord)
 ATTEMPT = table_of(CallAttempt)
@@ -159,7 +160,8 @@ _INSERT_ATTEMPTS = ATTEMPT.insert()
 def insert_setup(conn: Connection, pbx_id: str, call_id: str, columns: dict[str, Any]) -> int | None:
     """The call's record with these columns; its id, or None when the call is recorded already."""
     now = utcnow()
-    inserted = conn.execute(
+    inserted = execute(
+        conn,
         _insert_call(conn.dialect.name),
         {"pbx_id": pbx_id, "call_id": call_id, "notes": "[]", "created_at": now, "updated_at": now} | columns,
     ).scalar_one_or_none()
@@ -171,7 +173,8 @@ def insert_setups(conn: Connection, setups: list[tuple[str, str, dict[str, Any]]
     if not setups:
         return
     now = utcnow()
-    conn.execute(
+    execute(
+        conn,
         _insert_calls(conn.dialect.name),
         [
             {"pbx_id": pbx_id, "call_id": call_id, "notes": "[]", "created_at": now, "updated_at": now}
@@ -184,7 +187,8 @@ def insert_setups(conn: Connection, setups: list[tuple[str, str, dict[str, Any]]
 def get_or_create_call(conn: Connection, pbx_id: str, call_id: str) -> int:
     """The id of the call's record, created if this is the first event seen for it (any type)."""
     now = utcnow()
-    conn.execute(
+    execute(
+        conn,
         _insert_calls(conn.dialect.name),
         {
             "public_id": uuid.uuid4().hex,
@@ -196,43 +200,43 @@ def get_or_create_call(conn: Connection, pbx_id: str, call_id: str) -> int:
             "updated_at": now,
         },
     )
-    return int(conn.execute(_FIND_ID, {"b_pbx": pbx_id, "b_call": call_id}).scalar_one())
+    return int(execute(conn, _FIND_ID, {"b_pbx": pbx_id, "b_call": call_id}).scalar_one())
 
 
 def update_call(conn: Connection, record_id: int, **values: Any) -> None:
     """Set columns of one call record (only the given ones, so concurrent writers do not clash)."""
-    conn.execute(_UPDATE, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+    execute(conn, _UPDATE, {"b_record_id": record_id, "updated_at": utcnow(), **values})
 
 
 def get_call(conn: Connection, record_id: int) -> CallRecordView | None:
-    return _view(conn.execute(_GET, {"b_record_id": record_id}).first())
+    return _view(execute(conn, _GET, {"b_record_id": record_id}).first())
 
 
 def find_call(conn: Connection, pbx_id: str, call_id: str) -> CallRecordView | None:
-    return _view(conn.execute(_FIND, {"b_pbx": pbx_id, "b_call": call_id}).first())
+    return _view(execute(conn, _FIND, {"b_pbx": pbx_id, "b_call": call_id}).first())
 
 
 def display_result_of(conn: Connection, record_id: int) -> str | None:
-    result: str | None = conn.execute(_DISPLAY_RESULT, {"b_record_id": record_id}).scalar_one()
+    result: str | None = execute(conn, _DISPLAY_RESULT, {"b_record_id": record_id}).scalar_one()
     return result
 
 
 def settle_accepted_call(conn: Connection, record_id: int, **values: Any) -> bool:
     """Change the final outcome of a call only while it is still `accepted` (late carrier reports)."""
-    changed = conn.execute(_SETTLE_ACCEPTED, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+    changed = execute(conn, _SETTLE_ACCEPTED, {"b_record_id": record_id, "updated_at": utcnow(), **values})
     return bool(changed.rowcount)
 
 
 def open_setups(conn: Connection, before: datetime, limit: int) -> list[CallRecordView]:
     """Calls set up before `before` whose push never got an outcome recorded (the process that
     held them died between recording the setup and recording the push), oldest first."""
-    rows = conn.execute(_OPEN_SETUPS, {"b_before": before, "b_limit": limit}).all()
+    rows = execute(conn, _OPEN_SETUPS, {"b_before": before, "b_limit": limit}).all()
     return [view for view in map(_view, rows) if view is not None]
 
 
 def settle_open_call(conn: Connection, record_id: int, **values: Any) -> bool:
     """Set the final outcome of a call that has none yet (False when one was recorded meanwhile)."""
-    changed = conn.execute(_SETTLE_OPEN, {"b_record_id": record_id, "updated_at": utcnow(), **values})
+    changed = execute(conn, _SETTLE_OPEN, {"b_record_id": record_id, "updated_at": utcnow(), **values})
     return bool(changed.rowcount)
 
 
@@ -259,7 +263,7 @@ def add_attempts(
         for push in attempts
     ]
     if rows:
-        conn.execute(_INSERT_ATTEMPTS, rows)
+        execute(conn, _INSERT_ATTEMPTS, rows)
 
 
 def record_display_result(conn: Connection, public_id: str, result: str, at: datetime) -> int | str:
@@ -267,14 +271,14 @@ def record_display_result(conn: Connection, public_id: str, result: str, at: dat
 
     The call row is updated first, so this serialises with the push's own final write.
     """
-    changed = conn.execute(_REPORT, {"b_public_id": public_id, "b_result": result, "b_now": utcnow()})
-    record_id = conn.execute(_ID_OF_PUBLIC, {"b_public_id": public_id}).scalar_one_or_none()
+    changed = execute(conn, _REPORT, {"b_public_id": public_id, "b_result": result, "b_now": utcnow()})
+    record_id = execute(conn, _ID_OF_PUBLIC, {"b_public_id": public_id}).scalar_one_or_none()
     if record_id is None:
         return "unknown"
     if not changed.rowcount:
         return "repeat"
-    conn.execute(
-        _REPORT_ATTEMPT, {"b_record_id": record_id, "b_ref": public_id, "b_result": result, "b_at": at}
+    execute(
+        conn, _REPORT_ATTEMPT, {"b_record_id": record_id, "b_ref": public_id, "b_result": result, "b_at": at}
     )
     return int(record_id)
 

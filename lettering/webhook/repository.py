@@ -20,6 +20,7 @@ from sqlmodel import col
 from lettering.core.db import rows_touched, table_of, utcnow
 from lettering.core.db_upsert import insert_of
 from lettering.core.keycolumns import SealedSecrets
+from lettering.core.prepared import execute
 from lettering.webhook.models import WebhookDelivery, WebhookPbx
 
 DELIVERY = table_of(WebhookDelivery)
@@ -77,7 +78,8 @@ def claim(conn: Connection, pbx_id: str, key: str, event_type: str, call_id: str
     One `INSERT … ON CONFLICT DO NOTHING RETURNING id`, in the transaction that records the call,
     so a claim never exists without the call record it stands for.
     """
-    claimed = conn.execute(
+    claimed = execute(
+        conn,
         _claim(conn.dialect.name),
         {
             "pbx_id": pbx_id,
@@ -98,7 +100,8 @@ def claim_answered(
     if not deliveries:
         return
     now = utcnow()
-    conn.execute(
+    execute(
+        conn,
         _claim_answered(conn.dialect.name),
         [
             {
@@ -118,11 +121,12 @@ def claim_answered(
 
 def release(conn: Connection, claim_id: int) -> None:
     """Forget a claim whose processing failed, so the PBX's retry is processed afresh."""
-    conn.execute(_RELEASE, {"claim_id": claim_id})
+    execute(conn, _RELEASE, {"claim_id": claim_id})
 
 
 def store_reply(conn: Connection, claim_id: int, status: int, body: dict[str, Any]) -> None:
-    conn.execute(
+    execute(
+        conn,
         _STORE_REPLY,
         {
             "claim_id": claim_id,
@@ -134,13 +138,13 @@ def store_reply(conn: Connection, claim_id: int, status: int, body: dict[str, An
 
 
 def find(conn: Connection, pbx_id: str, key: str) -> StoredDelivery | None:
-    row = conn.execute(_FIND, {"pbx": pbx_id, "key": key}).first()
+    row = execute(conn, _FIND, {"pbx": pbx_id, "key": key}).first()
     return None if row is None else StoredDelivery(*row)
 
 
 def take_over(conn: Connection, claim_id: int, stale_before: datetime) -> bool:
     """Take a claim whose owner died (no answer stored, received before `stale_before`)."""
-    result = conn.execute(_TAKE_OVER, {"claim_id": claim_id, "stale_before": stale_before, "now": utcnow()})
+    result = execute(conn, _TAKE_OVER, {"claim_id": claim_id, "stale_before": stale_before, "now": utcnow()})
     return bool(result.rowcount)
 
 
