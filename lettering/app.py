@@ -21,6 +21,7 @@ from lettering.console.router import router as console_router
 from lettering.container import Container
 from lettering.core.bodylimit import BodySizeLimit
 from lettering.core.errors import install_error_handlers
+from lettering.core.serving import freeze_startup_heap
 from lettering.core.settings import Settings, announce_environment, get_settings
 from lettering.core.templates import TEMPLATE_DIR
 from lettering.dashboard.router import router as alimtalk_router
@@ -68,6 +69,7 @@ def create_app(
             # Entered last, left first: setups still pushing drain while the simulators run.
             await stack.enter_async_context(container.running())
             await warm_routes(app)
+            freeze_startup_heap()
             yield
 
     # /docs is served below from the vendored Swagger UI; ReDoc would need a CDN, so there is none.

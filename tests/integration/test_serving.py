@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 
 from lettering.core.serving import NoDelayH11Protocol
@@ -75,3 +79,53 @@ def test_plain_asyncio_would_leave_nagle_on_for_such_a_listener() -> None:
         return nodelay
 
     assert asyncio.run(accepted_nodelay()) == 0
+
+
+_FREEZE_PROBE = """
+import asyncio, gc, sys, weakref
+from lettering.app import create_app
+from lettering.core.settings import Settings
+
+class Node:
+    pass
+
+def garbage_cycle():
+    node = Node()
+    node.me = node  # only the cyclic collector frees this
+    return weakref.ref(node)
+
+async def main():
+    settings = Settings(_env_file=None, env="dev", database_url=sys.argv[1], media_dir=sys.argv[2],
+                        scheduler_enabled=False)
+    dead = garbage_cycle()
+    gc.disable()  # nothing collects before the start does
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        print(gc.get_freeze_count(), dead() is None)
+        frozen = gc.get_freeze_count()
+    async with app.router.lifespan_context(app):  # a second start in the process: no second freeze
+        print(gc.get_freeze_count() <= frozen)  # frozen objects that died left it; none joined
+
+asyncio.run(main())
+"""
+
+
+async def test_a_started_worker_has_frozen_its_heap_after_collecting(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Its own process: a freeze is for the life of the process (lettering.core.serving).
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the heap does not depend on the database")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _FREEZE_PROBE, database_url, str(tmp_path / "media")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = done.stdout.split("\n")[:2]
+    count, collected = first.split()
+    assert int(count) > 50_000  # modules, routes, the snapshot: the start-up heap
+    assert collected == "True"  # the garbage alive at the start was collected, not frozen
+    assert second == "True"
