@@ -87,6 +87,20 @@ async def main_async(port: int, n: int, concurrency: int) -> None:
             r.json()
 
         await run("httpx over httpx-aiohttp", bridged_send, n, concurrency)
+
+        target = httpx.URL(url)
+        extensions = {"timeout": httpx.Timeout(2.0, connect=0.5).as_dict()}
+
+        async def transport_send() -> None:
+            # The client's machinery (URL and header merging, cookies, auth, redirects, hooks)
+            # left out: a Request handed straight to the transport, as carriers/http.py does.
+            request = httpx.Request("POST", target, content=BODY, headers=headers, extensions=extensions)
+            r = await transport.handle_async_request(request)
+            await r.aread()
+            assert r.status_code == 200, r.status_code
+            json.loads(r.content)
+
+        await run("httpx Request to the transport", transport_send, n, concurrency)
     async with httpcore.AsyncConnectionPool(max_keepalive_connections=32) as pool:
 
         async def httpcore_send() -> None:

@@ -95,17 +95,39 @@ def request_timeout(remaining: float, connect_s: float | None) -> httpx.Timeout:
 async def send_within(
     client: httpx.AsyncClient, method: str, url: str, deadline: float, **kwargs: Any
 ) -> httpx.Response:
-    """Send one request that cannot outlive `deadline`; raise DeadlineExceeded if too little is left."""
+    """Send one request that cannot outlive `deadline`; raise DeadlineExceeded if too little is left.
+
+    `url` is absolute and `kwargs` are httpx.Request's (content, json, files, headers, …); the
+    client's headers come first. The request goes straight to the client's transport, without
+    the client's per-request machinery (URL and header merging, cookies, auth, redirects, event
+    hooks), none of which a carrier call uses: measured with bench/http_client.py, a push-sized
+    POST costs 183 µs of client CPU this way against 400 µs through `client.request` (8 at a time;
+    295 against 505 one at a time). respx and the in-process simulator's ASGI transport sit at
+    the transport, so they see the same requests.
+    """
     remaining = remaining_s(deadline)
     if remaining < MIN_REQUEST_S:
         raise DeadlineExceeded()
     timeout = request_timeout(remaining, client.timeout.connect)
+    headers = client.headers.copy()
+    extra = kwargs.pop("headers", None)
+    if extra:
+        headers.update(extra)
+    request = httpx.Request(method, url, headers=headers, extensions={"timeout": timeout.as_dict()}, **kwargs)
+    # httpx's own lookup (mounts, proxies from the environment); public API has no other door.
+    transport = client._transport_for_url(request.url)
     try:
         # httpx timeouts are per phase; the outer timeout bounds the whole exchange.
         async with asyncio.timeout(remaining):
-            return await client.request(method, url, timeout=timeout, **kwargs)
+            response = await transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
     except TimeoutError as exc:
         raise DeadlineExceeded() from exc
+    response.request = request
+    return response
 
 
 def full_jitter_backoff(
