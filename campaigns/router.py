@@ -29,7 +29,7 @@ from campaigns.schemas import (
     UploadWarning,
 )
 from lettering.core.deps import SessionDep, provided
-from lettering.core.errors import ErrorOut, errors
+from lettering.core.errors import ErrorOut, errors, multipart_problem
 from lettering.core.ids import RowId
 from lettering.users.deps import CurrentUser
 
@@ -165,10 +165,8 @@ async def upload_image(
         raise UploadTooLarge(f"upload larger than {limits.max_bytes} bytes")
     try:
         form = await request.form(max_files=1, max_fields=5, max_part_size=limits.max_bytes)
-    except MultiPartException as exc:
-        raise BadUpload(f"multipart body refused: {exc.message}") from None
-    except HTTPException as exc:  # Starlette turns the parser's refusal into a bare 400 inside an app
-        raise BadUpload(f"multipart body refused: {exc.detail}") from None
+    except (MultiPartException, HTTPException) as exc:  # inside an app, Starlette raises a bare 400
+        raise BadUpload(f"multipart body refused: {multipart_problem(exc)}") from None
     try:
         upload = form.get("file")
         alt_text = form.get("alt_text")

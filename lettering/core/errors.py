@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from python_multipart.exceptions import FormParserError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -64,6 +65,7 @@ _WHAT = {
     401: "No valid credentials: log in, or send a valid API token.",
     403: "The credentials are valid but may not do this (role or agency).",
     404: "No such resource (or not visible to this user).",
+    408: "The body stopped coming (or came too slowly): send the request again.",
     409: "The resource is not in a state that allows this.",
     413: "The body is larger than this operation accepts.",
     415: "The body's content type is not one this operation reads.",
@@ -121,3 +123,19 @@ def _allowed_methods(request: Request) -> list[str]:
         for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
     ]
+
+
+def multipart_problem(exc: BaseException) -> str:
+    """What was wrong with a multipart body Starlette refused, in the parser's own words.
+
+    Starlette says "Invalid multipart data." for every refusal of python-multipart (a header count
+    or size over its limit, a broken boundary) and, inside an app, turns its own refusals into a
+    bare HTTP 400; the precise reason is further down the exception's chain.
+    """
+    said = str(getattr(exc, "message", None) or getattr(exc, "detail", None) or exc)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FormParserError) and str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return said

@@ -9,6 +9,7 @@ an `AppError` as `{"error", "detail"}` with its status, exactly as the app's err
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Request
@@ -28,11 +29,22 @@ PATH = "/v1/pbx/events"
 MAX_BODY_BYTES = 64 * 1024
 
 
+# The rest of a body that came in pieces must be in within this: a setup's answer is due in 500 ms.
+BODY_TIMEOUT_S = 5.0
+
+
 class BodyTooLarge(AppError):
     status_code = 413
 
     def __init__(self) -> None:
         super().__init__(f"body is larger than {MAX_BODY_BYTES} bytes")
+
+
+class BodyTooSlow(AppError):
+    status_code = 408
+
+    def __init__(self) -> None:
+        super().__init__(f"the body did not arrive within {BODY_TIMEOUT_S:.0f} s; send the event again")
 
 
 @router.post(
@@ -42,7 +54,7 @@ class BodyTooLarge(AppError):
     responses={
         200: {"description": "call.setup: what the phone is shown (or why not), within the hold budget"},
         202: {"model": RecordedResponse, "description": "call.answered / call.ended: recorded"},
-        **errors(401, 403, 413, 422, 503),
+        **errors(401, 403, 408, 413, 422, 503),
     },
     openapi_extra={
         "requestBody": {
@@ -92,19 +104,31 @@ async def _body(headers: dict[str, str], receive: Receive) -> bytes:
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    message = await receive()  # almost always the whole body
+    if message["type"] == "http.disconnect":
+        return b""
+    chunk: bytes = message.get("body", b"")
+    if len(chunk) > MAX_BODY_BYTES:
+        raise BodyTooLarge()
+    if not message.get("more_body", False):
+        return chunk
+    chunks = [chunk]
+    size = len(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyTooLarge()
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise BodyTooSlow() from None
     return b"".join(chunks)
 
 

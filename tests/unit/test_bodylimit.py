@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -57,3 +58,47 @@ async def test_each_prefix_has_its_own_limit() -> None:
     async with client() as c:
         assert (await c.post("/big/x", content=chunks(50_000))).json() == {"size": 50_000}
         assert (await c.post("/big/x", content=chunks(150_000))).status_code == 413
+
+
+def slow_client(**timing: float) -> httpx.AsyncClient:
+    app = Starlette(
+        routes=[Route("/small", echo_size, methods=["POST"])],
+        middleware=[Middleware(BodySizeLimit, default_max=100_000, **timing)],
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def trickle(pieces: int, gap_s: float, size: int = 1) -> AsyncIterator[bytes]:
+    for _ in range(pieces):
+        yield b"x" * size
+        await asyncio.sleep(gap_s)
+
+
+async def test_a_body_that_stops_coming_is_refused_with_408() -> None:
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"x" * 100
+        await asyncio.sleep(30)
+        yield b"never"
+
+    async with slow_client(idle_s=0.2, grace_s=10.0, min_rate=1.0) as c:
+        response = await c.post("/small", content=stalls())
+    assert response.status_code == 408
+    assert response.json()["error"] == "BodyTooSlow"
+    assert "after 100 bytes" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
+
+
+async def test_a_trickle_under_the_minimum_rate_is_refused_after_the_grace() -> None:
+    # One byte every 50 ms (20 B/s): never idle for long, but far under 1,000 B/s.
+    async with slow_client(idle_s=5.0, grace_s=0.3, min_rate=1000.0) as c:
+        response = await c.post("/small", content=trickle(1000, 0.05))
+    assert response.status_code == 408
+    assert response.json()["error"] == "BodyTooSlow"
+
+
+async def test_a_slow_but_steady_body_within_the_rate_is_read_whole() -> None:
+    # 2 KB every 50 ms (~40 KB/s) for ~1 s: past the grace, above the minimum rate.
+    async with slow_client(idle_s=5.0, grace_s=0.2, min_rate=1000.0) as c:
+        response = await c.post("/small", content=trickle(20, 0.05, size=2000))
+    assert response.status_code == 200
+    assert response.json() == {"size": 40_000}
