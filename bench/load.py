@@ -1484,6 +1484,8 @@ def main() -> None:
         opts.duration = min(opts.duration, 3.0)
         opts.connections = [64]
         opts.drain_cap = min(opts.drain_cap, 90.0)
+    if 1 in opts.figures and not os.access(WRK, os.X_OK):
+        parser.error("figure 1 needs wrk (Debian: apt-get install wrk); or leave it out: --figures 2,3,4")
     check_signature_once()
     if args.at:  # one commit for every database, even if HEAD moves during the run
         args.at = subprocess.run(
