@@ -102,3 +102,22 @@ async def test_a_slow_but_steady_body_within_the_rate_is_read_whole() -> None:
         response = await c.post("/small", content=trickle(20, 0.05, size=2000))
     assert response.status_code == 200
     assert response.json() == {"size": 40_000}
+
+
+async def test_a_refused_body_is_drained_to_four_times_the_limit_and_no_further() -> None:
+    pulled = 0
+
+    async def counted(total: int) -> AsyncIterator[bytes]:
+        nonlocal pulled
+        async for piece in chunks(total):
+            pulled += len(piece)
+            yield piece
+
+    async with client() as c:  # /small: a 1,000-byte limit
+        near = await c.post("/small", content=counted(3000))
+        assert near.status_code == 413
+        assert pulled == 3000  # a body a little over the limit is read to its end, then answered
+        pulled = 0
+        far = await c.post("/small", content=counted(100_000))
+    assert far.status_code == 413
+    assert pulled < 6000  # ~4x the limit (and a chunk), not the 100,000 bytes sent

@@ -23,7 +23,7 @@ from tests.integration.callpath.conftest import Service
 
 pytestmark = pytest.mark.integration
 
-CAP = 1024 * 1024  # upload_max_bytes for this module
+CAP = 3 * 1024 * 1024  # upload_max_bytes here: a refused body is drained up to 4x the cap
 BOUNDARY = "hostile-boundary"
 
 
