@@ -164,12 +164,17 @@ async def test_two_workers_metrics_are_summed_and_dead_workers_stop_counting(
         assert not (folder / "counter_999999.db").exists()  # emptied at start
 
         answered: Counter[str] = Counter()
-        for _ in range(6):  # until both workers took some (each request on a new connection)
+        # Until both workers took some, each request on a new connection. Which worker accepts is
+        # the kernel's and the event loops' race: the first loop to wake accepts every queued
+        # connection at once, so a fast worker can win several batches in a row; a pause between
+        # batches lets the other one be the first awake.
+        for _ in range(40):
             for reply in await asyncio.gather(*(post_setup(url) for _ in range(BATCH))):
                 answered[str(reply["lettering"])] += 1
             by_worker = setups_by_worker(folder)
             if len([n for n in by_worker.values() if n > 0]) >= 2:
                 break
+            await asyncio.sleep(0.05)
         by_worker = setups_by_worker(folder)
         assert len([n for n in by_worker.values() if n > 0]) == 2, by_worker
         assert sum(by_worker.values()) == answered.total()
