@@ -6,9 +6,10 @@ statement once per dialect and parameter shape into a plan (the SQL text, where 
 value comes from, the types' bind and result processors, the Python-side column defaults) and then
 runs each call as one `cursor.execute` on the connection's DBAPI connection, inside the
 connection's transaction. What it leaves out is SQLAlchemy's per-statement machinery: the cache-key
-walk, the execution context, `construct_params`, the result object and the events. Measured in
-bench/load.py's profile (SQLite, 300 setups/s): SQLAlchemy's execution was ~15 % of the worker's
-GIL time, about 40 µs per statement.
+walk, the execution context, `construct_params`, the result object and the events (the project
+listens to no statement event). Measured: an UPDATE on sqlite3 costs 10 µs of CPU this way against
+18-28 µs through `conn.execute`; in bench/load.py at 300 setups/s on SQLite, SQLAlchemy's share of
+the worker's GIL samples fell from 15.2 % to 5.2 % and the CPU per setup from 2.84 to 2.61 ms.
 
 Errors are what `conn.execute` raises: the driver's error wrapped in SQLAlchemy's DBAPIError
 subclass (IntegrityError, OperationalError, …), and a connection the driver says is gone is
