@@ -1044,12 +1044,14 @@ class Bench:
         reqs, _ = self.requests_for(self.s.service_port, tag, n, rate)
         spy = self.start_profile() if profile else None
         cpu0, pg0, sim0 = self.service_cpu(), self.pg_cpu(), tree_cpu_s(self.s.simulator.pid)
+        start_wall = time.time()
         started = time.monotonic()
         svc = open_loop(self.s.service_port, reqs, rate)
         answered_at = time.monotonic()
         drain = self.drain(tag, svc.http_200, started)
         cpu1, pg1, sim1 = self.service_cpu(), self.pg_cpu(), tree_cpu_s(self.s.simulator.pid)
         prof = self.finish_profile(spy) if spy else None
+        db = phase_records(self.s.url, tag, start_wall)  # after the CPU window: not counted in it
         answered = max(svc.answered, 1)
         window = time.monotonic() - started
         idle, pg_idle = self.idle
@@ -1076,6 +1078,7 @@ class Bench:
             "sender_cpu_share": svc.sender_cpu_s / max(answered_at - started, 1e-9),
             "drain_s": drain,
             "cpu_window_s": window,
+            "final": dict(db.final),
         }
         row["added_p99_ms"] = row["p99_ms"] - row["floor_p99_ms"]
         if prof is not None:
@@ -1106,6 +1109,7 @@ class Bench:
             f" sender lag p99 {svc.lag_p99_ms:.1f} ms; CPU counted over {row['cpu_window_s']:.1f} s"
             f" (until the backlog drained: {fmt_s(drain)})"
         )
+        say(f"          final outcome/reason: {dict(db.final.most_common())}")
         return row
 
     def figure2(self) -> None:

@@ -68,6 +68,11 @@ class Breaker:
         self._opened_at = None
         self._trial_started_at = None
 
+    def record_inconclusive(self) -> None:
+        """A call ended without a verdict on the carrier (the service itself was too late): the
+        count stands, and a half-open trial is over, so the next call may be the trial."""
+        self._trial_started_at = None
+
     def record_failure(self) -> None:
         """The carrier failed (5xx, timeout, connect error): count it, open at the threshold."""
         self._consecutive += 1

@@ -33,6 +33,15 @@ logger = logging.getLogger(__name__)
 
 # Never start a request with less time than this left: it could not complete anyway.
 MIN_REQUEST_S = 0.005
+# A push cut at its deadline is the carrier's failure only if the carrier had a fair chance: the
+# request started with at least FAIR_BUDGET_S left, and the event loop noticed the deadline within
+# LATE_S of it. Otherwise the service was late (an overloaded worker starts pushes late, and a busy
+# loop reads a carrier's answer late): the attempt is recorded as SERVICE_LATE, and the breaker,
+# which exists to stop asking a carrier that is down, is not charged. Without this, a burst that
+# overloads a worker opens every carrier's breaker and the next 30 s of calls go to fallback.
+FAIR_BUDGET_S = 0.2
+LATE_S = 0.05
+SERVICE_LATE = "service_late"
 # Calls off the hot path (content registration and status) get this much time.
 CONTENT_CALL_TIMEOUT_S = 10.0
 
@@ -84,6 +93,12 @@ class Prepared(Generic[PayloadT]):
 def remaining_s(deadline: float) -> float:
     """Seconds left until a `time.monotonic()` deadline (negative once passed)."""
     return deadline - time.monotonic()
+
+
+def service_was_late(sent: float, deadline: float) -> bool:
+    """Whether a push sent at `sent` and cut at `deadline` (both monotonic) timed out through the
+    service's own lateness rather than the carrier's (see FAIR_BUDGET_S and LATE_S)."""
+    return deadline - sent < FAIR_BUDGET_S or time.monotonic() - deadline > LATE_S
 
 
 def request_timeout(remaining: float, connect_s: float | None) -> httpx.Timeout:
@@ -254,8 +269,22 @@ class HttpAdapter(CarrierAdapter, Generic[PayloadT]):
             return self._result(Answer(Outcome.unavailable, "timeout"), start, notes)
         if not self._breaker.allow():
             return self._result(Answer(Outcome.unavailable, "circuit_open"), start, notes)
+        sent = time.monotonic()
         answer = await self._guarded_deliver(prepared, lettering, deadline)
-        if answer.outcome is Outcome.unavailable:
+        timed_out = answer.outcome is Outcome.unavailable and answer.code == "timeout"
+        if timed_out and service_was_late(sent, deadline):
+            left_ms = max(deadline - sent, 0) * 1000
+            late_ms = max(time.monotonic() - deadline, 0) * 1000
+            answer = Answer(
+                Outcome.unavailable,
+                SERVICE_LATE,
+                notes=(
+                    f"{self.name} not answered in time by this service: {left_ms:.0f} ms left at the"
+                    f" request, deadline noticed {late_ms:.0f} ms late",
+                ),
+            )
+            self._breaker.record_inconclusive()
+        elif answer.outcome is Outcome.unavailable:
             self._breaker.record_failure()
         else:
             # Any answer, even a refusal or a throttle, shows the gateway is up.

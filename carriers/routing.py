@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from carriers.base import CarrierAdapter, Lettering, Outcome, PushResult
-from carriers.http import MIN_REQUEST_S, full_jitter_backoff
+from carriers.http import MIN_REQUEST_S, SERVICE_LATE, full_jitter_backoff
 
 # `expired`: the ring window had passed before any carrier could be asked; nothing was sent (an
-# overloaded service, not a carrier failure).
-RouteOutcome = Literal["accepted", "unsupported_device", "no_subscriber", "rejected", "failed", "expired"]
+# overloaded service, not a carrier failure). `late`: a push was sent but the service itself was
+# too late to see its answer (carriers.http.SERVICE_LATE), and no carrier failed: overloaded too.
+RouteOutcome = Literal[
+    "accepted", "unsupported_device", "no_subscriber", "rejected", "failed", "expired", "late"
+]
 
 # A throttled carrier without Retry-After is retried after a full-jitter wait of at most this.
 THROTTLE_BACKOFF_BASE_S = 0.1
@@ -97,7 +100,8 @@ async def route_push(
     if deadline - time.monotonic() < MIN_REQUEST_S:
         result.outcome = "expired"  # never start a push after the ring window
         return result
-    any_failed = False
+    any_failed = False  # a carrier is down, or carriers were left untried
+    carrier_failed = False  # a carrier answered unavailable (not the service being late)
     for name in carrier_sequence(adapters, order, learned):
         if deadline - time.monotonic() < MIN_REQUEST_S:
             any_failed = True  # carriers left untried: we cannot say nobody has the callee
@@ -132,5 +136,9 @@ async def route_push(
                 result.forget_learned = True
             continue
         any_failed = True  # unavailable, or still throttled: move on to the next carrier
-    result.outcome = "failed" if any_failed or not result.attempts else "no_subscriber"
+        carrier_failed = carrier_failed or push.code != SERVICE_LATE
+    if any_failed and not carrier_failed and result.final is not None and result.final.code == SERVICE_LATE:
+        result.outcome = "late"
+    else:
+        result.outcome = "failed" if any_failed or not result.attempts else "no_subscriber"
     return result

@@ -67,6 +67,8 @@ ATTEMPT_NAMES = {
     "not_subscriber": "가입자 아님",
     "unsupported_device": "지원하지 않는 단말",
     "rejected": "거절됨",
+    "throttled": "속도 제한",
+    "unavailable": "응답 없음",
     "error": "오류",
     "timeout": "시간 초과",
 }

@@ -74,6 +74,10 @@ def settle(result: RouteResult, policy: FallbackPolicy) -> Settled:
     elif result.outcome == "expired":
         # Nothing was sent: the service was too late, no carrier failed.
         reason, wanted, carrier = OVERLOADED, False, None
+    elif result.outcome == "late":
+        # Sent, but the service was too late to see the answer: it may be on the phone, and no
+        # carrier failed. No notice either, as for `expired`: the phone may already show who called.
+        reason, wanted = OVERLOADED, False
     else:
         reason, wanted = "carrier_failure", policy.carrier_failure
         carrier = failing_carrier(result)

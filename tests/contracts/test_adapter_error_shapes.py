@@ -266,10 +266,40 @@ async def test_skt_transport_failures(
 async def test_skt_slow_gateway_cut_at_the_deadline(skt: SktAdapter, mock: respx.MockRouter) -> None:
     mock.post(f"{SKT}/oauth2/token").mock(return_value=_json(200, TOKEN))
     mock.post(f"{SKT}/v1/letterings").mock(side_effect=_slow)
-    deadline = _deadline(0.1)
+    deadline = _deadline(0.3)
     result = await skt.push(LETTERING, deadline)
     assert (result.outcome, result.code) == (Outcome.unavailable, "timeout")
     assert time.monotonic() <= deadline + 0.02
+    assert skt.breaker.consecutive_failures == 1  # it had its chance: the carrier's failure
+
+
+async def _answer_while_the_loop_is_blocked(request: httpx.Request) -> httpx.Response:
+    """The carrier answers in 250 ms, but a blocked event loop reads it 200 ms later."""
+    await asyncio.sleep(0.25)
+    time.sleep(0.2)  # noqa: ASYNC251 - the worker is busy past the push's deadline
+    await asyncio.sleep(0.01)  # the answer is read in the loop's next turn: after the deadline's timer
+    return httpx.Response(202, json={"lettering_id": "L1", "status": "accepted"})
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "side_effect"),
+    [
+        pytest.param(0.3, _answer_while_the_loop_is_blocked, id="deadline-noticed-late"),
+        pytest.param(0.1, _slow, id="sent-with-too-little-time"),
+    ],
+)
+async def test_skt_push_the_service_was_too_late_for_does_not_charge_the_breaker(
+    client: httpx.AsyncClient, mock: respx.MockRouter, seconds_left: float, side_effect: Any
+) -> None:
+    breaker = Breaker(1, 30.0)
+    adapter = SktAdapter(SKT_SETTINGS, SKT, client, breaker)
+    mock.post(f"{SKT}/oauth2/token").mock(return_value=_json(200, TOKEN))
+    mock.post(f"{SKT}/v1/letterings").mock(side_effect=side_effect)
+    result = await adapter.push(LETTERING, _deadline(seconds_left))
+    assert (result.outcome, result.code) == (Outcome.unavailable, "service_late")
+    assert any("not answered in time by this service" in note for note in result.notes)
+    assert breaker.consecutive_failures == 0
+    assert breaker.allow()  # one failure would have opened it
 
 
 async def test_skt_open_breaker_sends_nothing(client: httpx.AsyncClient, mock: respx.MockRouter) -> None:
@@ -392,7 +422,7 @@ async def test_kt_transport_failures(
 
 async def test_kt_slow_gateway_cut_at_the_deadline(kt: KtAdapter, mock: respx.MockRouter) -> None:
     mock.post(f"{KT}/api/v2/lettering/send").mock(side_effect=_slow)
-    deadline = _deadline(0.1)
+    deadline = _deadline(0.3)
     result = await kt.push(LETTERING, deadline)
     assert (result.outcome, result.code) == (Outcome.unavailable, "timeout")
     assert time.monotonic() <= deadline + 0.02
@@ -495,7 +525,7 @@ async def test_lgu_transport_failures(
 
 async def test_lgu_slow_gateway_cut_at_the_deadline(lgu: LguAdapter, mock: respx.MockRouter) -> None:
     mock.post(f"{LGU}/lettering/v1/requests").mock(side_effect=_slow)
-    deadline = _deadline(0.1)
+    deadline = _deadline(0.3)
     result = await lgu.push(LETTERING, deadline)
     assert (result.outcome, result.code) == (Outcome.unavailable, "timeout")
     assert time.monotonic() <= deadline + 0.02

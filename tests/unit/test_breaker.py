@@ -98,6 +98,29 @@ def test_a_trial_that_never_reports_does_not_block_forever(clock: FakeClock) -> 
     assert breaker.allow()
 
 
+def test_an_inconclusive_call_neither_counts_nor_closes(clock: FakeClock) -> None:
+    breaker = Breaker(2, 10.0, clock=clock)
+    assert breaker.allow()
+    breaker.record_failure()
+    breaker.record_inconclusive()
+    assert breaker.consecutive_failures == 1
+    assert breaker.state is BreakerState.closed
+    breaker.record_failure()
+    assert breaker.state is BreakerState.open
+
+
+def test_an_inconclusive_trial_lets_the_next_call_be_the_trial(clock: FakeClock) -> None:
+    breaker = Breaker(1, 10.0, clock=clock)
+    _open(breaker, 1)
+    clock.advance(10)
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.record_inconclusive()
+    assert breaker.state is BreakerState.half_open
+    assert breaker.allow()  # a new trial at once, not after another 10 s
+    assert not breaker.allow()
+
+
 def test_invalid_arguments() -> None:
     with pytest.raises(ValueError, match="failures"):
         Breaker(0, 1.0)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from carriers.base import CarrierAdapter, Lettering, Outcome, PushResult
+from carriers.http import SERVICE_LATE
 from carriers.routing import carrier_sequence, route_push
 from lettering.decision.service import FallbackPolicy
 from lettering.dispatch.service import Settled, settle
@@ -225,3 +226,26 @@ async def test_no_adapters_is_failed(learned: str | None) -> None:
     result = await route_push({}, ORDER, learned, LETTERING, _deadline())
     assert result.outcome == "failed"
     assert result.attempts == []
+
+
+class LateAdapter(FakeAdapter):
+    """A push the service itself was too late for (what HttpAdapter answers then)."""
+
+    async def push(self, lettering: Lettering, deadline: float) -> PushResult:
+        self.calls.append(time.monotonic())
+        return PushResult(carrier=self.name, outcome=DOWN, code=SERVICE_LATE, latency_ms=0)
+
+
+async def test_a_push_the_service_was_too_late_for_is_overloaded_not_a_carrier_failure() -> None:
+    adapters: dict[str, CarrierAdapter] = {"skt": LateAdapter("skt", [DOWN]), "kt": FakeAdapter("kt", [NS])}
+    result = await route_push(adapters, ("kt", "skt"), None, LETTERING, _deadline())
+    assert [a.carrier for a in result.attempts] == ["kt", "skt"]
+    assert result.outcome == "late"
+    assert settle(result, FallbackPolicy()) == Settled("failed", "overloaded", "skt", None)
+
+
+async def test_a_carrier_that_failed_before_a_late_push_is_still_a_carrier_failure() -> None:
+    adapters: dict[str, CarrierAdapter] = {"skt": FakeAdapter("skt", [DOWN]), "kt": LateAdapter("kt", [DOWN])}
+    result = await route_push(adapters, ("skt", "kt"), None, LETTERING, _deadline())
+    assert result.outcome == "failed"
+    assert settle(result, FallbackPolicy()).reason == "carrier_failure"

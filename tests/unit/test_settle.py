@@ -29,6 +29,9 @@ def result(outcome: RouteOutcome, carrier: str | None = "kt") -> RouteResult:
         ("rejected", ALL_ON, Settled("fallback", "carrier_rejected", "kt", "alimtalk")),
         ("failed", ALL_ON, Settled("fallback", "carrier_failure", "kt", "alimtalk")),
         ("failed", ALL_OFF, Settled("failed", "carrier_failure", "kt", None)),
+        # Sent, but the service was too late to read the answer: overloaded, never a carrier
+        # failure, and no notice whatever the policy (as for `expired`).
+        ("late", ALL_ON, Settled("failed", "overloaded", "kt", None)),
     ],
 )
 def test_settle(outcome: RouteOutcome, policy: FallbackPolicy, expected: Settled) -> None:
