@@ -176,59 +176,90 @@ async def _figures(
     f: Filters,
     settings: Settings,
     directory: DirectorySnapshot | None,
+    only: str | None = None,
 ) -> Figures:
-    """Every figure of the page; `directory` (platform admins only) adds the per-agency table."""
+    """Every figure of the page, or with `only` (one of TABLES) just what that CSV table needs,
+    the others left empty; `directory` (platform admins only) adds the per-agency table."""
+
+    def wanted(*tables: str) -> bool:
+        return only is None or only in tables
+
     since, until = f.utc_range()
     where = await figures.plan(session, since, until)
     days = figures.days_between(f.since, f.until)
-    by_day = {
-        p.key: p
-        for p in await figures.period_counts(
-            session, agency_id, "day", since, until, department_id, where=where
-        )
-    }
-    daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in days]
-    by_hour = {
-        p.key: p
-        for p in await figures.period_counts(
-            session, agency_id, "hour", since, until, department_id, where=where
-        )
-    }
-    hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
-    counts = await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
-    call_ids = None
-    if department_id is not None:
-        call_ids = call_service.call_ids_of_department(agency_id, department_id)
-    alimtalk = await kakao_service.agency_summary(session, agency_id, since, until, call_ids)
-    delivered = alimtalk["delivered"]
-    prices = {
-        "alimtalk": settings.message_cost_alimtalk_won,
-        "sms": settings.message_cost_sms_won,
-        "lms": settings.message_cost_lms_won,
-    }
-    costs = [
-        (ch, int(delivered.get(ch, 0)), price, delivered.get(ch, 0) * price) for ch, price in prices.items()
-    ]
-    optouts = {
-        d: (o, b) for d, o, b in await optout_service.changes_per_day(session, agency_id, since, until)
-    }
-    spoof = dict(await verify_service.spoof_reports_per_day(session, agency_id, since, until))
-    campaign_counts = await figures.campaign_counts(
-        session, agency_id, since, until, department_id, where=where
+    daily: list[figures.PeriodCount] = []
+    if wanted("daily"):
+        by_day = {
+            p.key: p
+            for p in await figures.period_counts(
+                session, agency_id, "day", since, until, department_id, where=where
+            )
+        }
+        daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in days]
+    hourly: list[figures.PeriodCount] = []
+    if wanted("hourly"):
+        by_hour = {
+            p.key: p
+            for p in await figures.period_counts(
+                session, agency_id, "hour", since, until, department_id, where=where
+            )
+        }
+        hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
+    counts = (
+        await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
+        if wanted("holdout")
+        else {}
+    )
+    alimtalk: dict[str, object] = {"by_status": {}, "delivered": {}}
+    costs: list[tuple[str, int, float, float]] = []
+    if wanted("alimtalk"):
+        call_ids = None
+        if department_id is not None:
+            call_ids = call_service.call_ids_of_department(agency_id, department_id)
+        alimtalk = await kakao_service.agency_summary(session, agency_id, since, until, call_ids)
+        delivered = alimtalk["delivered"]
+        assert isinstance(delivered, dict)
+        prices = {
+            "alimtalk": settings.message_cost_alimtalk_won,
+            "sms": settings.message_cost_sms_won,
+            "lms": settings.message_cost_lms_won,
+        }
+        costs = [
+            (ch, int(delivered.get(ch, 0)), price, delivered.get(ch, 0) * price)
+            for ch, price in prices.items()
+        ]
+    optouts = (
+        {d: (o, b) for d, o, b in await optout_service.changes_per_day(session, agency_id, since, until)}
+        if wanted("optouts")
+        else {}
+    )
+    spoof = (
+        dict(await verify_service.spoof_reports_per_day(session, agency_id, since, until))
+        if wanted("spoof")
+        else {}
+    )
+    campaign_counts = (
+        await figures.campaign_counts(session, agency_id, since, until, department_id, where=where)
+        if wanted("campaigns")
+        else []
     )
     titles = await campaign_service.campaign_titles(session, [c.campaign_id for c in campaign_counts])
     return Figures(
         daily=daily,
         hourly=hourly,
-        outcomes=await figures.outcome_counts(session, agency_id, since, until, department_id, where=where),
+        outcomes=await figures.outcome_counts(session, agency_id, since, until, department_id, where=where)
+        if wanted("outcomes")
+        else [],
         holdout=arm_report({arm: ArmCounts(*values) for arm, values in counts.items()}),
         alimtalk=alimtalk,
         mark=where.mark,
-        optouts=[(d, *optouts.get(d, (0, 0))) for d in days],
-        spoof=[(d, spoof.get(d, 0)) for d in days],
+        optouts=[(d, *optouts.get(d, (0, 0))) for d in days] if wanted("optouts") else [],
+        spoof=[(d, spoof.get(d, 0)) for d in days] if wanted("spoof") else [],
         campaigns=[(titles.get(c.campaign_id, f"캠페인 {c.campaign_id}"), c) for c in campaign_counts],
         costs=costs,
-        agencies=None if directory is None else await _agency_rows(session, since, until, where, directory),
+        agencies=None
+        if directory is None or not wanted("agencies")
+        else await _agency_rows(session, since, until, where, directory),
     )
 
 
@@ -448,7 +479,7 @@ async def dashboard_csv(
     directory = snapshots.current.directory if table == "agencies" else None
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(
-        _rows(table, await _figures(session, agency_id, department_id, f, settings, directory))
+        _rows(table, await _figures(session, agency_id, department_id, f, settings, directory, only=table))
     )
     name = f"{table}_{f.since.isoformat()}_{f.until.isoformat()}.csv"
     return Response(
