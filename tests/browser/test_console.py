@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +26,7 @@ from tests.integration.callpath.conftest import Service
 PASSWORD = "correct horse battery"
 SHOTS = Path(__file__).resolve().parent.parent.parent / "var" / "screenshots" / "admin"
 VIEWPORTS = {"laptop": (1366, 768), "tablet": (820, 1180)}
+SHOOTING = [0.0]  # seconds spent taking screenshots, in this process
 
 
 class Watched:
@@ -52,12 +54,39 @@ class Watched:
         return page
 
 
+class Walkthrough:
+    """The time each step of the editor's first campaign took, from the login page to approval,
+    written beside the screenshots (walkthrough.txt) for the console's note: what a person waits
+    for, not counting their typing. Measured, never asserted (the machines are shared)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        """The next step starts now (what came before it is not part of the walk-through)."""
+        self.last, self.shooting = time.monotonic(), SHOOTING[0]
+
+    def step(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps.append((name, now - self.last - (SHOOTING[0] - self.shooting)))  # screenshots aside
+        self.last, self.shooting = now, SHOOTING[0]
+
+    def write(self) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        lines = [f"{seconds:7.2f} s  {name}" for name, seconds in self.steps]
+        lines.append(f"{sum(s for _, s in self.steps):7.2f} s  in all, login page to approved")
+        (SHOTS / "walkthrough.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 async def shoot(page: Page, name: str) -> None:
     """The page as it is now, at both sizes (the laptop's last, as the test goes on with it)."""
+    started = time.monotonic()
     SHOTS.mkdir(parents=True, exist_ok=True)
     for label, (width, height) in (("tablet", VIEWPORTS["tablet"]), ("laptop", VIEWPORTS["laptop"])):
         await page.set_viewport_size({"width": width, "height": height})
         await page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    SHOOTING[0] += time.monotonic() - started
 
 
 async def log_in(page: Page, base: str, email: str) -> None:
@@ -141,6 +170,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     editor = Watched(await browser.new_context(locale="ko-KR"), own)
     await editor.context.route("**/*", editor.only_the_service)
     page = await editor.page()
+    walk = Walkthrough()
     await page.goto(f"{base}/admin/login")
     await shoot(page, "login")
     await page.get_by_label("이메일").fill("editor@hanbit.go.kr")
@@ -151,6 +181,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await shoot(page, "login-failed")
     await log_in(page, base, "editor@hanbit.go.kr")
     assert "김편집 (편집자)" in await page.locator("header").inner_text()
+    walk.step("editor logs in (after one wrong password)")
     await shoot(page, "campaigns-empty")
 
     await page.get_by_role("link", name="새 캠페인", exact=True).click()
@@ -163,6 +194,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.wait_for_url(f"{base}/admin/campaigns/*")
     campaign_id = int(page.url.rsplit("/", 1)[1])
     assert await state_of(service, campaign_id) == "draft"
+    walk.step("new draft: title, dates, priority")
 
     # A card-news series dropped onto the upload form: one description field per file appears.
     await drop_files(page, "[data-drop-target]", [(f"card{n}.png", card(n)) for n in range(3)])
@@ -172,6 +204,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.get_by_role("button", name="올리기").click()
     # Each image is made into every carrier's rendition: seconds of CPU on a loaded machine.
     await page.get_by_text("이미지 3장을 올렸습니다").wait_for(timeout=120_000)
+    walk.step("three 1080x1920 cards dropped, described and uploaded (renditions made)")
     assert await alt_texts(service, campaign_id) == ["카드뉴스 1쪽", "카드뉴스 2쪽", "카드뉴스 3쪽"]
     # The three carriers' previews, side by side, each drawn.
     previews = page.locator(".previews img")
@@ -186,10 +219,12 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.get_by_role("button", name="2번째 이미지를 뒤로").click()
     await page.wait_for_load_state()
     assert await alt_texts(service, campaign_id) == ["카드뉴스 3쪽", "카드뉴스 2쪽", "카드뉴스 1쪽"]
+    walk.step("previews checked, series reordered by drag and drop and by button")
     await shoot(page, "campaign-draft")
     await page.get_by_role("button", name="승인 요청").click()
     await page.locator("#state", has_text="승인 대기").wait_for()
     assert await state_of(service, campaign_id) == "submitted"
+    walk.step("submitted for approval")
     await shoot(page, "campaign-submitted")
     await page.goto(f"{base}/admin/campaigns")
     await shoot(page, "campaigns")
@@ -197,6 +232,7 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     approver = Watched(await browser.new_context(locale="ko-KR"), own)
     await approver.context.route("**/*", approver.only_the_service)
     page = await approver.page()
+    walk.restart()  # the approver's turn: the pages in between are not part of the walk-through
     await log_in(page, base, "approver@hanbit.go.kr")
     await page.get_by_role("link", name="승인 대기함", exact=True).click()
     await page.get_by_role("heading", name="여권 발급 안내").wait_for()
@@ -204,6 +240,8 @@ async def test_a_draft_from_login_to_approval(service: Service, browser: Browser
     await page.get_by_role("button", name="승인", exact=True).click()
     await page.get_by_text("승인을 기다리는 캠페인이 없습니다").wait_for()
     assert await state_of(service, campaign_id) == "approved"
+    walk.step("approver logs in, opens the queue and approves")
+    walk.write()
     await shoot(page, "approvals-empty")
     await page.goto(f"{base}/admin/campaigns/{campaign_id}")
     assert await page.locator("#state").inner_text() == "승인됨"
