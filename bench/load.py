@@ -1051,9 +1051,9 @@ class Bench:
         drain = self.drain(tag, svc.http_200, started)
         cpu1, pg1, sim1 = self.service_cpu(), self.pg_cpu(), tree_cpu_s(self.s.simulator.pid)
         prof = self.finish_profile(spy) if spy else None
-        db = phase_records(self.s.url, tag, start_wall)  # after the CPU window: not counted in it
         answered = max(svc.answered, 1)
         window = time.monotonic() - started
+        db = phase_records(self.s.url, tag, start_wall)  # after the CPU window: not counted in it
         idle, pg_idle = self.idle
         row = {
             "rate": rate,

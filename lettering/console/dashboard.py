@@ -181,30 +181,23 @@ async def _figures(
     """Every figure of the page, or with `only` (one of TABLES) just what that CSV table needs,
     the others left empty; `directory` (platform admins only) adds the per-agency table."""
 
-    def wanted(*tables: str) -> bool:
-        return only is None or only in tables
+    def wanted(table: str) -> bool:
+        return only is None or only == table
 
     since, until = f.utc_range()
     where = await figures.plan(session, since, until)
     days = figures.days_between(f.since, f.until)
-    daily: list[figures.PeriodCount] = []
-    if wanted("daily"):
-        by_day = {
-            p.key: p
-            for p in await figures.period_counts(
-                session, agency_id, "day", since, until, department_id, where=where
-            )
-        }
-        daily = [by_day.get(d) or figures.PeriodCount(d, 0, 0, 0) for d in days]
-    hourly: list[figures.PeriodCount] = []
-    if wanted("hourly"):
-        by_hour = {
-            p.key: p
-            for p in await figures.period_counts(
-                session, agency_id, "hour", since, until, department_id, where=where
-            )
-        }
-        hourly = [by_hour.get(f"{h:02d}") or figures.PeriodCount(f"{h:02d}", 0, 0, 0) for h in range(24)]
+
+    async def series(period: str, keys: list[str]) -> list[figures.PeriodCount]:
+        """Calls per day or hour, every key of the range (zero where none)."""
+        found = await figures.period_counts(
+            session, agency_id, period, since, until, department_id, where=where
+        )
+        by_key = {p.key: p for p in found}
+        return [by_key.get(k) or figures.PeriodCount(k, 0, 0, 0) for k in keys]
+
+    daily = await series("day", days) if wanted("daily") else []
+    hourly = await series("hour", [f"{h:02d}" for h in range(24)]) if wanted("hourly") else []
     counts = (
         await figures.arm_counts(session, agency_id, since, until, department_id, where=where)
         if wanted("holdout")
